@@ -1,0 +1,242 @@
+//! Command-line definitions and dispatch.
+
+use std::ffi::OsString;
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::commands;
+use crate::error::{CliError, ExitKind};
+
+const AFTER_HELP: &str = "\
+Examples:
+  optimize spec.yaml                      start, or resume, the run of spec.yaml
+  optimize validate spec.yaml             check the spec and measure the baseline once
+  optimize status spec.yaml --json        best vs baseline, outcomes, lock holder
+  optimize demo                           run the bundled example offline
+
+Exit codes: 0 done, 1 failure, 2 invalid usage or spec, 3 another run holds the lock,
+130 interrupted (run the same command again to resume).";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "optimize",
+    version,
+    about = "Metric-driven optimization loops over a git repository, unattended and resumable",
+    long_about = "Metric-driven optimization loops over a git repository, unattended and resumable.\n\n\
+        `optimize <spec>` gets hypotheses, implements each in its own git worktree, measures them \
+        in parallel, keeps what truly improves the primary metric on the branch optimize/<name>, \
+        and writes every outcome to .optimize/<name>/experiment-log.yaml before moving on.",
+    after_help = AFTER_HELP,
+    subcommand_required = true,
+    arg_required_else_help = true
+)]
+pub struct Cli {
+    /// The git repository to work in (default: the one containing the current directory)
+    #[arg(long, global = true, value_name = "DIR")]
+    pub repo: Option<PathBuf>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Start, or resume, the run of a spec (the default: `optimize <spec>`)
+    #[command(
+        after_help = "Examples:\n  optimize spec.yaml\n  optimize run spec.yaml --max-iterations 20\n  optimize run spec.yaml --fresh"
+    )]
+    Run(RunArgs),
+    /// Best vs baseline, counts per outcome, backlog, and whether a run holds the lock
+    #[command(
+        after_help = "Examples:\n  optimize status spec.yaml\n  optimize status spec.yaml --json | jq .outcomes"
+    )]
+    Status(StatusArgs),
+    /// Approve new dependencies so the hypotheses waiting on them become runnable
+    #[command(
+        after_help = "Examples:\n  optimize approve spec.yaml serde rayon\n  optimize approve spec.yaml --all"
+    )]
+    Approve(ApproveArgs),
+    /// Deny new dependencies; the hypotheses waiting on them are dropped
+    #[command(after_help = "Example:\n  optimize deny spec.yaml left-pad")]
+    Deny(DenyArgs),
+    /// Write report.md and progress.svg for a run and print their paths
+    #[command(after_help = "Example:\n  optimize report spec.yaml")]
+    Report(SpecArg),
+    /// Check a spec and measure the baseline once; changes nothing
+    #[command(
+        after_help = "Examples:\n  optimize validate spec.yaml\n  optimize validate --no-measure spec.yaml"
+    )]
+    Validate(ValidateArgs),
+    /// Copy the bundled example into a fresh git repository and run it offline
+    #[command(after_help = "Examples:\n  optimize demo\n  optimize demo /tmp/optimize-demo")]
+    Demo(DemoArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SpecArg {
+    /// Path to the spec file
+    pub spec: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Path to the spec file
+    pub spec: PathBuf,
+    /// Archive the old state and branch (optimize-archive/<name>/<timestamp>) and start anew
+    #[arg(long)]
+    pub fresh: bool,
+    #[command(flatten)]
+    pub overrides: Overrides,
+    /// Print only the wrap-up summary and errors
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Args, Clone, Default)]
+pub struct Overrides {
+    /// Override stopping.max_iterations
+    #[arg(long, value_name = "N")]
+    pub max_iterations: Option<u64>,
+    /// Override stopping.max_hours
+    #[arg(long, value_name = "H")]
+    pub max_hours: Option<f64>,
+    /// Override execution.max_concurrent
+    #[arg(long, value_name = "N")]
+    pub max_concurrent: Option<u32>,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Path to the spec file
+    pub spec: PathBuf,
+    /// Print JSON (stable field names; see README)
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ApproveArgs {
+    /// Path to the spec file
+    pub spec: PathBuf,
+    /// Dependencies to approve, by name
+    #[arg(required_unless_present = "all")]
+    pub deps: Vec<String>,
+    /// Approve every dependency that a hypothesis is waiting on
+    #[arg(long, conflicts_with = "deps")]
+    pub all: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DenyArgs {
+    /// Path to the spec file
+    pub spec: PathBuf,
+    /// Dependencies to deny, by name
+    #[arg(required = true)]
+    pub deps: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    /// Path to the spec file
+    pub spec: PathBuf,
+    /// Check the spec alone; do not measure the baseline
+    #[arg(long)]
+    pub no_measure: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Where to create the demo repository (default: a new temporary directory)
+    pub dir: Option<PathBuf>,
+}
+
+const SUBCOMMANDS: [&str; 8] = [
+    "run", "status", "approve", "deny", "report", "validate", "demo", "help",
+];
+
+/// `optimize <spec> [flags]` means `optimize run <spec> [flags]`.
+fn with_default_subcommand(mut args: Vec<OsString>) -> Vec<OsString> {
+    let mut i = 1;
+    while i < args.len() {
+        let a = args[i].to_string_lossy();
+        if a == "--repo" {
+            i += 2;
+            continue;
+        }
+        if a.starts_with("--repo=") {
+            i += 1;
+            continue;
+        }
+        if matches!(a.as_ref(), "-h" | "--help" | "-V" | "--version")
+            || SUBCOMMANDS.contains(&a.as_ref())
+        {
+            return args;
+        }
+        args.insert(i, "run".into());
+        return args;
+    }
+    args
+}
+
+pub fn main() -> ExitCode {
+    let args = with_default_subcommand(std::env::args_os().collect());
+    let cli = match Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() {
+                ExitKind::Usage.code()
+            } else {
+                0
+            });
+        }
+    };
+    match commands::dispatch(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => report_error(&e),
+    }
+}
+
+fn report_error(e: &CliError) -> ExitCode {
+    let mut stderr = std::io::stderr().lock();
+    let _ = writeln!(stderr, "{e}");
+    ExitCode::from(e.kind.code())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rewrite(args: &[&str]) -> Vec<String> {
+        with_default_subcommand(args.iter().map(OsString::from).collect())
+            .into_iter()
+            .map(|s| s.to_string_lossy().into_owned())
+            .collect()
+    }
+
+    #[test]
+    fn spec_alone_means_run() {
+        assert_eq!(
+            rewrite(&["optimize", "s.yaml"]),
+            ["optimize", "run", "s.yaml"]
+        );
+        assert_eq!(
+            rewrite(&["optimize", "--repo", "d", "s.yaml"]),
+            ["optimize", "--repo", "d", "run", "s.yaml"]
+        );
+        assert_eq!(
+            rewrite(&["optimize", "status", "s.yaml"]),
+            ["optimize", "status", "s.yaml"]
+        );
+        assert_eq!(rewrite(&["optimize", "--help"]), ["optimize", "--help"]);
+    }
+
+    #[test]
+    fn clap_definitions_are_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+}

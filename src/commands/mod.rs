@@ -1,0 +1,82 @@
+//! One module per command; each turns library results into output.
+
+mod status;
+mod validate;
+
+use std::path::{Path, PathBuf};
+
+use crate::cli::{Cli, Command};
+use crate::error::CliError;
+use crate::git::Repo;
+use crate::spec::LoadedSpec;
+use crate::state::StateDir;
+
+pub fn dispatch(cli: Cli) -> Result<(), CliError> {
+    let repo_arg = cli.repo.as_deref();
+    match cli.command {
+        Command::Validate(args) => validate::run(repo_arg, &args),
+        Command::Status(args) => status::run(repo_arg, &args),
+        Command::Run(_) => Err(not_built("optimize run", "the optimization loop")),
+        Command::Approve(_) | Command::Deny(_) => Err(not_built(
+            "optimize approve/deny",
+            "wrap-up approval of dependencies",
+        )),
+        Command::Report(_) => Err(not_built("optimize report", "report.md and progress.svg")),
+        Command::Demo(_) => Err(not_built("optimize demo", "the bundled offline demo")),
+    }
+}
+
+fn not_built(command: &str, what: &str) -> CliError {
+    CliError::failure(format!("`{command}` is not built yet: {what} is still to come in this version"))
+        .hint("`optimize validate <spec>` checks a spec and measures its baseline; `optimize status <spec>` reads a log")
+}
+
+/// The repository (from --repo or the current directory) and the spec's state dir.
+pub struct Workspace {
+    pub repo: Repo,
+    pub state: StateDir,
+}
+
+impl Workspace {
+    pub fn open(repo_arg: Option<&Path>, spec: &LoadedSpec) -> Result<Workspace, CliError> {
+        let start = match repo_arg {
+            Some(dir) => dir.to_path_buf(),
+            None => std::env::current_dir().map_err(|e| {
+                CliError::failure(format!("cannot read the current directory: {e}"))
+            })?,
+        };
+        let repo = Repo::discover(&start)?;
+        let state = StateDir::new(&repo.root, &spec.spec.name);
+        Ok(Workspace { repo, state })
+    }
+}
+
+pub fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| CliError::failure(format!("cannot start the async runtime: {e}")))
+}
+
+/// A path as the user should see it: relative to the current directory when shorter.
+pub fn display_path(path: &Path) -> String {
+    let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"));
+    let cwd = cwd.canonicalize().unwrap_or(cwd);
+    match path.strip_prefix(&cwd) {
+        Ok(rel) if !rel.as_os_str().is_empty() => rel.display().to_string(),
+        _ => path.display().to_string(),
+    }
+}
+
+/// Numbers as people write them: no trailing zeros, at most 6 significant decimals.
+pub fn fmt_num(v: f64) -> String {
+    if v.is_nan() {
+        return "NaN".into();
+    }
+    if v.fract() == 0.0 && v.abs() < 1e15 {
+        return format!("{v:.0}");
+    }
+    let s = format!("{v:.6}");
+    s.trim_end_matches('0').trim_end_matches('.').to_string()
+}

@@ -1,0 +1,162 @@
+//! `optimize status`: best vs baseline, outcomes, backlog, lock holder.
+
+use std::path::Path;
+
+use serde_json::{Value, json};
+
+use crate::cli::StatusArgs;
+use crate::commands::{Workspace, display_path, fmt_num};
+use crate::error::CliError;
+use crate::log::{DepStatus, ExperimentLog};
+use crate::spec::{Direction, LoadedSpec};
+
+pub fn run(repo_arg: Option<&Path>, args: &StatusArgs) -> Result<(), CliError> {
+    // Status reads what is there; it does not hold the spec to today's rules.
+    let loaded = LoadedSpec::parse_file(&args.spec)?;
+    let ws = Workspace::open(repo_arg, &loaded)?;
+    let log_path = ws.state.log_path();
+    let holder = ws.state.lock_holder();
+    let log = if log_path.exists() {
+        Some(ExperimentLog::load(&log_path)?)
+    } else {
+        None
+    };
+    let report = Status::new(&loaded, log.as_ref(), holder.as_ref(), &log_path);
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report.json).expect("JSON always serializes")
+        );
+    } else {
+        print!("{}", report.text);
+    }
+    Ok(())
+}
+
+struct Status {
+    json: Value,
+    text: String,
+}
+
+impl Status {
+    fn new(
+        loaded: &LoadedSpec,
+        log: Option<&ExperimentLog>,
+        holder: Option<&crate::state::Holder>,
+        log_path: &Path,
+    ) -> Status {
+        let spec = &loaded.spec;
+        let primary = &spec.metric.primary;
+        let lock_json = holder.map(|h| json!({"pid": h.pid, "host": h.host, "since": h.since}));
+        let running_line = match holder {
+            Some(h) => format!("running ({h})"),
+            None => "no run holds the lock".to_string(),
+        };
+        let Some(log) = log else {
+            return Status {
+                json: json!({
+                    "spec": spec.name,
+                    "started": false,
+                    "log": log_path.display().to_string(),
+                    "running": holder.is_some(),
+                    "lock_holder": lock_json,
+                }),
+                text: format!(
+                    "{}: not started (no log at {})\n  {running_line}\n  start it with: optimize {}\n",
+                    spec.name,
+                    display_path(log_path),
+                    loaded.file.display()
+                ),
+            };
+        };
+        let baseline = log.baseline.metric(&primary.name).or(primary.baseline);
+        let best = log.best.metric(&primary.name);
+        let delta = match (baseline, best) {
+            (Some(b), Some(x)) => Some(x - b),
+            _ => None,
+        };
+        let improvement = match (baseline, best) {
+            (Some(b), Some(x)) => Some(primary.direction.improvement(x, b)),
+            _ => None,
+        };
+        let direction = match primary.direction {
+            Direction::Maximize => "maximize",
+            Direction::Minimize => "minimize",
+        };
+        let outcomes = log.outcome_counts();
+        let needs_approval = log
+            .hypothesis_backlog
+            .iter()
+            .filter(|h| h.dep_status == DepStatus::NeedsApproval)
+            .count();
+        let outcome_json: serde_json::Map<String, Value> = outcomes
+            .iter()
+            .map(|(o, n)| (o.clone(), json!(n)))
+            .collect();
+        let json = json!({
+            "spec": spec.name,
+            "started": true,
+            "run_id": log.run_id,
+            "started_at": log.started_at,
+            "log": log_path.display().to_string(),
+            "running": holder.is_some(),
+            "lock_holder": lock_json,
+            "primary": {
+                "name": primary.name,
+                "direction": direction,
+                "baseline": baseline,
+                "best": best,
+                "best_iteration": log.best.iteration,
+                "delta": delta,
+                "improvement": improvement,
+            },
+            "experiments": log.experiments.len(),
+            "outcomes": outcome_json,
+            "backlog": log.hypothesis_backlog.len(),
+            "backlog_needs_approval": needs_approval,
+            "total_judge_cost_usd": log.best.total_judge_cost_usd,
+        });
+
+        let num = |v: Option<f64>| v.map(fmt_num).unwrap_or_else(|| "?".into());
+        let mut text = format!(
+            "{} (run {}, started {})\n",
+            spec.name, log.run_id, log.started_at
+        );
+        text += &format!("  {running_line}\n");
+        text += &format!(
+            "  {} ({direction}): baseline {} -> best {} at iteration {}",
+            primary.name,
+            num(baseline),
+            num(best),
+            log.best.iteration
+        );
+        if let (Some(d), Some(b)) = (delta, baseline) {
+            let sign = if d >= 0.0 { "+" } else { "" };
+            text += &format!(" ({sign}{}", fmt_num(d));
+            if b != 0.0 {
+                text += &format!(", {sign}{:.1}%", d / b.abs() * 100.0);
+            }
+            text += ")";
+        }
+        text += "\n";
+        let counts: Vec<String> = outcomes.iter().map(|(o, n)| format!("{o} {n}")).collect();
+        text += &format!(
+            "  experiments: {}{}\n",
+            log.experiments.len(),
+            if counts.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", counts.join(", "))
+            }
+        );
+        text += &format!("  backlog: {} hypotheses", log.hypothesis_backlog.len());
+        if needs_approval > 0 {
+            text += &format!(" ({needs_approval} waiting for dependency approval)");
+        }
+        text += "\n";
+        if let Some(cost) = log.best.total_judge_cost_usd {
+            text += &format!("  judge cost: ${cost:.2}\n");
+        }
+        Status { json, text }
+    }
+}

@@ -1,0 +1,161 @@
+//! `optimize validate`: the spec's checks, then one baseline measurement of
+//! the start commit in a temporary worktree that is always removed.
+
+use std::path::Path;
+
+use crate::cli::ValidateArgs;
+use crate::commands::{Workspace, display_path, fmt_num, runtime};
+use crate::decide;
+use crate::error::CliError;
+use crate::measure::{self, Request};
+use crate::process::Cancel;
+use crate::signals;
+use crate::spec::{LoadedSpec, MetricType};
+use crate::worktree::Worktree;
+
+pub fn run(repo_arg: Option<&Path>, args: &ValidateArgs) -> Result<(), CliError> {
+    let mut loaded = LoadedSpec::parse_file(&args.spec)?;
+    let checked = loaded.validate();
+    for w in &loaded.warnings {
+        eprintln!("warning: {w}");
+    }
+    checked?;
+    let spec = &loaded.spec;
+    println!(
+        "{}: valid spec \"{}\" ({} {} {})",
+        args.spec.display(),
+        spec.name,
+        match spec.metric.primary.direction {
+            crate::spec::Direction::Maximize => "maximize",
+            crate::spec::Direction::Minimize => "minimize",
+        },
+        match spec.metric.primary.kind {
+            MetricType::Hard => "hard metric",
+            MetricType::Judge => "judge score",
+        },
+        spec.metric.primary.name
+    );
+    if args.no_measure {
+        return Ok(());
+    }
+
+    let ws = Workspace::open(repo_arg, &loaded)?;
+    let head = ws.repo.head_commit()?;
+    ws.state
+        .ensure()
+        .map_err(|e| CliError::failure(format!("cannot create {}: {e}", ws.state.dir.display())))?;
+    let label = format!("validate-{}", std::process::id());
+    let runs = spec.measurement.stability.runs();
+    println!(
+        "measuring the baseline at {} ({} run{}{}) ...",
+        &head.to_string()[..10],
+        runs,
+        if runs == 1 { "" } else { "s" },
+        if runs > 1 {
+            format!(", {:?}", spec.measurement.stability.aggregation).to_lowercase()
+        } else {
+            String::new()
+        }
+    );
+    let wt = Worktree::create_detached(&ws.repo, &ws.state, &label, head)?;
+    let out_dir = ws.state.dir.join("validate");
+    let result = (|| {
+        wt.copy_shared_files(&ws.repo.root, spec)?;
+        let rt = runtime()?;
+        rt.block_on(async {
+            let (handle, cancel) = Cancel::new();
+            signals::install(handle)
+                .map_err(|e| CliError::failure(format!("cannot listen for signals: {e}")))?;
+            let req = Request {
+                spec,
+                tree: &wt.path,
+                env: wt.env(&ws.repo.root, spec, 0, 0),
+                out_dir: &out_dir,
+                on_spawn: &|_| {},
+            };
+            Ok::<_, CliError>(measure::measure(req, &cancel).await)
+        })
+    })();
+    let removed = wt.remove(&ws.repo);
+    let measured = result?;
+    removed?;
+    let measured = match measured {
+        Ok(m) => m,
+        Err(measure::MeasureFailure::Interrupted) => {
+            return Err(CliError::interrupted(
+                "validate was interrupted; the baseline worktree was removed",
+            ));
+        }
+        Err(failure) => {
+            return Err(
+                CliError::failure(format!("baseline measurement failed: {failure}")).hint(format!(
+                    "the command's output is in {}",
+                    display_path(&out_dir)
+                )),
+            );
+        }
+    };
+
+    println!("metrics ({:.1}s):", measured.elapsed.as_secs_f64());
+    let width = measured.metrics.keys().map(String::len).max().unwrap_or(0);
+    for (name, value) in &measured.metrics {
+        let role = role_of(&loaded, name);
+        println!(
+            "  {name:<width$}  {:>12}{}",
+            fmt_num(*value),
+            if role.is_empty() {
+                String::new()
+            } else {
+                format!("  ({role})")
+            }
+        );
+    }
+    if spec.metric.primary.kind == MetricType::Judge {
+        println!(
+            "  {} is a judge score: it is measured by the judge model during a run, not by validate",
+            spec.metric.primary.name
+        );
+    }
+    let gates = decide::evaluate_gates(&spec.metric.degenerate_gates, &measured.metrics);
+    println!("gates:");
+    let width = gates.iter().map(|g| g.name.len()).max().unwrap_or(0);
+    for g in &gates {
+        println!(
+            "  {}  {:<width$}  {} {}",
+            if g.passed { "pass" } else { "FAIL" },
+            g.name,
+            g.value.map(fmt_num).unwrap_or_else(|| "missing".into()),
+            g.check
+        );
+    }
+    let failed: Vec<&str> = gates
+        .iter()
+        .filter(|g| !g.passed)
+        .map(|g| g.name.as_str())
+        .collect();
+    if !failed.is_empty() {
+        return Err(CliError::failure(format!(
+            "the baseline fails its own gate{}: {}; a run would stop here",
+            if failed.len() == 1 { "" } else { "s" },
+            failed.join(", ")
+        ))
+        .hint("fix the project or the gate's check before starting a run"));
+    }
+    println!("baseline ok: every gate passes; the worktree was removed and nothing else changed");
+    Ok(())
+}
+
+fn role_of(loaded: &LoadedSpec, name: &str) -> String {
+    let spec = &loaded.spec;
+    let mut roles = Vec::new();
+    if spec.metric.primary.kind == MetricType::Hard && spec.metric.primary.name == name {
+        roles.push(format!("primary, {:?}", spec.metric.primary.direction).to_lowercase());
+    }
+    if spec.metric.degenerate_gates.iter().any(|g| g.name == name) {
+        roles.push("gate".to_string());
+    }
+    if spec.metric.diagnostics.iter().any(|d| d.name == name) {
+        roles.push("diagnostic".to_string());
+    }
+    roles.join(", ")
+}

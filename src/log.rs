@@ -1,0 +1,432 @@
+//! The experiment log (`experiment-log.yaml`): the single source of truth of a
+//! run. Types follow the seed schema field for field and also accept the newer
+//! ce-optimize schema; keys we do not know are kept in `extra` and written back.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde_yaml::{Mapping, Value};
+
+use crate::fsutil;
+
+#[derive(Debug, thiserror::Error)]
+pub enum LogError {
+    #[error("cannot read the experiment log {}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{}:{line}:{column}: the experiment log is not valid: {message}\n(it was left untouched; fix it by hand or start anew with --fresh)", path.display())]
+    Corrupt {
+        path: PathBuf,
+        line: usize,
+        column: usize,
+        message: String,
+    },
+    #[error("cannot write the experiment log {}: {source}", path.display())]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ExperimentLog {
+    pub spec: String,
+    pub run_id: String,
+    pub started_at: String,
+    #[serde(default)]
+    pub baseline: Baseline,
+    #[serde(default)]
+    pub experiments: Vec<Experiment>,
+    #[serde(default)]
+    pub best: Best,
+    #[serde(default)]
+    pub hypothesis_backlog: Vec<BacklogItem>,
+    #[serde(flatten)]
+    pub extra: Mapping,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Baseline {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timestamp: Option<String>,
+    #[serde(default)]
+    pub gates: Mapping,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metrics: Option<Mapping>,
+    #[serde(default)]
+    pub diagnostics: Mapping,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub judge: Option<Mapping>,
+    #[serde(flatten)]
+    pub extra: Mapping,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Best {
+    #[serde(default)]
+    pub iteration: u64,
+    #[serde(default)]
+    pub metrics: Mapping,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub judge: Option<Mapping>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub total_judge_cost_usd: Option<f64>,
+    #[serde(flatten)]
+    pub extra: Mapping,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Priority {
+    High,
+    Medium,
+    Low,
+}
+
+impl Priority {
+    pub fn rank(self) -> u8 {
+        match self {
+            Priority::High => 0,
+            Priority::Medium => 1,
+            Priority::Low => 2,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DepStatus {
+    Approved,
+    NeedsApproval,
+    NotApplicable,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BacklogItem {
+    pub description: String,
+    #[serde(default = "uncategorized")]
+    pub category: String,
+    #[serde(default = "medium")]
+    pub priority: Priority,
+    #[serde(default = "not_applicable")]
+    pub dep_status: DepStatus,
+    #[serde(default)]
+    pub required_deps: Vec<String>,
+    #[serde(flatten)]
+    pub extra: Mapping,
+}
+
+fn uncategorized() -> String {
+    "uncategorized".into()
+}
+fn medium() -> Priority {
+    Priority::Medium
+}
+fn not_applicable() -> DepStatus {
+    DepStatus::NotApplicable
+}
+
+/// Every outcome of both schemas. An outcome we do not know is kept as written.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Outcome {
+    Measured,
+    Promising,
+    Kept,
+    NotSelected,
+    Reverted,
+    Inconclusive,
+    Censored,
+    Degenerate,
+    Error,
+    DeferredNeedsApproval,
+    Timeout,
+    RunnerUpKept,
+    RunnerUpReverted,
+    Other(String),
+}
+
+impl Outcome {
+    pub const KNOWN: [Outcome; 13] = [
+        Outcome::Measured,
+        Outcome::Promising,
+        Outcome::Kept,
+        Outcome::NotSelected,
+        Outcome::Reverted,
+        Outcome::Inconclusive,
+        Outcome::Censored,
+        Outcome::Degenerate,
+        Outcome::Error,
+        Outcome::DeferredNeedsApproval,
+        Outcome::Timeout,
+        Outcome::RunnerUpKept,
+        Outcome::RunnerUpReverted,
+    ];
+
+    pub fn as_str(&self) -> &str {
+        match self {
+            Outcome::Measured => "measured",
+            Outcome::Promising => "promising",
+            Outcome::Kept => "kept",
+            Outcome::NotSelected => "not_selected",
+            Outcome::Reverted => "reverted",
+            Outcome::Inconclusive => "inconclusive",
+            Outcome::Censored => "censored",
+            Outcome::Degenerate => "degenerate",
+            Outcome::Error => "error",
+            Outcome::DeferredNeedsApproval => "deferred_needs_approval",
+            Outcome::Timeout => "timeout",
+            Outcome::RunnerUpKept => "runner_up_kept",
+            Outcome::RunnerUpReverted => "runner_up_reverted",
+            Outcome::Other(s) => s,
+        }
+    }
+
+    pub fn parse(s: &str) -> Outcome {
+        Outcome::KNOWN
+            .iter()
+            .find(|o| o.as_str() == s)
+            .cloned()
+            .unwrap_or_else(|| Outcome::Other(s.to_string()))
+    }
+
+    /// Waiting for batch evaluation (or ladder confirmation).
+    pub fn is_pending(&self) -> bool {
+        matches!(self, Outcome::Measured | Outcome::Promising)
+    }
+
+    /// Integrated onto the optimization branch.
+    pub fn is_kept(&self) -> bool {
+        matches!(self, Outcome::Kept | Outcome::RunnerUpKept)
+    }
+}
+
+impl fmt::Display for Outcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for Outcome {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for Outcome {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Ok(Outcome::parse(&String::deserialize(d)?))
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Change {
+    pub file: String,
+    #[serde(default)]
+    pub summary: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Experiment {
+    pub iteration: u64,
+    pub batch: u64,
+    pub hypothesis: String,
+    pub category: String,
+    pub outcome: Outcome,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub changes: Vec<Change>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gates: Option<Mapping>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gates_passed: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub diagnostics: Option<Mapping>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metrics: Option<Mapping>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub judge: Option<Mapping>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub primary_delta: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub objective_results: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sample_count: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_measurement: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub learnings: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub commit: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deferred_reason: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_message: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub merged_with: Option<u64>,
+    #[serde(flatten)]
+    pub extra: Mapping,
+}
+
+impl Experiment {
+    pub fn new(
+        iteration: u64,
+        batch: u64,
+        hypothesis: &str,
+        category: &str,
+        outcome: Outcome,
+    ) -> Experiment {
+        Experiment {
+            iteration,
+            batch,
+            hypothesis: hypothesis.to_string(),
+            category: category.to_string(),
+            outcome,
+            changes: Vec::new(),
+            gates: None,
+            gates_passed: None,
+            diagnostics: None,
+            metrics: None,
+            judge: None,
+            primary_delta: None,
+            objective_results: None,
+            sample_count: None,
+            next_measurement: None,
+            learnings: None,
+            commit: None,
+            deferred_reason: None,
+            error_message: None,
+            merged_with: None,
+            extra: Mapping::new(),
+        }
+    }
+
+    /// A metric by name from wherever this entry recorded it.
+    pub fn metric(&self, name: &str) -> Option<f64> {
+        [&self.metrics, &self.judge, &self.gates, &self.diagnostics]
+            .into_iter()
+            .flatten()
+            .find_map(|m| metric_value(m, name))
+    }
+
+    pub fn extra_str(&self, key: &str) -> Option<&str> {
+        self.extra.get(key).and_then(Value::as_str)
+    }
+}
+
+/// A number from a metrics mapping. The newer schema stores snapshots such as
+/// `{aggregate: 1.2, samples: [...]}`; plain numbers are the seed schema's.
+pub fn metric_value(map: &Mapping, name: &str) -> Option<f64> {
+    value_number(map.get(name)?)
+}
+
+pub fn value_number(v: &Value) -> Option<f64> {
+    match v {
+        Value::Number(n) => n.as_f64(),
+        Value::Bool(b) => Some(if *b { 1.0 } else { 0.0 }),
+        Value::Mapping(m) => ["aggregate", "value", "median", "mean"]
+            .iter()
+            .find_map(|k| m.get(*k).and_then(value_number)),
+        Value::Tagged(t) => value_number(&t.value),
+        _ => None,
+    }
+}
+
+impl Baseline {
+    pub fn metric(&self, name: &str) -> Option<f64> {
+        [
+            self.metrics.as_ref(),
+            self.judge.as_ref(),
+            Some(&self.gates),
+            Some(&self.diagnostics),
+        ]
+        .into_iter()
+        .flatten()
+        .find_map(|m| metric_value(m, name))
+    }
+}
+
+impl Best {
+    pub fn metric(&self, name: &str) -> Option<f64> {
+        [Some(&self.metrics), self.judge.as_ref()]
+            .into_iter()
+            .flatten()
+            .find_map(|m| metric_value(m, name))
+    }
+}
+
+impl ExperimentLog {
+    pub fn load(path: &Path) -> Result<ExperimentLog, LogError> {
+        let text = std::fs::read_to_string(path).map_err(|source| LogError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        ExperimentLog::parse(&text, path)
+    }
+
+    pub fn parse(text: &str, path: &Path) -> Result<ExperimentLog, LogError> {
+        serde_yaml::from_str(text).map_err(|e| {
+            let (line, column) = e
+                .location()
+                .map(|l| (l.line(), l.column()))
+                .unwrap_or((1, 1));
+            let message = e.to_string();
+            // The position is already in front; drop serde_yaml's copy of it.
+            let message = match message.rfind(" at line ") {
+                Some(i) => message[..i].to_string(),
+                None => message,
+            };
+            LogError::Corrupt {
+                path: path.to_path_buf(),
+                line,
+                column,
+                message,
+            }
+        })
+    }
+
+    pub fn to_yaml(&self) -> String {
+        serde_yaml::to_string(self).expect("an experiment log always serializes")
+    }
+
+    /// Writes the log atomically: a reader sees the old file or the new one.
+    pub fn save(&self, path: &Path) -> Result<(), LogError> {
+        fsutil::write_atomic(path, self.to_yaml().as_bytes()).map_err(|source| LogError::Write {
+            path: path.to_path_buf(),
+            source,
+        })
+    }
+
+    pub fn next_iteration(&self) -> u64 {
+        self.experiments
+            .iter()
+            .map(|e| e.iteration)
+            .max()
+            .unwrap_or(0)
+            + 1
+    }
+
+    pub fn next_batch(&self) -> u64 {
+        self.experiments.iter().map(|e| e.batch).max().unwrap_or(0) + 1
+    }
+
+    /// Counts per outcome, in the order of [`Outcome::KNOWN`], then unknown ones.
+    pub fn outcome_counts(&self) -> Vec<(String, usize)> {
+        let mut counts: Vec<(String, usize)> = Vec::new();
+        for e in &self.experiments {
+            match counts.iter_mut().find(|(o, _)| o == e.outcome.as_str()) {
+                Some((_, n)) => *n += 1,
+                None => counts.push((e.outcome.as_str().to_string(), 1)),
+            }
+        }
+        let rank = |o: &str| {
+            Outcome::KNOWN
+                .iter()
+                .position(|k| k.as_str() == o)
+                .unwrap_or(usize::MAX)
+        };
+        counts.sort_by_key(|(o, _)| rank(o));
+        counts
+    }
+}

@@ -1,0 +1,337 @@
+//! One measurement of a tree: the spec's command run `runs()` times in
+//! `measurement.working_directory`, metrics read from the JSON object on
+//! stdout, aggregated across runs.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+use crate::process::{self, Cancel, Exit, Invocation};
+use crate::spec::{MetricType, Spec};
+
+pub type Metrics = BTreeMap<String, f64>;
+
+#[derive(Debug, Clone)]
+pub struct Measured {
+    /// Aggregated over the runs with `measurement.stability.aggregation`.
+    pub metrics: Metrics,
+    pub samples: Vec<Metrics>,
+    pub elapsed: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum MeasureFailure {
+    Timeout {
+        seconds: u64,
+        run: u32,
+    },
+    Crashed {
+        exit: String,
+        run: u32,
+        stderr_tail: String,
+    },
+    NoJson {
+        run: u32,
+        stdout_tail: String,
+    },
+    MissingKeys {
+        run: u32,
+        missing: Vec<String>,
+        present: Vec<String>,
+    },
+    NotANumber {
+        run: u32,
+        key: String,
+        value: String,
+    },
+    Spawn {
+        message: String,
+    },
+    Interrupted,
+}
+
+impl std::fmt::Display for MeasureFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            MeasureFailure::Timeout { seconds, run } => write!(
+                f,
+                "the measurement command timed out after {seconds}s (run {run}); its whole process group was killed"
+            ),
+            MeasureFailure::Crashed {
+                exit,
+                run,
+                stderr_tail,
+            } => {
+                write!(f, "the measurement command {exit} (run {run})")?;
+                if !stderr_tail.is_empty() {
+                    write!(f, "; end of its stderr:\n{stderr_tail}")?;
+                }
+                Ok(())
+            }
+            MeasureFailure::NoJson { run, stdout_tail } => {
+                write!(
+                    f,
+                    "the measurement command printed no JSON object on stdout (run {run})"
+                )?;
+                if stdout_tail.is_empty() {
+                    write!(f, "; its stdout was empty")
+                } else {
+                    write!(f, "; end of its stdout:\n{stdout_tail}")
+                }
+            }
+            MeasureFailure::MissingKeys {
+                run,
+                missing,
+                present,
+            } => write!(
+                f,
+                "the measurement output lacks key{} {} (run {run}); it has: {}",
+                if missing.len() == 1 { "" } else { "s" },
+                missing
+                    .iter()
+                    .map(|k| format!("\"{k}\""))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                if present.is_empty() {
+                    "no keys".to_string()
+                } else {
+                    present.join(", ")
+                }
+            ),
+            MeasureFailure::NotANumber { run, key, value } => write!(
+                f,
+                "the measurement output's \"{key}\" is {value}, not a number (run {run})"
+            ),
+            MeasureFailure::Spawn { message } => {
+                write!(f, "cannot start the measurement command: {message}")
+            }
+            MeasureFailure::Interrupted => write!(f, "the measurement was interrupted"),
+        }
+    }
+}
+
+impl MeasureFailure {
+    pub fn is_timeout(&self) -> bool {
+        matches!(self, MeasureFailure::Timeout { .. })
+    }
+}
+
+/// The keys every measurement output must contain.
+pub fn required_keys(spec: &Spec) -> Vec<String> {
+    let mut keys: Vec<String> = Vec::new();
+    let mut add = |k: &str| {
+        if !keys.iter().any(|x| x == k) {
+            keys.push(k.to_string());
+        }
+    };
+    if spec.metric.primary.kind == MetricType::Hard {
+        add(&spec.metric.primary.name);
+    }
+    for g in &spec.metric.degenerate_gates {
+        add(&g.name);
+    }
+    for d in &spec.metric.diagnostics {
+        add(&d.name);
+    }
+    keys
+}
+
+pub struct Request<'a> {
+    pub spec: &'a Spec,
+    /// The tree to measure (a worktree root); the command runs in its
+    /// `measurement.working_directory`.
+    pub tree: &'a Path,
+    pub env: Vec<(String, String)>,
+    /// Where `measure-N.stdout` and `measure-N.stderr` go.
+    pub out_dir: &'a Path,
+    pub on_spawn: &'a (dyn Fn(u32) + Sync),
+}
+
+pub async fn measure(req: Request<'_>, cancel: &Cancel) -> Result<Measured, MeasureFailure> {
+    let spec = req.spec;
+    let cwd = req.tree.join(&spec.measurement.working_directory);
+    if !cwd.is_dir() {
+        return Err(MeasureFailure::Spawn {
+            message: format!(
+                "measurement.working_directory \"{}\" does not exist in the tree",
+                spec.measurement.working_directory
+            ),
+        });
+    }
+    std::fs::create_dir_all(req.out_dir).map_err(|e| MeasureFailure::Spawn {
+        message: format!("create {}: {e}", req.out_dir.display()),
+    })?;
+    let required = required_keys(spec);
+    let runs = spec.measurement.stability.runs();
+    let mut samples = Vec::new();
+    let mut elapsed = Duration::ZERO;
+    for run in 1..=runs {
+        let mut env = req.env.clone();
+        env.push(("OPTIMIZE_RUN".into(), run.to_string()));
+        let inv = Invocation {
+            command: &spec.measurement.command,
+            cwd: &cwd,
+            env,
+            timeout: Duration::from_secs(spec.measurement.timeout_seconds),
+            stdout_path: req.out_dir.join(format!("measure-{run}.stdout")),
+            stderr_path: req.out_dir.join(format!("measure-{run}.stderr")),
+            stdin: None,
+        };
+        let finished =
+            process::run(inv, cancel, req.on_spawn)
+                .await
+                .map_err(|e| MeasureFailure::Spawn {
+                    message: e.to_string(),
+                })?;
+        elapsed += finished.elapsed;
+        match finished.exit {
+            Exit::TimedOut => {
+                return Err(MeasureFailure::Timeout {
+                    seconds: spec.measurement.timeout_seconds,
+                    run,
+                });
+            }
+            Exit::Cancelled => return Err(MeasureFailure::Interrupted),
+            e if !e.success() => {
+                return Err(MeasureFailure::Crashed {
+                    exit: e.to_string(),
+                    run,
+                    stderr_tail: process::tail_lines(&finished.stderr_tail, 10),
+                });
+            }
+            _ => {}
+        }
+        let object =
+            extract_json_object(&finished.stdout_tail).ok_or_else(|| MeasureFailure::NoJson {
+                run,
+                stdout_tail: process::tail_lines(&finished.stdout_tail, 5),
+            })?;
+        samples.push(read_metrics(&object, &required, run)?);
+    }
+    let metrics = aggregate(&samples, spec.measurement.stability.aggregation);
+    Ok(Measured {
+        metrics,
+        samples,
+        elapsed,
+    })
+}
+
+fn read_metrics(
+    object: &serde_json::Map<String, serde_json::Value>,
+    required: &[String],
+    run: u32,
+) -> Result<Metrics, MeasureFailure> {
+    let missing: Vec<String> = required
+        .iter()
+        .filter(|k| !object.contains_key(*k))
+        .cloned()
+        .collect();
+    if !missing.is_empty() {
+        return Err(MeasureFailure::MissingKeys {
+            run,
+            missing,
+            present: object.keys().cloned().collect(),
+        });
+    }
+    let mut metrics = Metrics::new();
+    for (key, value) in object {
+        match json_number(value) {
+            Some(n) => {
+                metrics.insert(key.clone(), n);
+            }
+            None if required.contains(key) => {
+                return Err(MeasureFailure::NotANumber {
+                    run,
+                    key: key.clone(),
+                    value: value.to_string(),
+                });
+            }
+            None => {}
+        }
+    }
+    Ok(metrics)
+}
+
+fn json_number(v: &serde_json::Value) -> Option<f64> {
+    match v {
+        serde_json::Value::Number(n) => n.as_f64(),
+        serde_json::Value::Bool(b) => Some(if *b { 1.0 } else { 0.0 }),
+        _ => None,
+    }
+}
+
+/// Every key present in all samples, aggregated.
+pub fn aggregate(samples: &[Metrics], how: crate::spec::Aggregation) -> Metrics {
+    let Some(first) = samples.first() else {
+        return Metrics::new();
+    };
+    first
+        .keys()
+        .filter_map(|k| {
+            let values: Vec<f64> = samples.iter().filter_map(|s| s.get(k).copied()).collect();
+            (values.len() == samples.len())
+                .then(|| (k.clone(), how.apply(&values).unwrap_or(f64::NAN)))
+        })
+        .collect()
+}
+
+/// The JSON object a harness printed: the whole output, or the last object
+/// that starts a line (harnesses often log before printing their result).
+pub fn extract_json_object(stdout: &[u8]) -> Option<serde_json::Map<String, serde_json::Value>> {
+    let text = String::from_utf8_lossy(stdout);
+    let text = text.trim();
+    if let Ok(serde_json::Value::Object(m)) = serde_json::from_str(text) {
+        return Some(m);
+    }
+    let starts: Vec<usize> = text
+        .match_indices('\n')
+        .map(|(i, _)| i + 1)
+        .chain(std::iter::once(0))
+        .filter(|&i| text[i..].trim_start_matches([' ', '\t']).starts_with('{'))
+        .collect();
+    let mut starts = starts;
+    starts.sort_unstable_by(|a, b| b.cmp(a));
+    for start in starts {
+        let mut stream =
+            serde_json::Deserializer::from_str(&text[start..]).into_iter::<serde_json::Value>();
+        if let Some(Ok(serde_json::Value::Object(m))) = stream.next() {
+            return Some(m);
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_json_after_log_lines() {
+        let out = b"compiling...\nrunning 3 tests\n{\"score\": 1.5, \"ok\": true}\ndone\n";
+        let m = extract_json_object(out).unwrap();
+        assert_eq!(m["score"], 1.5);
+    }
+
+    #[test]
+    fn prefers_the_last_object_and_handles_multiline() {
+        let out = b"{\"a\": 1}\n{\n  \"a\": 2\n}\n";
+        assert_eq!(extract_json_object(out).unwrap()["a"], 2);
+    }
+
+    #[test]
+    fn no_object_is_none() {
+        assert!(extract_json_object(b"[1,2]\nhello").is_none());
+        assert!(extract_json_object(b"").is_none());
+    }
+
+    #[test]
+    fn aggregates_only_common_keys() {
+        let s = vec![
+            Metrics::from([("a".into(), 1.0), ("b".into(), 5.0)]),
+            Metrics::from([("a".into(), 3.0)]),
+            Metrics::from([("a".into(), 2.0)]),
+        ];
+        let m = aggregate(&s, crate::spec::Aggregation::Median);
+        assert_eq!(m, Metrics::from([("a".into(), 2.0)]));
+    }
+}

@@ -1,0 +1,260 @@
+//! Running a shell command in its own process group: a timeout or a
+//! cancellation kills the whole group (SIGTERM, a grace period, SIGKILL), and
+//! output streams to files, bounded, never held whole in memory.
+
+use std::io;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+use tokio::process::Command;
+use tokio::sync::watch;
+
+/// Bytes of each stream kept at the start of its capture file.
+const HEAD_BYTES: u64 = 8 * 1024 * 1024;
+/// Bytes of each stream kept from its end (in the file and in memory).
+const TAIL_BYTES: usize = 1024 * 1024;
+/// Between SIGTERM and SIGKILL.
+const GRACE: Duration = Duration::from_secs(2);
+
+/// A cancellation signal shared by everything a run started.
+#[derive(Clone)]
+pub struct Cancel(watch::Receiver<bool>);
+
+pub struct CancelHandle(watch::Sender<bool>);
+
+impl Cancel {
+    pub fn new() -> (CancelHandle, Cancel) {
+        let (tx, rx) = watch::channel(false);
+        (CancelHandle(tx), Cancel(rx))
+    }
+
+    /// A cancel that never fires.
+    pub fn never() -> Cancel {
+        let (tx, rx) = watch::channel(false);
+        std::mem::forget(tx);
+        Cancel(rx)
+    }
+
+    pub fn is_cancelled(&self) -> bool {
+        *self.0.borrow()
+    }
+
+    pub async fn cancelled(&self) {
+        let mut rx = self.0.clone();
+        // An error means the sender is gone: nobody can cancel any more.
+        if rx.wait_for(|c| *c).await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
+}
+
+impl CancelHandle {
+    pub fn cancel(&self) {
+        let _ = self.0.send(true);
+    }
+}
+
+pub struct Invocation<'a> {
+    pub command: &'a str,
+    pub cwd: &'a Path,
+    pub env: Vec<(String, String)>,
+    pub timeout: Duration,
+    pub stdout_path: PathBuf,
+    pub stderr_path: PathBuf,
+    pub stdin: Option<Vec<u8>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    Code(i32),
+    Signal(i32),
+    TimedOut,
+    Cancelled,
+}
+
+impl Exit {
+    pub fn success(self) -> bool {
+        self == Exit::Code(0)
+    }
+}
+
+impl std::fmt::Display for Exit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Exit::Code(c) => write!(f, "exited with status {c}"),
+            Exit::Signal(s) => write!(f, "was killed by signal {s}"),
+            Exit::TimedOut => write!(f, "timed out"),
+            Exit::Cancelled => write!(f, "was interrupted"),
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct Finished {
+    pub exit: Exit,
+    pub elapsed: Duration,
+    pub stdout_tail: Vec<u8>,
+    pub stderr_tail: Vec<u8>,
+    pub stdout_bytes: u64,
+}
+
+/// Runs `sh -c <command>` to completion, timeout or cancellation.
+pub async fn run(
+    inv: Invocation<'_>,
+    cancel: &Cancel,
+    on_spawn: &(dyn Fn(u32) + Sync),
+) -> io::Result<Finished> {
+    let start = Instant::now();
+    let mut cmd = Command::new("sh");
+    cmd.arg("-c")
+        .arg(inv.command)
+        .current_dir(inv.cwd)
+        .envs(inv.env.iter().map(|(k, v)| (k, v)))
+        .stdin(if inv.stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .kill_on_drop(true);
+    let mut child = cmd.spawn()?;
+    let pgid = child.id().unwrap_or(0);
+    on_spawn(pgid);
+    let guard = GroupGuard(pgid as i32);
+
+    if let (Some(input), Some(mut pipe)) = (inv.stdin, child.stdin.take()) {
+        tokio::spawn(async move {
+            let _ = pipe.write_all(&input).await;
+        });
+    }
+    let out = tokio::spawn(capture(
+        child.stdout.take().expect("piped"),
+        inv.stdout_path,
+    ));
+    let err = tokio::spawn(capture(
+        child.stderr.take().expect("piped"),
+        inv.stderr_path,
+    ));
+
+    let exit = tokio::select! {
+        status = child.wait() => {
+            let status = status?;
+            use std::os::unix::process::ExitStatusExt;
+            match (status.code(), status.signal()) {
+                (Some(c), _) => Exit::Code(c),
+                (None, Some(s)) => Exit::Signal(s),
+                _ => Exit::Code(-1),
+            }
+        }
+        _ = tokio::time::sleep(inv.timeout) => {
+            terminate(&mut child, pgid as i32).await;
+            Exit::TimedOut
+        }
+        _ = cancel.cancelled() => {
+            terminate(&mut child, pgid as i32).await;
+            Exit::Cancelled
+        }
+    };
+    // Whatever the leader left running in its group goes with it.
+    drop(guard);
+    let (stdout_tail, stdout_bytes) = join_capture(out).await;
+    let (stderr_tail, _) = join_capture(err).await;
+    Ok(Finished {
+        exit,
+        elapsed: start.elapsed(),
+        stdout_tail,
+        stderr_tail,
+        stdout_bytes,
+    })
+}
+
+/// SIGKILLs the group when dropped, so no path out of `run` (including a
+/// dropped future) leaves a process of it behind.
+struct GroupGuard(i32);
+
+impl Drop for GroupGuard {
+    fn drop(&mut self) {
+        kill_group(self.0, libc::SIGKILL);
+    }
+}
+
+pub fn kill_group(pgid: i32, signal: i32) {
+    if pgid > 1 {
+        // SAFETY: killpg has no memory-safety preconditions; ESRCH is fine.
+        unsafe {
+            libc::killpg(pgid, signal);
+        }
+    }
+}
+
+/// Whether any process of the group is still alive.
+pub fn group_alive(pgid: i32) -> bool {
+    // SAFETY: signal 0 only checks for existence and permission.
+    pgid > 1 && unsafe { libc::killpg(pgid, 0) } == 0
+}
+
+async fn terminate(child: &mut tokio::process::Child, pgid: i32) {
+    kill_group(pgid, libc::SIGTERM);
+    if tokio::time::timeout(GRACE, child.wait()).await.is_err() {
+        kill_group(pgid, libc::SIGKILL);
+        let _ = child.wait().await;
+    }
+}
+
+async fn join_capture(task: tokio::task::JoinHandle<io::Result<(Vec<u8>, u64)>>) -> (Vec<u8>, u64) {
+    // A process that left the group (setsid) may still hold the pipe open.
+    match tokio::time::timeout(Duration::from_secs(5), task).await {
+        Ok(Ok(Ok(r))) => r,
+        _ => (Vec::new(), 0),
+    }
+}
+
+/// Streams a pipe into `path`: its first [`HEAD_BYTES`], then (if more came)
+/// a marker and its last [`TAIL_BYTES`]. Returns the tail and the total size.
+async fn capture(mut pipe: impl AsyncRead + Unpin, path: PathBuf) -> io::Result<(Vec<u8>, u64)> {
+    let mut file = tokio::fs::File::create(&path).await?;
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut tail: Vec<u8> = Vec::with_capacity(TAIL_BYTES);
+    let mut total: u64 = 0;
+    loop {
+        let n = pipe.read(&mut buf).await?;
+        if n == 0 {
+            break;
+        }
+        let chunk = &buf[..n];
+        if total < HEAD_BYTES {
+            let take = ((HEAD_BYTES - total) as usize).min(n);
+            file.write_all(&chunk[..take]).await?;
+        }
+        total += n as u64;
+        tail.extend_from_slice(chunk);
+        if tail.len() > 2 * TAIL_BYTES {
+            tail.drain(..tail.len() - TAIL_BYTES);
+        }
+    }
+    if tail.len() > TAIL_BYTES {
+        tail.drain(..tail.len() - TAIL_BYTES);
+    }
+    if total > HEAD_BYTES {
+        let tail_start = total - tail.len() as u64;
+        let skip = HEAD_BYTES.saturating_sub(tail_start) as usize;
+        let omitted = tail_start.saturating_sub(HEAD_BYTES);
+        file.write_all(format!("\n[optimize: {omitted} bytes omitted]\n").as_bytes())
+            .await?;
+        file.write_all(&tail[skip..]).await?;
+    }
+    file.flush().await?;
+    Ok((tail, total))
+}
+
+/// The last few lines of some output, for error messages.
+pub fn tail_lines(bytes: &[u8], lines: usize) -> String {
+    let text = String::from_utf8_lossy(bytes);
+    let all: Vec<&str> = text.trim_end().lines().collect();
+    let start = all.len().saturating_sub(lines);
+    all[start..].join("\n")
+}

@@ -1,0 +1,651 @@
+//! Spec types with the defaults of ce-optimize's schema.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct Spec {
+    pub name: String,
+    pub description: String,
+    pub metric: Metric,
+    pub measurement: Measurement,
+    pub scope: Scope,
+    #[serde(default)]
+    pub execution: Execution,
+    #[serde(default)]
+    pub parallel: Parallel,
+    #[serde(default)]
+    pub dependencies: Dependencies,
+    #[serde(default)]
+    pub constraints: Vec<String>,
+    #[serde(default)]
+    pub stopping: Stopping,
+    #[serde(default = "one")]
+    pub max_runner_up_merges_per_batch: u32,
+    #[serde(default)]
+    pub hypotheses: Hypotheses,
+    #[serde(default)]
+    pub implementer: Implementer,
+    #[serde(default)]
+    pub llm: Llm,
+}
+
+fn one() -> u32 {
+    1
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MetricType {
+    Hard,
+    Judge,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Direction {
+    Maximize,
+    Minimize,
+}
+
+impl Direction {
+    /// How much better `candidate` is than `reference` (positive is better).
+    pub fn improvement(self, candidate: f64, reference: f64) -> f64 {
+        match self {
+            Direction::Maximize => candidate - reference,
+            Direction::Minimize => reference - candidate,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct Metric {
+    pub primary: Primary,
+    pub degenerate_gates: Vec<Gate>,
+    #[serde(default)]
+    pub objectives: Vec<Objective>,
+    #[serde(default)]
+    pub diagnostics: Vec<Diagnostic>,
+    #[serde(default)]
+    pub judge: Option<Judge>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct Primary {
+    #[serde(rename = "type")]
+    pub kind: MetricType,
+    pub name: String,
+    pub direction: Direction,
+    #[serde(default)]
+    pub baseline: Option<f64>,
+    #[serde(default)]
+    pub target: Option<f64>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct Gate {
+    pub name: String,
+    pub check: GateCheck,
+    #[serde(default)]
+    pub description: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum Operator {
+    #[serde(rename = ">=")]
+    Ge,
+    #[serde(rename = "<=")]
+    Le,
+    #[serde(rename = ">")]
+    Gt,
+    #[serde(rename = "<")]
+    Lt,
+    #[serde(rename = "==")]
+    Eq,
+    #[serde(rename = "!=")]
+    Ne,
+}
+
+impl Operator {
+    pub const ALL: [(&'static str, Operator); 6] = [
+        (">=", Operator::Ge),
+        ("<=", Operator::Le),
+        (">", Operator::Gt),
+        ("<", Operator::Lt),
+        ("==", Operator::Eq),
+        ("!=", Operator::Ne),
+    ];
+
+    pub fn symbol(self) -> &'static str {
+        Operator::ALL
+            .iter()
+            .find(|(_, o)| *o == self)
+            .map(|(s, _)| *s)
+            .unwrap_or("?")
+    }
+
+    pub fn holds(self, value: f64, threshold: f64) -> bool {
+        match self {
+            Operator::Ge => value >= threshold,
+            Operator::Le => value <= threshold,
+            Operator::Gt => value > threshold,
+            Operator::Lt => value < threshold,
+            Operator::Eq => value == threshold,
+            Operator::Ne => value != threshold,
+        }
+    }
+}
+
+/// A gate's check such as `"<= 0.10"`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct GateCheck {
+    pub op: Operator,
+    pub threshold: f64,
+}
+
+impl GateCheck {
+    pub fn parse(text: &str) -> Result<GateCheck, String> {
+        let text = text.trim();
+        let op_len = text
+            .find(|c: char| !matches!(c, '<' | '>' | '=' | '!'))
+            .unwrap_or(text.len());
+        let (op_text, rest) = text.split_at(op_len);
+        let expected = "expected one of >=, <=, >, <, ==, !=";
+        if op_text.is_empty() {
+            return Err(format!(
+                "check \"{text}\" has no operator; {expected} followed by a number, e.g. \">= 1.0\""
+            ));
+        }
+        let op = Operator::ALL
+            .iter()
+            .find(|(s, _)| *s == op_text)
+            .map(|(_, o)| *o)
+            .ok_or_else(|| format!("unknown operator \"{op_text}\"; {expected}"))?;
+        let rest = rest.trim();
+        let threshold = match rest {
+            "true" => 1.0,
+            "false" => 0.0,
+            _ => rest
+                .parse::<f64>()
+                .map_err(|_| format!("threshold \"{rest}\" in check \"{text}\" is not a number"))?,
+        };
+        Ok(GateCheck { op, threshold })
+    }
+}
+
+impl fmt::Display for GateCheck {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.op.symbol(), self.threshold)
+    }
+}
+
+impl<'de> Deserialize<'de> for GateCheck {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        GateCheck::parse(&text).map_err(serde::de::Error::custom)
+    }
+}
+
+impl Serialize for GateCheck {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct Objective {
+    pub name: String,
+    pub direction: Direction,
+    #[serde(default)]
+    pub role: Option<String>,
+    #[serde(default, rename = "type")]
+    pub kind: Option<MetricType>,
+    #[serde(default)]
+    pub target: Option<f64>,
+    #[serde(default)]
+    pub max_regression: Option<MaxRegression>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct MaxRegression {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub value: f64,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct Diagnostic {
+    pub name: String,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct Judge {
+    pub rubric: String,
+    pub scoring: Scoring,
+    #[serde(default = "default_judge_model")]
+    pub model: String,
+    #[serde(default = "default_sample_size")]
+    pub sample_size: u32,
+    #[serde(default)]
+    pub stratification: Option<Vec<Stratum>>,
+    #[serde(default)]
+    pub singleton_sample: u32,
+    #[serde(default)]
+    pub singleton_rubric: Option<String>,
+    #[serde(default = "default_seed")]
+    pub sample_seed: u64,
+    #[serde(default = "default_batch_size")]
+    pub batch_size: u32,
+    #[serde(default = "default_minimum_improvement")]
+    pub minimum_improvement: f64,
+    #[serde(default = "default_max_cost")]
+    pub max_total_cost_usd: Option<f64>,
+    #[serde(default = "default_items_file")]
+    pub items_file: String,
+}
+
+fn default_judge_model() -> String {
+    "haiku".into()
+}
+fn default_sample_size() -> u32 {
+    10
+}
+fn default_seed() -> u64 {
+    42
+}
+fn default_batch_size() -> u32 {
+    5
+}
+fn default_minimum_improvement() -> f64 {
+    0.3
+}
+fn default_max_cost() -> Option<f64> {
+    Some(5.0)
+}
+fn default_items_file() -> String {
+    "judge-items.jsonl".into()
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct Scoring {
+    pub primary: String,
+    #[serde(default)]
+    pub secondary: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct Stratum {
+    pub bucket: String,
+    pub count: u32,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct Measurement {
+    pub command: String,
+    #[serde(default = "default_timeout")]
+    pub timeout_seconds: u64,
+    #[serde(default)]
+    pub output_format: OutputFormat,
+    #[serde(default = "default_working_directory")]
+    pub working_directory: String,
+    #[serde(default)]
+    pub stability: Stability,
+}
+
+fn default_timeout() -> u64 {
+    600
+}
+fn default_working_directory() -> String {
+    ".".into()
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OutputFormat {
+    #[default]
+    Json,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct Stability {
+    #[serde(default)]
+    pub mode: StabilityMode,
+    #[serde(default = "default_repeat_count")]
+    pub repeat_count: u32,
+    #[serde(default)]
+    pub aggregation: Aggregation,
+    #[serde(default = "default_noise_threshold")]
+    pub noise_threshold: f64,
+    #[serde(default)]
+    pub comparison: Comparison,
+    #[serde(default)]
+    pub ladder: Option<Ladder>,
+}
+
+impl Default for Stability {
+    fn default() -> Self {
+        Stability {
+            mode: StabilityMode::Stable,
+            repeat_count: default_repeat_count(),
+            aggregation: Aggregation::Median,
+            noise_threshold: default_noise_threshold(),
+            comparison: Comparison::default(),
+            ladder: None,
+        }
+    }
+}
+
+impl Stability {
+    /// How many runs one measurement takes.
+    pub fn runs(&self) -> u32 {
+        match self.mode {
+            StabilityMode::Repeat => self.repeat_count.max(1),
+            _ => 1,
+        }
+    }
+}
+
+fn default_repeat_count() -> u32 {
+    5
+}
+fn default_noise_threshold() -> f64 {
+    0.02
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StabilityMode {
+    #[default]
+    Stable,
+    Repeat,
+    Ladder,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Aggregation {
+    #[default]
+    Median,
+    Mean,
+    Min,
+    Max,
+}
+
+impl Aggregation {
+    pub fn apply(self, values: &[f64]) -> Option<f64> {
+        if values.is_empty() {
+            return None;
+        }
+        let mut v = values.to_vec();
+        v.sort_by(|a, b| a.total_cmp(b));
+        Some(match self {
+            Aggregation::Min => v[0],
+            Aggregation::Max => v[v.len() - 1],
+            Aggregation::Mean => v.iter().sum::<f64>() / v.len() as f64,
+            Aggregation::Median => {
+                let mid = v.len() / 2;
+                if v.len() % 2 == 1 {
+                    v[mid]
+                } else {
+                    (v[mid - 1] + v[mid]) / 2.0
+                }
+            }
+        })
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct Comparison {
+    #[serde(default)]
+    pub method: ComparisonMethod,
+    #[serde(default = "default_relative_threshold")]
+    pub relative_threshold: f64,
+}
+
+impl Default for Comparison {
+    fn default() -> Self {
+        Comparison {
+            method: ComparisonMethod::Absolute,
+            relative_threshold: default_relative_threshold(),
+        }
+    }
+}
+
+fn default_relative_threshold() -> f64 {
+    0.05
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ComparisonMethod {
+    #[default]
+    Absolute,
+    Relative,
+    Paired,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct Ladder {
+    #[serde(default)]
+    pub smoke_command: Option<String>,
+    #[serde(default)]
+    pub exploratory_pairs: Option<i64>,
+    #[serde(default)]
+    pub confirmation_repeats: Option<i64>,
+    #[serde(default)]
+    pub futility: Option<Futility>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct Futility {
+    #[serde(default)]
+    pub worse_factor: Option<f64>,
+    #[serde(default)]
+    pub after_elapsed_seconds: Option<f64>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct Scope {
+    pub mutable: Vec<String>,
+    pub immutable: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct Execution {
+    #[serde(default)]
+    pub mode: ExecutionMode,
+    #[serde(default)]
+    pub backend: Backend,
+    #[serde(default = "default_max_concurrent")]
+    pub max_concurrent: u32,
+    #[serde(default)]
+    pub codex_security: Option<String>,
+}
+
+impl Default for Execution {
+    fn default() -> Self {
+        Execution {
+            mode: ExecutionMode::Parallel,
+            backend: Backend::Worktree,
+            max_concurrent: default_max_concurrent(),
+            codex_security: None,
+        }
+    }
+}
+
+fn default_max_concurrent() -> u32 {
+    4
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ExecutionMode {
+    #[default]
+    Parallel,
+    Serial,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Backend {
+    #[default]
+    Worktree,
+    Codex,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+pub struct Parallel {
+    #[serde(default)]
+    pub port_strategy: Option<PortStrategy>,
+    #[serde(default)]
+    pub port_env_var: Option<String>,
+    #[serde(default)]
+    pub port_base: Option<u32>,
+    #[serde(default)]
+    pub shared_files: Vec<String>,
+    #[serde(default)]
+    pub exclusive_resources: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PortStrategy {
+    Parameterized,
+    None,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+pub struct Dependencies {
+    #[serde(default)]
+    pub approved: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct Stopping {
+    #[serde(default = "default_max_iterations")]
+    pub max_iterations: u64,
+    #[serde(default = "default_max_hours")]
+    pub max_hours: f64,
+    #[serde(default = "default_plateau")]
+    pub plateau_iterations: u64,
+    #[serde(default = "yes")]
+    pub target_reached: bool,
+}
+
+impl Default for Stopping {
+    fn default() -> Self {
+        Stopping {
+            max_iterations: default_max_iterations(),
+            max_hours: default_max_hours(),
+            plateau_iterations: default_plateau(),
+            target_reached: true,
+        }
+    }
+}
+
+fn default_max_iterations() -> u64 {
+    100
+}
+fn default_max_hours() -> f64 {
+    8.0
+}
+fn default_plateau() -> u64 {
+    10
+}
+fn yes() -> bool {
+    true
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HypothesisSource {
+    #[default]
+    Llm,
+    File,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+pub struct Hypotheses {
+    #[serde(default)]
+    pub source: HypothesisSource,
+    #[serde(default)]
+    pub file: Option<String>,
+    #[serde(default)]
+    pub model: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ImplementerKind {
+    #[default]
+    Llm,
+    Command,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct Implementer {
+    #[serde(default)]
+    pub kind: ImplementerKind,
+    #[serde(default)]
+    pub command: Option<String>,
+    #[serde(default = "default_implementer_timeout")]
+    pub timeout_seconds: u64,
+    #[serde(default)]
+    pub model: Option<String>,
+}
+
+impl Default for Implementer {
+    fn default() -> Self {
+        Implementer {
+            kind: ImplementerKind::Llm,
+            command: None,
+            timeout_seconds: default_implementer_timeout(),
+            model: None,
+        }
+    }
+}
+
+fn default_implementer_timeout() -> u64 {
+    900
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct Llm {
+    #[serde(default = "default_base_url")]
+    pub base_url: String,
+    #[serde(default = "default_model")]
+    pub model: String,
+    #[serde(default = "default_api_key_env")]
+    pub api_key_env: String,
+    #[serde(default)]
+    pub prices: BTreeMap<String, Price>,
+}
+
+impl Default for Llm {
+    fn default() -> Self {
+        Llm {
+            base_url: default_base_url(),
+            model: default_model(),
+            api_key_env: default_api_key_env(),
+            prices: BTreeMap::new(),
+        }
+    }
+}
+
+fn default_base_url() -> String {
+    "https://api.openai.com/v1".into()
+}
+fn default_model() -> String {
+    "gpt-4.1".into()
+}
+fn default_api_key_env() -> String {
+    "OPENAI_API_KEY".into()
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct Price {
+    pub input_per_mtok: f64,
+    pub output_per_mtok: f64,
+}

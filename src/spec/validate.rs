@@ -1,0 +1,420 @@
+//! The validation rules of ce-optimize's spec schema, plus ours, plus a plain
+//! "not supported yet" for every field whose behaviour is not built.
+
+use std::collections::HashSet;
+
+use super::types::*;
+
+pub struct Finding {
+    pub path: String,
+    pub message: String,
+    pub warning: bool,
+}
+
+#[derive(Default)]
+struct Findings(Vec<Finding>);
+
+impl Findings {
+    fn error(&mut self, path: impl Into<String>, message: impl Into<String>) {
+        self.0.push(Finding {
+            path: path.into(),
+            message: message.into(),
+            warning: false,
+        });
+    }
+
+    fn warn(&mut self, path: impl Into<String>, message: impl Into<String>) {
+        self.0.push(Finding {
+            path: path.into(),
+            message: message.into(),
+            warning: true,
+        });
+    }
+
+    fn unsupported(&mut self, path: impl Into<String>, what: &str) {
+        self.error(
+            path,
+            format!("{what} is not supported yet; remove it or use a supported setting"),
+        );
+    }
+}
+
+pub fn check(spec: &Spec) -> Vec<Finding> {
+    let mut f = Findings::default();
+    check_name(spec, &mut f);
+    check_metric(spec, &mut f);
+    check_measurement(spec, &mut f);
+    check_scope(spec, &mut f);
+    check_execution(spec, &mut f);
+    check_extensions(spec, &mut f);
+    f.0
+}
+
+fn is_kebab(name: &str) -> bool {
+    !name.is_empty()
+        && name.split('-').all(|part| {
+            !part.is_empty()
+                && part
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+        })
+}
+
+fn check_name(spec: &Spec, f: &mut Findings) {
+    if !is_kebab(&spec.name) {
+        f.error(
+            "name",
+            format!(
+                "\"{}\" is not lowercase kebab-case (letters a-z, digits and single hyphens, e.g. \"improve-build-latency\")",
+                spec.name
+            ),
+        );
+    }
+    if spec.description.trim().is_empty() {
+        f.error("description", "must not be empty");
+    }
+}
+
+fn check_metric(spec: &Spec, f: &mut Findings) {
+    let metric = &spec.metric;
+    if metric.primary.name.trim().is_empty() {
+        f.error("metric.primary.name", "must not be empty");
+    }
+    if metric.primary.baseline.is_some() {
+        f.warn(
+            "metric.primary.baseline",
+            "is filled automatically by the baseline measurement; the value here is ignored",
+        );
+    }
+    if metric.degenerate_gates.is_empty() {
+        f.error("metric.degenerate_gates", "must have at least one gate");
+    }
+    let mut seen = HashSet::new();
+    for (i, gate) in metric.degenerate_gates.iter().enumerate() {
+        if gate.name.trim().is_empty() {
+            f.error(
+                format!("metric.degenerate_gates[{i}].name"),
+                "must not be empty",
+            );
+        }
+        if !seen.insert(gate.name.as_str()) {
+            f.warn(
+                format!("metric.degenerate_gates[{i}].name"),
+                format!(
+                    "gate \"{}\" is listed twice; both checks must pass",
+                    gate.name
+                ),
+            );
+        }
+    }
+    for (i, d) in metric.diagnostics.iter().enumerate() {
+        if d.name.trim().is_empty() {
+            f.error(format!("metric.diagnostics[{i}].name"), "must not be empty");
+        }
+    }
+    if !metric.objectives.is_empty() {
+        f.unsupported(
+            "metric.objectives",
+            "multi-objective acceptance (metric.objectives)",
+        );
+    }
+    match (metric.primary.kind, &metric.judge) {
+        (MetricType::Judge, None) => f.error(
+            "metric.judge",
+            "is required when metric.primary.type is judge (with rubric and scoring)",
+        ),
+        (MetricType::Judge, Some(judge)) => check_judge(spec, judge, f),
+        (MetricType::Hard, Some(_)) => f.warn(
+            "metric.judge",
+            "is ignored because metric.primary.type is hard",
+        ),
+        (MetricType::Hard, None) => {}
+    }
+}
+
+fn check_judge(spec: &Spec, judge: &Judge, f: &mut Findings) {
+    let p = "metric.judge";
+    if judge.rubric.trim().is_empty() {
+        f.error(format!("{p}.rubric"), "must not be empty");
+    }
+    if judge.scoring.primary.trim().is_empty() {
+        f.error(format!("{p}.scoring.primary"), "must not be empty");
+    }
+    if judge.scoring.primary != spec.metric.primary.name {
+        f.warn(
+            format!("{p}.scoring.primary"),
+            format!(
+                "is \"{}\" but metric.primary.name is \"{}\"; the judge's \"{}\" field is optimized",
+                judge.scoring.primary, spec.metric.primary.name, judge.scoring.primary
+            ),
+        );
+    }
+    if judge.sample_size == 0 {
+        f.error(format!("{p}.sample_size"), "must be at least 1");
+    }
+    if judge.batch_size == 0 {
+        f.error(format!("{p}.batch_size"), "must be at least 1");
+    }
+    if judge.singleton_sample > 0
+        && judge
+            .singleton_rubric
+            .as_deref()
+            .is_none_or(|r| r.trim().is_empty())
+    {
+        f.error(
+            format!("{p}.singleton_rubric"),
+            "is required when singleton_sample is greater than 0",
+        );
+    }
+    if let Some(strata) = &judge.stratification {
+        let total: u32 = strata.iter().map(|s| s.count).sum();
+        if total != judge.sample_size {
+            f.warn(
+                format!("{p}.stratification"),
+                format!(
+                    "bucket counts add up to {total}, not sample_size {}; the bucket counts are used",
+                    judge.sample_size
+                ),
+            );
+        }
+    }
+    match judge.max_total_cost_usd {
+        None => f.warn(
+            format!("{p}.max_total_cost_usd"),
+            "is null: judge spend is uncapped; make sure you approve of that",
+        ),
+        Some(c) if c < 0.0 => f.error(format!("{p}.max_total_cost_usd"), "must not be negative"),
+        Some(_) => {}
+    }
+    if judge.minimum_improvement < 0.0 {
+        f.error(format!("{p}.minimum_improvement"), "must not be negative");
+    }
+}
+
+fn check_measurement(spec: &Spec, f: &mut Findings) {
+    let m = &spec.measurement;
+    if m.command.trim().is_empty() {
+        f.error("measurement.command", "must be a non-empty shell command");
+    }
+    if m.timeout_seconds == 0 {
+        f.error("measurement.timeout_seconds", "must be at least 1");
+    }
+    check_relative_path("measurement.working_directory", &m.working_directory, f);
+    let s = &m.stability;
+    if s.mode == StabilityMode::Repeat && s.repeat_count == 0 {
+        f.error("measurement.stability.repeat_count", "must be at least 1");
+    }
+    if s.noise_threshold < 0.0 {
+        f.error(
+            "measurement.stability.noise_threshold",
+            "must not be negative",
+        );
+    }
+    if s.mode == StabilityMode::Ladder {
+        f.unsupported(
+            "measurement.stability.mode",
+            "the measurement ladder (mode: ladder)",
+        );
+        if let Some(ladder) = &s.ladder {
+            let confirm = ladder
+                .confirmation_repeats
+                .unwrap_or(i64::from(s.repeat_count));
+            let pairs = ladder.exploratory_pairs.unwrap_or(1);
+            if pairs < 1 {
+                f.error(
+                    "measurement.stability.ladder.exploratory_pairs",
+                    "must be a positive integer",
+                );
+            }
+            if confirm < 1 || confirm < pairs {
+                f.error(
+                    "measurement.stability.ladder.confirmation_repeats",
+                    "must be a positive integer at least as large as exploratory_pairs",
+                );
+            }
+            if let Some(after) = ladder
+                .futility
+                .as_ref()
+                .and_then(|fu| fu.after_elapsed_seconds)
+                && after <= 0.0
+            {
+                f.error(
+                    "measurement.stability.ladder.futility.after_elapsed_seconds",
+                    "must be a positive number",
+                );
+            }
+        }
+    }
+    if s.comparison.method != ComparisonMethod::Absolute {
+        f.unsupported(
+            "measurement.stability.comparison.method",
+            &format!(
+                "comparison method \"{}\"",
+                match s.comparison.method {
+                    ComparisonMethod::Relative => "relative",
+                    _ => "paired",
+                }
+            ),
+        );
+    }
+}
+
+fn check_relative_path(key: &str, path: &str, f: &mut Findings) {
+    let p = std::path::Path::new(path);
+    if p.is_absolute() {
+        f.error(
+            key,
+            format!("\"{path}\" must be relative to the repository root"),
+        );
+    } else if p.components().any(|c| c == std::path::Component::ParentDir) {
+        f.error(
+            key,
+            format!("\"{path}\" must stay inside the repository (no \"..\")"),
+        );
+    }
+}
+
+fn check_scope(spec: &Spec, f: &mut Findings) {
+    if spec.scope.mutable.is_empty() {
+        f.error("scope.mutable", "must have at least one entry");
+    }
+    if spec.scope.immutable.is_empty() {
+        f.error(
+            "scope.immutable",
+            "must have at least one entry (list the measurement harness here)",
+        );
+    }
+    for (list, entries) in [
+        ("mutable", &spec.scope.mutable),
+        ("immutable", &spec.scope.immutable),
+    ] {
+        for (i, entry) in entries.iter().enumerate() {
+            let key = format!("scope.{list}[{i}]");
+            if entry.trim().is_empty() {
+                f.error(key, "must not be empty");
+            } else {
+                check_relative_path(&key, entry, f);
+            }
+        }
+    }
+    for (i, entry) in spec.parallel.shared_files.iter().enumerate() {
+        check_relative_path(&format!("parallel.shared_files[{i}]"), entry, f);
+    }
+}
+
+fn check_execution(spec: &Spec, f: &mut Findings) {
+    let e = &spec.execution;
+    if e.max_concurrent < 1 {
+        f.error("execution.max_concurrent", "must be at least 1");
+    }
+    if e.backend == Backend::Worktree && e.max_concurrent > 6 {
+        f.error(
+            "execution.max_concurrent",
+            format!(
+                "is {} but must not exceed 6 with the worktree backend",
+                e.max_concurrent
+            ),
+        );
+    }
+    if e.backend == Backend::Codex {
+        f.unsupported("execution.backend", "the codex backend");
+    }
+    if e.codex_security.is_some() {
+        f.unsupported(
+            "execution.codex_security",
+            "codex_security (it applies to the codex backend)",
+        );
+    }
+    if !spec.parallel.exclusive_resources.is_empty() && e.mode != ExecutionMode::Serial {
+        f.warn(
+            "parallel.exclusive_resources",
+            "is set, so experiments run one at a time even though execution.mode is parallel",
+        );
+    }
+    let p = &spec.parallel;
+    if p.port_strategy == Some(PortStrategy::Parameterized)
+        && (p.port_env_var.is_none() || p.port_base.is_none())
+    {
+        f.error(
+            "parallel.port_strategy",
+            "is parameterized, so parallel.port_env_var and parallel.port_base must both be set",
+        );
+    }
+    if p.port_env_var.is_some() != p.port_base.is_some() {
+        f.error(
+            if p.port_env_var.is_some() {
+                "parallel.port_env_var"
+            } else {
+                "parallel.port_base"
+            },
+            "parallel.port_env_var and parallel.port_base must be set together",
+        );
+    }
+    let s = &spec.stopping;
+    if s.max_iterations == 0 {
+        f.error("stopping.max_iterations", "must be at least 1");
+    }
+    if !(s.max_hours > 0.0) {
+        f.error("stopping.max_hours", "must be a positive number of hours");
+    }
+    if s.plateau_iterations == 0 {
+        f.error("stopping.plateau_iterations", "must be at least 1");
+    }
+}
+
+fn check_extensions(spec: &Spec, f: &mut Findings) {
+    let h = &spec.hypotheses;
+    if h.source == HypothesisSource::File && h.file.is_none() {
+        f.error(
+            "hypotheses.file",
+            "is required when hypotheses.source is file (a YAML list of hypotheses, relative to the spec)",
+        );
+    }
+    if spec.implementer.kind == ImplementerKind::Command
+        && spec
+            .implementer
+            .command
+            .as_deref()
+            .is_none_or(|c| c.trim().is_empty())
+    {
+        f.error(
+            "implementer.command",
+            "is required when implementer.kind is command (it receives the prompt on stdin)",
+        );
+    }
+    if spec.implementer.timeout_seconds == 0 {
+        f.error("implementer.timeout_seconds", "must be at least 1");
+    }
+    if !(spec.llm.base_url.starts_with("http://") || spec.llm.base_url.starts_with("https://")) {
+        f.error(
+            "llm.base_url",
+            format!(
+                "\"{}\" must start with http:// or https://",
+                spec.llm.base_url
+            ),
+        );
+    }
+    if spec.llm.api_key_env.trim().is_empty() {
+        f.error("llm.api_key_env", "must name an environment variable");
+    }
+    for (model, price) in &spec.llm.prices {
+        if price.input_per_mtok < 0.0 || price.output_per_mtok < 0.0 {
+            f.error(format!("llm.prices.{model}"), "prices must not be negative");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_kebab;
+
+    #[test]
+    fn kebab_names() {
+        assert!(is_kebab("improve-build-latency"));
+        assert!(is_kebab("a1"));
+        assert!(!is_kebab("Improve"));
+        assert!(!is_kebab("a--b"));
+        assert!(!is_kebab("-a"));
+        assert!(!is_kebab("a_b"));
+    }
+}

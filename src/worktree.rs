@@ -1,0 +1,125 @@
+//! An experiment's working tree: a linked git worktree under the state dir,
+//! with the spec's shared files copied in and the environment its commands get.
+
+use std::path::{Path, PathBuf};
+
+use git2::Oid;
+
+use crate::git::{Context, Repo, Result};
+use crate::spec::Spec;
+use crate::state::StateDir;
+
+pub struct Worktree {
+    /// Name under `.git/worktrees/`, unique per spec and experiment.
+    pub admin: String,
+    pub path: PathBuf,
+    pub branch: Option<String>,
+}
+
+impl Worktree {
+    /// `label` is `exp-007` for experiments, `validate-<pid>` for validate.
+    pub fn location(state: &StateDir, label: &str) -> Worktree {
+        Worktree {
+            admin: format!("optimize-{}-{label}", state.name),
+            path: state.worktrees_dir().join(label),
+            branch: None,
+        }
+    }
+
+    /// A worktree on `branch` (created or reset to `commit`).
+    pub fn create(
+        repo: &Repo,
+        state: &StateDir,
+        label: &str,
+        branch: &str,
+        commit: Oid,
+    ) -> Result<Worktree> {
+        let mut wt = Worktree::location(state, label);
+        repo.add_worktree(&wt.admin, &wt.path, branch, commit)?;
+        wt.branch = Some(branch.to_string());
+        Ok(wt)
+    }
+
+    /// A worktree with a detached HEAD; it leaves no branch behind.
+    pub fn create_detached(
+        repo: &Repo,
+        state: &StateDir,
+        label: &str,
+        commit: Oid,
+    ) -> Result<Worktree> {
+        let wt = Worktree::location(state, label);
+        repo.add_detached_worktree(&wt.admin, &wt.path, commit)?;
+        Ok(wt)
+    }
+
+    pub fn remove(&self, repo: &Repo) -> Result<()> {
+        repo.forget_worktree(&self.admin, &self.path)
+    }
+
+    /// Copies `parallel.shared_files` from the user's checkout (files the
+    /// measurement needs that git does not track, such as databases).
+    pub fn copy_shared_files(&self, repo_root: &Path, spec: &Spec) -> Result<()> {
+        for rel in &spec.parallel.shared_files {
+            let from = repo_root.join(rel);
+            let to = self.path.join(rel);
+            if let Some(parent) = to.parent() {
+                std::fs::create_dir_all(parent)
+                    .context(|| format!("create {}", parent.display()))?;
+            }
+            if from.is_dir() {
+                copy_dir(&from, &to)?;
+            } else {
+                std::fs::copy(&from, &to).context(|| {
+                    format!(
+                        "copy parallel.shared_files entry \"{rel}\" from {}",
+                        from.display()
+                    )
+                })?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The OPTIMIZE_* variables (and the spec's port variable) for commands
+    /// run in this tree. `slot` is the experiment's place in its batch.
+    pub fn env(
+        &self,
+        repo_root: &Path,
+        spec: &Spec,
+        iteration: u64,
+        slot: u32,
+    ) -> Vec<(String, String)> {
+        let mut env = vec![
+            ("OPTIMIZE_SPEC_NAME".to_string(), spec.name.clone()),
+            (
+                "OPTIMIZE_REPO_ROOT".to_string(),
+                repo_root.display().to_string(),
+            ),
+            (
+                "OPTIMIZE_WORKTREE".to_string(),
+                self.path.display().to_string(),
+            ),
+            ("OPTIMIZE_ITERATION".to_string(), iteration.to_string()),
+            ("OPTIMIZE_SLOT".to_string(), slot.to_string()),
+        ];
+        if let (Some(var), Some(base)) = (&spec.parallel.port_env_var, spec.parallel.port_base) {
+            env.push((var.clone(), (base + slot).to_string()));
+        }
+        env
+    }
+}
+
+fn copy_dir(from: &Path, to: &Path) -> Result<()> {
+    std::fs::create_dir_all(to).context(|| format!("create {}", to.display()))?;
+    for entry in std::fs::read_dir(from).context(|| format!("read {}", from.display()))? {
+        let entry = entry.context(|| format!("read {}", from.display()))?;
+        let target = to.join(entry.file_name());
+        if entry.path().is_dir() {
+            copy_dir(&entry.path(), &target)?;
+        } else {
+            std::fs::copy(entry.path(), &target)
+                .context(|| format!("copy {}", entry.path().display()))?;
+        }
+    }
+    Ok(())
+}
