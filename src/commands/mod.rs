@@ -16,7 +16,12 @@ pub fn dispatch(cli: Cli) -> Result<(), CliError> {
     match cli.command {
         Command::Validate(args) => validate::run(repo_arg, &args),
         Command::Status(args) => status::run(repo_arg, &args),
-        Command::Run(_) => Err(not_built("optimize run", "the optimization loop")),
+        Command::Run(args) => {
+            let loaded = LoadedSpec::load(&args.spec)?;
+            let ws = Workspace::open(repo_arg, &loaded)?;
+            let _lock = ws.state.lock()?;
+            Err(not_built("optimize run", "the optimization loop"))
+        }
         Command::Approve(_) | Command::Deny(_) => Err(not_built(
             "optimize approve/deny",
             "wrap-up approval of dependencies",

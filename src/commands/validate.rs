@@ -98,17 +98,16 @@ pub fn run(repo_arg: Option<&Path>, args: &ValidateArgs) -> Result<(), CliError>
 
     println!("metrics ({:.1}s):", measured.elapsed.as_secs_f64());
     let width = measured.metrics.keys().map(String::len).max().unwrap_or(0);
-    for (name, value) in &measured.metrics {
+    let values: Vec<String> = measured.metrics.values().map(|v| fmt_num(*v)).collect();
+    let vwidth = values.iter().map(String::len).max().unwrap_or(0);
+    for ((name, _), value) in measured.metrics.iter().zip(&values) {
         let role = role_of(&loaded, name);
-        println!(
-            "  {name:<width$}  {:>12}{}",
-            fmt_num(*value),
-            if role.is_empty() {
-                String::new()
-            } else {
-                format!("  ({role})")
-            }
-        );
+        let role = if role.is_empty() {
+            String::new()
+        } else {
+            format!("  ({role})")
+        };
+        println!("  {name:<width$}  {value:>vwidth$}{role}");
     }
     if spec.metric.primary.kind == MetricType::Judge {
         println!(

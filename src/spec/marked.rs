@@ -66,17 +66,28 @@ impl Node {
     /// or the deepest existing ancestor when the path runs out.
     pub fn locate(&self, path: &str) -> Pos {
         let mut node = self;
+        let mut key_pos = None;
         for segment in path_segments(path) {
             let next = match segment {
-                Segment::Key(k) => node.get(k),
+                Segment::Key(k) => match node {
+                    Node::Map(entries, _) => entries
+                        .iter()
+                        .find(|(key, _)| key.as_key() == Some(k))
+                        .map(|(key, value)| (Some(key.pos()), value)),
+                    _ => None,
+                },
                 Segment::Index(i) => match node {
-                    Node::Seq(items, _) => items.get(i),
+                    Node::Seq(items, _) => items.get(i).map(|n| (None, n)),
                     _ => None,
                 },
             };
             match next {
-                Some(n) => node = n,
-                None => break,
+                Some((k, n)) => {
+                    key_pos = k.or(key_pos);
+                    node = n;
+                }
+                // A missing key is reported at the key of the mapping that lacks it.
+                None => return key_pos.unwrap_or_else(|| node.pos()),
             }
         }
         node.pos()
@@ -585,7 +596,10 @@ impl<'de, 'a, 'p, I: Iterator<Item = &'a (Node, Node)>> MapAccess<'de> for Map<'
 
     fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value, DeError> {
         let (node, name) = self.value.take().expect("value requested before key");
-        seed.deserialize(self.parent.child(node, &name))
+        let child = self.parent.child(node, &name);
+        let path = child.path.clone();
+        seed.deserialize(child)
+            .map_err(|e| e.located(node.pos(), &path))
     }
 }
 
@@ -595,6 +609,7 @@ mod tests {
     use serde::Deserialize;
 
     #[derive(Deserialize, Debug)]
+    #[allow(dead_code)]
     struct Inner {
         check: String,
         #[serde(default)]
@@ -639,7 +654,8 @@ mod tests {
     fn locate_finds_nested_nodes() {
         let node = parse("a:\n  b:\n    - x\n    - y\n").unwrap();
         assert_eq!(node.locate("a.b[1]"), Pos { line: 4, col: 7 });
-        assert_eq!(node.locate("a.missing"), Pos { line: 2, col: 3 });
+        assert_eq!(node.locate("a.missing"), Pos { line: 1, col: 1 });
+        assert_eq!(node.locate("a.b[7]"), Pos { line: 2, col: 3 });
     }
 
     #[test]

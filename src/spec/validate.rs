@@ -354,7 +354,7 @@ fn check_execution(spec: &Spec, f: &mut Findings) {
     if s.max_iterations == 0 {
         f.error("stopping.max_iterations", "must be at least 1");
     }
-    if !(s.max_hours > 0.0) {
+    if s.max_hours.is_nan() || s.max_hours <= 0.0 {
         f.error("stopping.max_hours", "must be a positive number of hours");
     }
     if s.plateau_iterations == 0 {
