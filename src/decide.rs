@@ -1,7 +1,7 @@
 //! Decisions from numbers alone: gates, comparisons, batch evaluation. No I/O.
 
 use crate::measure::Metrics;
-use crate::spec::{Gate, GateCheck};
+use crate::spec::{Direction, Gate, GateCheck};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct GateResult {
@@ -32,9 +32,152 @@ pub fn all_passed(results: &[GateResult]) -> bool {
     results.iter().all(|r| r.passed)
 }
 
+/// Whether `candidate` beats `reference` by more than `threshold`.
+pub fn improves(direction: Direction, candidate: f64, reference: f64, threshold: f64) -> bool {
+    !candidate.is_nan() && direction.improvement(candidate, reference) > threshold
+}
+
+/// The change in a metric, signed as in the log: `+0.7`, `-0.3`.
+pub fn format_delta(delta: f64) -> String {
+    let rounded = (delta * 1e6).round() / 1e6;
+    let text = crate::text::fmt_num(rounded.abs());
+    if rounded < 0.0 {
+        format!("-{text}")
+    } else {
+        format!("+{text}")
+    }
+}
+
+/// A measured experiment that passed its gates.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Candidate {
+    pub iteration: u64,
+    pub value: f64,
+    pub files: Vec<String>,
+}
+
+/// What to do with a batch's measured experiments.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct BatchPlan {
+    /// The best improving experiment: its commit becomes the new best.
+    pub kept: Option<u64>,
+    /// Improving, file-disjoint experiments to cherry-pick onto the new best
+    /// in this order, stopping at the first combination that is not better.
+    pub runner_ups: Vec<u64>,
+    pub reverted: Vec<u64>,
+}
+
+/// Step 6 of the loop: the best experiment that improves on `best` by more
+/// than `threshold` is kept; up to `max_runner_ups` other improving ones that
+/// touch none of the files already merged are tried as runner-ups.
+pub fn plan_batch(
+    best: f64,
+    direction: Direction,
+    threshold: f64,
+    candidates: &[Candidate],
+    max_runner_ups: usize,
+) -> BatchPlan {
+    let mut improving: Vec<&Candidate> = candidates
+        .iter()
+        .filter(|c| improves(direction, c.value, best, threshold))
+        .collect();
+    improving.sort_by(|a, b| {
+        direction
+            .improvement(b.value, best)
+            .total_cmp(&direction.improvement(a.value, best))
+            .then(a.iteration.cmp(&b.iteration))
+    });
+    let mut plan = BatchPlan::default();
+    let mut merged_files: Vec<&str> = Vec::new();
+    if let Some(winner) = improving.first() {
+        plan.kept = Some(winner.iteration);
+        merged_files.extend(winner.files.iter().map(String::as_str));
+        for c in &improving[1..] {
+            let disjoint = c.files.iter().all(|f| !merged_files.contains(&f.as_str()));
+            if disjoint && plan.runner_ups.len() < max_runner_ups {
+                plan.runner_ups.push(c.iteration);
+                merged_files.extend(c.files.iter().map(String::as_str));
+            }
+        }
+    }
+    plan.reverted = candidates
+        .iter()
+        .map(|c| c.iteration)
+        .filter(|i| plan.kept != Some(*i) && !plan.runner_ups.contains(i))
+        .collect();
+    plan
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn cand(iteration: u64, value: f64, files: &[&str]) -> Candidate {
+        Candidate {
+            iteration,
+            value,
+            files: files.iter().map(|f| f.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn keeps_the_best_improvement_beyond_noise() {
+        let c = [
+            cand(1, 95.0, &["a"]),
+            cand(2, 80.0, &["b"]),
+            cand(3, 99.99, &["c"]),
+        ];
+        let plan = plan_batch(100.0, Direction::Minimize, 0.5, &c, 0);
+        assert_eq!(plan.kept, Some(2));
+        assert_eq!(plan.reverted, vec![1, 3]);
+    }
+
+    #[test]
+    fn noise_is_not_a_win() {
+        let c = [cand(1, 100.4, &["a"])];
+        let plan = plan_batch(100.0, Direction::Maximize, 0.5, &c, 1);
+        assert_eq!(
+            plan,
+            BatchPlan {
+                kept: None,
+                runner_ups: vec![],
+                reverted: vec![1]
+            }
+        );
+    }
+
+    #[test]
+    fn runner_ups_are_file_disjoint_and_capped() {
+        let c = [
+            cand(1, 80.0, &["a"]),
+            cand(2, 85.0, &["a", "b"]),
+            cand(3, 90.0, &["c"]),
+            cand(4, 92.0, &["d"]),
+            cand(5, 101.0, &["e"]),
+        ];
+        let plan = plan_batch(100.0, Direction::Minimize, 0.5, &c, 1);
+        assert_eq!(plan.kept, Some(1));
+        assert_eq!(plan.runner_ups, vec![3]);
+        assert_eq!(plan.reverted, vec![2, 4, 5]);
+        let plan = plan_batch(100.0, Direction::Minimize, 0.5, &c, 5);
+        assert_eq!(plan.runner_ups, vec![3, 4]);
+    }
+
+    #[test]
+    fn ties_go_to_the_earlier_iteration() {
+        let c = [cand(7, 2.0, &["a"]), cand(6, 2.0, &["b"])];
+        assert_eq!(
+            plan_batch(1.0, Direction::Maximize, 0.0, &c, 0).kept,
+            Some(6)
+        );
+    }
+
+    #[test]
+    fn deltas_are_signed() {
+        assert_eq!(format_delta(0.7), "+0.7");
+        assert_eq!(format_delta(-0.30000000001), "-0.3");
+        assert_eq!(format_delta(0.0), "+0");
+    }
 
     fn gate(name: &str, check: &str) -> Gate {
         Gate {

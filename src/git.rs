@@ -3,7 +3,9 @@
 
 use std::path::{Path, PathBuf};
 
-use git2::{BranchType, Oid, Repository, WorktreePruneOptions};
+use git2::{
+    BranchType, DiffOptions, IndexAddOption, Oid, Repository, Signature, WorktreePruneOptions,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum GitError {
@@ -180,5 +182,192 @@ impl Repo {
             }
         }
         Ok(out)
+    }
+
+    /// The repository's configured identity, or a fixed one on machines
+    /// without a git identity, so commits never fail for lack of one.
+    pub fn signature(&self) -> Signature<'static> {
+        self.repo
+            .signature()
+            .or_else(|_| Signature::now("optimize", "optimize@localhost"))
+            .expect("a fixed signature is always valid")
+    }
+
+    /// Commits everything in the worktree at `path` (additions, edits and
+    /// deletions) on its checked-out branch, with `parent` as the parent.
+    /// Returns `None` when nothing changed.
+    /// `untracked_extras` (such as copied shared files) are never committed
+    /// unless the parent already tracks them.
+    pub fn commit_worktree(
+        &self,
+        path: &Path,
+        message: &str,
+        parent: Oid,
+        untracked_extras: &[String],
+    ) -> Result<Option<Oid>> {
+        let wt = Repository::open(path).context(|| format!("open worktree {}", path.display()))?;
+        let mut index = wt.index().context(|| "read worktree index".into())?;
+        index
+            .add_all(["*"], IndexAddOption::DEFAULT, None)
+            .context(|| "stage changes".into())?;
+        index
+            .update_all(["*"], None)
+            .context(|| "stage deletions".into())?;
+        let parent_commit = wt
+            .find_commit(parent)
+            .context(|| format!("find {parent}"))?;
+        let parent_tree = parent_commit.tree().context(|| "read parent tree".into())?;
+        for extra in untracked_extras {
+            if parent_tree.get_path(Path::new(extra)).is_err() {
+                index
+                    .remove_all([extra.as_str()], None)
+                    .context(|| format!("unstage {extra}"))?;
+            }
+        }
+        index.write().context(|| "write worktree index".into())?;
+        let tree_id = index.write_tree().context(|| "write tree".into())?;
+        if parent_commit.tree_id() == tree_id {
+            return Ok(None);
+        }
+        let tree = wt.find_tree(tree_id).context(|| "find tree".into())?;
+        let sig = self.signature();
+        let oid = wt
+            .commit(Some("HEAD"), &sig, &sig, message, &tree, &[&parent_commit])
+            .context(|| "commit experiment".into())?;
+        Ok(Some(oid))
+    }
+
+    /// Paths changed between two commits, with what happened to each
+    /// (renames list both sides).
+    pub fn changed_files(&self, from: Oid, to: Oid) -> Result<Vec<(String, &'static str)>> {
+        let diff = self.diff(from, to)?;
+        let mut files: Vec<(String, &'static str)> = Vec::new();
+        for delta in diff.deltas() {
+            let what = match delta.status() {
+                git2::Delta::Added => "added",
+                git2::Delta::Deleted => "deleted",
+                git2::Delta::Renamed => "renamed",
+                _ => "modified",
+            };
+            for file in [delta.old_file(), delta.new_file()] {
+                if let Some(p) = file.path().and_then(Path::to_str)
+                    && !files.iter().any(|(f, _)| f == p)
+                {
+                    files.push((p.to_string(), what));
+                }
+            }
+        }
+        Ok(files)
+    }
+
+    fn diff(&self, from: Oid, to: Oid) -> Result<git2::Diff<'_>> {
+        let a = self
+            .repo
+            .find_commit(from)
+            .context(|| format!("find {from}"))?;
+        let b = self.repo.find_commit(to).context(|| format!("find {to}"))?;
+        let (ta, tb) = (
+            a.tree().context(|| "read tree".into())?,
+            b.tree().context(|| "read tree".into())?,
+        );
+        let mut opts = DiffOptions::new();
+        self.repo
+            .diff_tree_to_tree(Some(&ta), Some(&tb), Some(&mut opts))
+            .context(|| format!("diff {from}..{to}"))
+    }
+
+    /// The unified diff between two commits.
+    pub fn diff_text(&self, from: Oid, to: Oid) -> Result<String> {
+        let diff = self.diff(from, to)?;
+        let mut out = Vec::new();
+        diff.print(git2::DiffFormat::Patch, |_, _, line| {
+            if matches!(line.origin(), '+' | '-' | ' ') {
+                out.push(line.origin() as u8);
+            }
+            out.extend_from_slice(line.content());
+            true
+        })
+        .context(|| "print diff".into())?;
+        Ok(String::from_utf8_lossy(&out).into_owned())
+    }
+
+    /// A file's content at a commit, if it exists there as text.
+    pub fn file_at(&self, commit: Oid, path: &str) -> Result<Option<String>> {
+        let c = self
+            .repo
+            .find_commit(commit)
+            .context(|| format!("find {commit}"))?;
+        let tree = c.tree().context(|| "read tree".into())?;
+        let Ok(entry) = tree.get_path(Path::new(path)) else {
+            return Ok(None);
+        };
+        let Ok(blob) = self.repo.find_blob(entry.id()) else {
+            return Ok(None);
+        };
+        Ok(std::str::from_utf8(blob.content()).ok().map(str::to_string))
+    }
+
+    /// Applies `commit`'s change on top of `onto` as a new commit (not on any
+    /// branch yet). `None` when the change does not apply cleanly.
+    pub fn cherry_pick(&self, commit: Oid, onto: Oid, message: &str) -> Result<Option<Oid>> {
+        let pick = self
+            .repo
+            .find_commit(commit)
+            .context(|| format!("find {commit}"))?;
+        let base = self
+            .repo
+            .find_commit(onto)
+            .context(|| format!("find {onto}"))?;
+        let mut index = self
+            .repo
+            .cherrypick_commit(&pick, &base, 0, None)
+            .context(|| format!("cherry-pick {commit} onto {onto}"))?;
+        if index.has_conflicts() {
+            return Ok(None);
+        }
+        let tree_id = index
+            .write_tree_to(&self.repo)
+            .context(|| "write merged tree".into())?;
+        let tree = self
+            .repo
+            .find_tree(tree_id)
+            .context(|| "find merged tree".into())?;
+        let sig = self.signature();
+        let oid = self
+            .repo
+            .commit(None, &sig, &sig, message, &tree, &[&base])
+            .context(|| "commit cherry-pick".into())?;
+        Ok(Some(oid))
+    }
+
+    /// Applies a unified diff to the worktree at `path`.
+    pub fn apply_patch(path: &Path, patch: &str) -> Result<()> {
+        let wt = Repository::open(path).context(|| format!("open worktree {}", path.display()))?;
+        let diff =
+            git2::Diff::from_buffer(patch.as_bytes()).context(|| "parse the patch".into())?;
+        wt.apply(&diff, git2::ApplyLocation::WorkDir, None)
+            .context(|| "apply the patch".into())
+    }
+
+    /// Local branches whose names start with `prefix`.
+    pub fn branches_with_prefix(&self, prefix: &str) -> Result<Vec<String>> {
+        let mut out = Vec::new();
+        for b in self
+            .repo
+            .branches(Some(BranchType::Local))
+            .context(|| "list branches".into())?
+        {
+            let (b, _) = b.context(|| "read branch".into())?;
+            if let Ok(Some(name)) = b.name()
+                && name.starts_with(prefix)
+            {
+                out.push(name.to_string());
+            }
+        }
+        Ok(out)
+    }
+
+    pub fn parse_oid(s: &str) -> Option<Oid> {
+        Oid::from_str(s).ok()
     }
 }

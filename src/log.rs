@@ -115,6 +115,15 @@ pub struct BacklogItem {
     pub dep_status: DepStatus,
     #[serde(default)]
     pub required_deps: Vec<String>,
+    /// Files the hypothesis expects to touch (used to keep a batch disjoint).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub files: Vec<String>,
+    /// File hypotheses: a shell command run in the worktree...
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub apply: Option<String>,
+    /// ...or a unified diff.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub patch: Option<String>,
     #[serde(flatten)]
     pub extra: Mapping,
 }

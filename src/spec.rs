@@ -56,6 +56,22 @@ impl SpecError {
     }
 }
 
+/// Parses any YAML document into `T` with the spec's located errors
+/// (used for hypothesis files too).
+pub fn parse_located<T: serde::de::DeserializeOwned>(
+    text: &str,
+    file: &Path,
+) -> Result<T, SpecIssue> {
+    let issue = |e: marked::DeError| SpecIssue {
+        file: file.to_path_buf(),
+        pos: e.pos.unwrap_or(Pos { line: 1, col: 1 }),
+        path: e.path.unwrap_or_default(),
+        message: e.message,
+    };
+    let tree = marked::parse(text).map_err(issue)?;
+    marked::from_node(&tree).map_err(issue)
+}
+
 /// A spec as loaded from a file, with the tree that locates its keys.
 #[derive(Debug, Clone)]
 pub struct LoadedSpec {

@@ -1,5 +1,6 @@
 //! One module per command; each turns library results into output.
 
+mod run;
 mod status;
 mod validate;
 
@@ -16,12 +17,7 @@ pub fn dispatch(cli: Cli) -> Result<(), CliError> {
     match cli.command {
         Command::Validate(args) => validate::run(repo_arg, &args),
         Command::Status(args) => status::run(repo_arg, &args),
-        Command::Run(args) => {
-            let loaded = LoadedSpec::load(&args.spec)?;
-            let ws = Workspace::open(repo_arg, &loaded)?;
-            let _lock = ws.state.lock()?;
-            Err(not_built("optimize run", "the optimization loop"))
-        }
+        Command::Run(args) => run::run(repo_arg, &args),
         Command::Approve(_) | Command::Deny(_) => Err(not_built(
             "optimize approve/deny",
             "wrap-up approval of dependencies",
@@ -74,14 +70,4 @@ pub fn display_path(path: &Path) -> String {
     }
 }
 
-/// Numbers as people write them: no trailing zeros, at most 6 significant decimals.
-pub fn fmt_num(v: f64) -> String {
-    if v.is_nan() {
-        return "NaN".into();
-    }
-    if v.fract() == 0.0 && v.abs() < 1e15 {
-        return format!("{v:.0}");
-    }
-    let s = format!("{v:.6}");
-    s.trim_end_matches('0').trim_end_matches('.').to_string()
-}
+pub use crate::text::fmt_num;

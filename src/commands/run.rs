@@ -1,0 +1,152 @@
+//! `optimize <spec>`: start or resume a run, then print the wrap-up.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use crate::cli::RunArgs;
+use crate::commands::{Workspace, display_path, runtime};
+use crate::error::{CliError, ExitKind};
+use crate::events::PlainReporter;
+use crate::process::Cancel;
+use crate::run::{self, RunError};
+use crate::spec::LoadedSpec;
+use crate::{signals, wrapup};
+
+pub fn run(repo_arg: Option<&Path>, args: &RunArgs) -> Result<(), CliError> {
+    let mut loaded = LoadedSpec::load(&args.spec)?;
+    for w in &loaded.warnings {
+        eprintln!("warning: {w}");
+    }
+    apply_overrides(&mut loaded, args)?;
+    let ws = Workspace::open(repo_arg, &loaded)?;
+    let _lock = ws.state.lock()?;
+    if args.fresh {
+        archive(&ws)?;
+    }
+    let rt = runtime()?;
+    let reporter = Arc::new(PlainReporter::new(args.quiet));
+    let finish = rt.block_on(async {
+        let (handle, cancel) = Cancel::new();
+        signals::install(handle)
+            .map_err(|e| CliError::failure(format!("cannot listen for signals: {e}")))?;
+        let req = run::Request {
+            loaded: &loaded,
+            repo_root: ws.repo.root.clone(),
+            state: ws.state.clone(),
+            reporter,
+            cancel,
+        };
+        run::run(req).await.map_err(|e| run_error(e, &args.spec))
+    })?;
+    print!(
+        "{}",
+        wrapup::render(
+            &finish.log,
+            &loaded.spec,
+            &args.spec,
+            &finish.stop.to_string()
+        )
+    );
+    println!("log: {}", display_path(&ws.state.log_path()));
+    println!(
+        "branch: optimize/{} (git log optimize/{} to review; merge it when happy)",
+        loaded.spec.name, loaded.spec.name
+    );
+    Ok(())
+}
+
+fn apply_overrides(loaded: &mut LoadedSpec, args: &RunArgs) -> Result<(), CliError> {
+    let o = &args.overrides;
+    let spec = &mut loaded.spec;
+    if let Some(n) = o.max_iterations {
+        if n == 0 {
+            return Err(CliError::usage("--max-iterations must be at least 1"));
+        }
+        spec.stopping.max_iterations = n;
+    }
+    if let Some(h) = o.max_hours {
+        if h.is_nan() || h <= 0.0 {
+            return Err(CliError::usage("--max-hours must be a positive number"));
+        }
+        spec.stopping.max_hours = h;
+    }
+    if let Some(n) = o.max_concurrent {
+        if !(1..=6).contains(&n) {
+            return Err(CliError::usage(
+                "--max-concurrent must be between 1 and 6 (the worktree backend's cap)",
+            ));
+        }
+        spec.execution.max_concurrent = n;
+    }
+    Ok(())
+}
+
+fn run_error(e: RunError, spec_file: &Path) -> CliError {
+    match e {
+        RunError::Interrupted => CliError::interrupted(
+            "interrupted: the measurement processes were stopped and everything recorded is in the log",
+        )
+        .hint(format!("resume with: optimize {}", spec_file.display())),
+        RunError::Unsupported(_) => CliError::usage(e.to_string()),
+        RunError::BaselineGates(_) | RunError::Baseline(_) => {
+            CliError::failure(e.to_string()).hint(format!("`optimize validate {}` measures the baseline alone", spec_file.display()))
+        }
+        RunError::Conflict(_) => CliError::new(ExitKind::Failure, e.to_string()),
+        RunError::Hypotheses(_) => CliError::usage(e.to_string()),
+        _ => CliError::failure(e.to_string()),
+    }
+}
+
+/// `--fresh`: moves the old state to `.optimize/.archive/<name>/<ts>/` and
+/// the branches to `optimize-archive/<name>/<ts>` (experiments under
+/// `optimize-archive-exp/<name>/<ts>/`), so nothing of the old run is lost.
+fn archive(ws: &Workspace) -> Result<(), CliError> {
+    let name = &ws.state.name;
+    let ts = crate::clock::compact_now();
+    let fail = |e: String| CliError::failure(format!("cannot archive the previous run: {e}"));
+    let branch = crate::run::opt_branch(name);
+    if let Some(commit) = ws
+        .repo
+        .branch_commit(&branch)
+        .map_err(|e| fail(e.to_string()))?
+    {
+        ws.repo
+            .set_branch(&format!("optimize-archive/{name}/{ts}"), commit)
+            .and_then(|_| ws.repo.delete_branch(&branch))
+            .map_err(|e| fail(e.to_string()))?;
+    }
+    let prefix = format!("optimize-exp/{name}/");
+    for b in ws
+        .repo
+        .branches_with_prefix(&prefix)
+        .map_err(|e| fail(e.to_string()))?
+    {
+        let rest = b.trim_start_matches(&prefix);
+        if let Some(commit) = ws.repo.branch_commit(&b).map_err(|e| fail(e.to_string()))? {
+            ws.repo
+                .set_branch(&format!("optimize-archive-exp/{name}/{ts}/{rest}"), commit)
+                .and_then(|_| ws.repo.delete_branch(&b))
+                .map_err(|e| fail(e.to_string()))?;
+        }
+    }
+    let log = ws.state.log_path();
+    if log.exists() {
+        let dest = ws.state.root().join(".archive").join(name).join(&ts);
+        std::fs::create_dir_all(&dest).map_err(|e| fail(e.to_string()))?;
+        for entry in std::fs::read_dir(&ws.state.dir)
+            .map_err(|e| fail(e.to_string()))?
+            .flatten()
+        {
+            let file = entry.file_name();
+            if file == "lock" || file == "worktrees" {
+                continue;
+            }
+            std::fs::rename(entry.path(), dest.join(&file)).map_err(|e| fail(e.to_string()))?;
+        }
+        eprintln!(
+            "archived the previous run to {} and branch optimize-archive/{name}/{ts}",
+            display_path(&dest)
+        );
+    }
+    Ok(())
+}

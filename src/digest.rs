@@ -1,0 +1,122 @@
+//! strategy-digest.md: a bounded summary of the run, derived from the log,
+//! that new hypotheses are generated from (never the whole log).
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+
+use crate::log::{DepStatus, ExperimentLog, Outcome};
+use crate::spec::Spec;
+use crate::text::one_line;
+
+/// How many learnings the digest keeps (the most recent ones).
+const LEARNINGS: usize = 10;
+
+pub fn render(log: &ExperimentLog, spec: &Spec) -> String {
+    let mut out = String::new();
+    let primary = &spec.metric.primary.name;
+    let _ = writeln!(out, "# Strategy digest: {}\n", spec.name);
+    let _ = writeln!(out, "{}\n", one_line(&spec.description, 200));
+    let baseline = log.baseline.metric(primary);
+    let best = log.best.metric(primary);
+    let num = |v: Option<f64>| v.map(crate::text::fmt_num).unwrap_or_else(|| "?".into());
+    let _ = writeln!(
+        out,
+        "Primary `{primary}` ({:?}): baseline {} -> best {} (iteration {}), after {} experiments.\n",
+        spec.metric.primary.direction,
+        num(baseline),
+        num(best),
+        log.best.iteration,
+        log.experiments.len()
+    );
+
+    let mut by_category: BTreeMap<&str, BTreeMap<String, usize>> = BTreeMap::new();
+    for e in &log.experiments {
+        *by_category
+            .entry(e.category.as_str())
+            .or_default()
+            .entry(e.outcome.as_str().to_string())
+            .or_default() += 1;
+    }
+    let _ = writeln!(out, "## Categories tried\n");
+    if by_category.is_empty() {
+        let _ = writeln!(out, "None yet.\n");
+    }
+    for (cat, outcomes) in &by_category {
+        let counts: Vec<String> = outcomes.iter().map(|(o, n)| format!("{o} {n}")).collect();
+        let _ = writeln!(out, "- {cat}: {}", counts.join(", "));
+    }
+
+    let _ = writeln!(out, "\n## Kept\n");
+    let kept: Vec<_> = log
+        .experiments
+        .iter()
+        .filter(|e| e.outcome.is_kept())
+        .collect();
+    if kept.is_empty() {
+        let _ = writeln!(out, "Nothing kept yet.");
+    }
+    for e in kept {
+        let _ = writeln!(
+            out,
+            "- #{} {} ({}, {})",
+            e.iteration,
+            one_line(&e.hypothesis, 100),
+            e.outcome,
+            e.primary_delta.as_deref().unwrap_or("?")
+        );
+    }
+
+    let _ = writeln!(out, "\n## Frontier\n");
+    let tried: Vec<&str> = by_category.keys().copied().collect();
+    let mut untried: Vec<&str> = log
+        .hypothesis_backlog
+        .iter()
+        .map(|h| h.category.as_str())
+        .filter(|c| !tried.contains(c))
+        .collect();
+    untried.dedup();
+    let _ = writeln!(
+        out,
+        "Categories not tried yet: {}",
+        if untried.is_empty() {
+            "none".to_string()
+        } else {
+            untried.join(", ")
+        }
+    );
+    let _ = writeln!(out, "Backlog ({}):", log.hypothesis_backlog.len());
+    for h in log.hypothesis_backlog.iter().take(20) {
+        let wait = if h.dep_status == DepStatus::NeedsApproval {
+            format!(" (waits for approval of {})", h.required_deps.join(", "))
+        } else {
+            String::new()
+        };
+        let _ = writeln!(
+            out,
+            "- [{:?}] {}: {}{wait}",
+            h.priority,
+            h.category,
+            one_line(&h.description, 100)
+        );
+    }
+    if log.hypothesis_backlog.len() > 20 {
+        let _ = writeln!(out, "- ... and {} more", log.hypothesis_backlog.len() - 20);
+    }
+
+    let _ = writeln!(out, "\n## Key learnings\n");
+    let learnings: Vec<_> = log
+        .experiments
+        .iter()
+        .rev()
+        .filter(|e| e.outcome != Outcome::Measured)
+        .filter_map(|e| e.learnings.as_ref().map(|l| (e.iteration, l)))
+        .take(LEARNINGS)
+        .collect();
+    if learnings.is_empty() {
+        let _ = writeln!(out, "None yet.");
+    }
+    for (i, l) in learnings.into_iter().rev() {
+        let _ = writeln!(out, "- #{i}: {}", one_line(l, 200));
+    }
+    out
+}

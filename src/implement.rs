@@ -1,0 +1,182 @@
+//! Turning a hypothesis into a change inside its worktree (an `apply`
+//! command or a `patch`), and checking the change: scope and dependencies.
+
+use std::path::Path;
+use std::time::Duration;
+
+use git2::Oid;
+
+use crate::deps;
+use crate::git::Repo;
+use crate::hypotheses::is_approved;
+use crate::log::BacklogItem;
+use crate::process::{self, Cancel, Exit, Invocation};
+use crate::spec::Spec;
+
+/// Why an implementation produced no usable change.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ImplementFailure {
+    Failed(String),
+    Interrupted,
+}
+
+/// Runs the hypothesis's `apply` command, or applies its `patch`, in `tree`.
+pub async fn implement(
+    item: &BacklogItem,
+    spec: &Spec,
+    tree: &Path,
+    out_dir: &Path,
+    env: Vec<(String, String)>,
+    cancel: &Cancel,
+    on_spawn: &(dyn Fn(u32) + Sync),
+) -> Result<(), ImplementFailure> {
+    if let Some(command) = &item.apply {
+        let inv = Invocation {
+            command,
+            cwd: tree,
+            env,
+            timeout: Duration::from_secs(spec.implementer.timeout_seconds),
+            stdout_path: out_dir.join("implement.stdout"),
+            stderr_path: out_dir.join("implement.stderr"),
+            stdin: None,
+        };
+        let done = process::run(inv, cancel, on_spawn).await.map_err(|e| {
+            ImplementFailure::Failed(format!("cannot start the apply command: {e}"))
+        })?;
+        return match done.exit {
+            Exit::Code(0) => Ok(()),
+            Exit::Cancelled => Err(ImplementFailure::Interrupted),
+            Exit::TimedOut => Err(ImplementFailure::Failed(format!(
+                "the apply command timed out after {}s (implementer.timeout_seconds)",
+                spec.implementer.timeout_seconds
+            ))),
+            exit => {
+                let tail = process::tail_lines(&done.stderr_tail, 5);
+                Err(ImplementFailure::Failed(if tail.is_empty() {
+                    format!("the apply command {exit}")
+                } else {
+                    format!("the apply command {exit}: {tail}")
+                }))
+            }
+        };
+    }
+    if let Some(patch) = &item.patch {
+        std::fs::write(out_dir.join("hypothesis.patch"), patch).ok();
+        return Repo::apply_patch(tree, patch)
+            .map_err(|e| ImplementFailure::Failed(format!("the patch does not apply: {e}")));
+    }
+    Err(ImplementFailure::Failed(
+        "this hypothesis has neither `apply` nor `patch`, and implementing it with a model is not built yet"
+            .into(),
+    ))
+}
+
+fn normalize(path: &str) -> String {
+    path.trim()
+        .trim_start_matches("./")
+        .trim_end_matches('/')
+        .to_string()
+}
+
+/// Whether `file` is `entry` or inside the directory `entry`.
+pub fn covers(entry: &str, file: &str) -> bool {
+    let entry = normalize(entry);
+    entry.is_empty() || entry == "." || file == entry || file.starts_with(&format!("{entry}/"))
+}
+
+/// Files a run must never let an experiment change, beyond scope.immutable:
+/// the state dir, the spec and hypothesis files, and the measurement harness
+/// (files named in measurement.command that exist in the tree).
+pub fn always_immutable(
+    spec: &Spec,
+    repo_root: &Path,
+    tree: &Path,
+    spec_file: &Path,
+    extra_files: &[&Path],
+) -> Vec<String> {
+    let mut out = vec![".optimize".to_string()];
+    for file in std::iter::once(spec_file).chain(extra_files.iter().copied()) {
+        let abs = file.canonicalize().unwrap_or_else(|_| file.to_path_buf());
+        if let Ok(rel) = abs.strip_prefix(repo_root) {
+            out.push(rel.display().to_string());
+        }
+    }
+    let wd = Path::new(&spec.measurement.working_directory);
+    for token in spec.measurement.command.split_whitespace() {
+        let token = token.trim_matches(|c| c == '"' || c == '\'');
+        if token.starts_with('-') || token.contains('=') {
+            continue;
+        }
+        let rel = wd.join(token);
+        if tree.join(&rel).is_file() {
+            let rel = normalize(&rel.display().to_string().replace("/./", "/"));
+            if !out.contains(&rel) {
+                out.push(rel);
+            }
+        }
+    }
+    out
+}
+
+/// Every changed file outside scope.mutable or inside an immutable path.
+pub fn scope_violations(files: &[String], spec: &Spec, always: &[String]) -> Vec<String> {
+    let mut problems = Vec::new();
+    for f in files {
+        if let Some(entry) = spec
+            .scope
+            .immutable
+            .iter()
+            .chain(always)
+            .find(|e| covers(e, f))
+        {
+            let why = if spec.scope.immutable.contains(entry) {
+                format!("inside scope.immutable entry \"{entry}\"")
+            } else {
+                "always immutable (the spec, the hypotheses file, the measurement harness or .optimize/)".to_string()
+            };
+            problems.push(format!("{f} ({why})"));
+        } else if !spec.scope.mutable.iter().any(|e| covers(e, f)) {
+            problems.push(format!("{f} (outside scope.mutable)"));
+        }
+    }
+    problems
+}
+
+/// Dependencies a change adds to any manifest that are not approved, as
+/// `(name, manifest path)`.
+pub fn unapproved_dependencies(
+    repo: &Repo,
+    base: Oid,
+    commit: Oid,
+    files: &[String],
+    approved: &[String],
+) -> crate::git::Result<Vec<(String, String)>> {
+    let mut out = Vec::new();
+    for f in files {
+        let Some(kind) = deps::manifest_kind(f) else {
+            continue;
+        };
+        let before = repo.file_at(base, f)?;
+        let after = repo.file_at(commit, f)?;
+        for dep in deps::added(kind, before.as_deref(), after.as_deref()) {
+            if !is_approved(&dep, approved) {
+                out.push((dep, f.clone()));
+            }
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::covers;
+
+    #[test]
+    fn directory_and_file_entries() {
+        assert!(covers("src/", "src/a.rs"));
+        assert!(covers("src", "src/a/b.rs"));
+        assert!(!covers("src", "srcx/a.rs"));
+        assert!(covers("./eval.sh", "eval.sh"));
+        assert!(!covers("eval.sh", "eval.sh.bak"));
+    }
+}

@@ -1,0 +1,654 @@
+//! The loop: baseline, batches, evaluation, stopping. The log is written by
+//! the loop itself, synchronously, before it moves on; events only feed what
+//! the user sees.
+
+mod evaluate;
+mod experiment;
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use git2::Oid;
+use serde_yaml::{Mapping, Value};
+
+use crate::events::{Event, Reporter};
+use crate::git::{GitError, Repo};
+use crate::hypotheses::{self, HypothesesError};
+use crate::log::{Baseline, Best, Change, Experiment, ExperimentLog, LogError, Outcome};
+use crate::measure::{self, Metrics};
+use crate::process::Cancel;
+use crate::spec::{ExecutionMode, HypothesisSource, LoadedSpec, MetricType, Spec};
+use crate::state::StateDir;
+use crate::worktree::Worktree;
+
+pub use experiment::{commit_message, exp_branch};
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error(transparent)]
+    Git(#[from] GitError),
+    #[error(transparent)]
+    Log(#[from] LogError),
+    #[error(transparent)]
+    Hypotheses(#[from] HypothesesError),
+    #[error("the baseline measurement failed: {0}")]
+    Baseline(String),
+    #[error("the baseline fails its own gate{}: {}; fix the project or the gate before starting a run", if .0.len() == 1 { "" } else { "s" }, .0.join(", "))]
+    BaselineGates(Vec<String>),
+    #[error("{0}")]
+    Unsupported(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("cannot write {}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("interrupted; run the same command again to resume")]
+    Interrupted,
+}
+
+/// Why the loop stopped.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StopReason {
+    TargetReached,
+    MaxIterations(u64),
+    MaxHours(f64),
+    Plateau(u64),
+    BacklogEmpty,
+    Interrupted,
+}
+
+impl std::fmt::Display for StopReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StopReason::TargetReached => write!(f, "the target was reached"),
+            StopReason::MaxIterations(n) => write!(f, "max_iterations ({n}) reached"),
+            StopReason::MaxHours(h) => write!(f, "max_hours ({h}) reached"),
+            StopReason::Plateau(n) => write!(
+                f,
+                "no improvement in the last {n} experiments (plateau_iterations)"
+            ),
+            StopReason::BacklogEmpty => write!(f, "no runnable hypotheses are left in the backlog"),
+            StopReason::Interrupted => write!(f, "interrupted"),
+        }
+    }
+}
+
+pub struct Request<'a> {
+    pub loaded: &'a LoadedSpec,
+    pub repo_root: PathBuf,
+    pub state: StateDir,
+    pub reporter: Arc<dyn Reporter>,
+    pub cancel: Cancel,
+}
+
+pub struct Finish {
+    pub log: ExperimentLog,
+    pub stop: StopReason,
+}
+
+/// Shared by the experiments of a batch.
+pub(crate) struct Ctx {
+    pub spec: Spec,
+    pub repo_root: PathBuf,
+    pub state: StateDir,
+    pub cancel: Cancel,
+    pub reporter: Arc<dyn Reporter>,
+    pub always_immutable: Vec<String>,
+    pub approved: Vec<String>,
+    /// Process groups of running commands (so a resume can find leftovers).
+    pub groups: Arc<Mutex<BTreeSet<u32>>>,
+}
+
+impl Ctx {
+    /// Test-only fault injection: `OPTIMIZE_FAULT=<point>` kills the process
+    /// with SIGKILL at that point, exactly as `kill -9` would.
+    pub fn fault(&self, point: &str) {
+        fault(point);
+    }
+
+    pub fn group_recorder(&self) -> impl Fn(u32) + Sync + use<> {
+        let groups = self.groups.clone();
+        move |pgid| {
+            if let Ok(mut g) = groups.lock() {
+                g.insert(pgid);
+            }
+        }
+    }
+}
+
+pub fn fault(point: &str) {
+    if std::env::var("OPTIMIZE_FAULT").is_ok_and(|f| f == point) {
+        // SAFETY: raising SIGKILL on ourselves has no preconditions.
+        unsafe {
+            libc::kill(libc::getpid(), libc::SIGKILL);
+        }
+    }
+}
+
+pub fn opt_branch(name: &str) -> String {
+    format!("optimize/{name}")
+}
+
+struct Loop {
+    ctx: Arc<Ctx>,
+    log: ExperimentLog,
+    log_path: PathBuf,
+    session_start: Instant,
+    prior_active: f64,
+}
+
+pub async fn run(req: Request<'_>) -> Result<Finish, RunError> {
+    let spec = req.loaded.spec.clone();
+    if spec.hypotheses.source == HypothesisSource::Llm {
+        return Err(RunError::Unsupported(
+            "hypotheses from a language model (hypotheses.source: llm, the default) are not built yet; \
+             set hypotheses.source: file and hypotheses.file"
+                .into(),
+        ));
+    }
+    if spec.metric.primary.kind == MetricType::Judge {
+        return Err(RunError::Unsupported(
+            "a judge primary metric needs the judge model, which is not built yet".into(),
+        ));
+    }
+    let hyp_file = spec
+        .hypotheses
+        .file
+        .as_ref()
+        .map(|f| req.loaded.dir().join(f));
+    let repo = Repo::open(&req.repo_root)?;
+    let log_path = req.state.log_path();
+    let resumed = log_path.exists();
+    req.reporter.report(&Event::Started {
+        name: spec.name.clone(),
+        resumed,
+    });
+    let mut extra_immutable: Vec<&Path> = Vec::new();
+    if let Some(f) = &hyp_file {
+        extra_immutable.push(f);
+    }
+    let start_commit = repo.head_commit()?;
+    let always = implement_always(&spec, &req, &extra_immutable);
+    let ctx = Arc::new(Ctx {
+        approved: spec.dependencies.approved.clone(),
+        spec,
+        repo_root: req.repo_root.clone(),
+        state: req.state.clone(),
+        cancel: req.cancel.clone(),
+        reporter: req.reporter.clone(),
+        always_immutable: always,
+        groups: Arc::new(Mutex::new(BTreeSet::new())),
+    });
+
+    let log = if resumed {
+        ExperimentLog::load(&log_path)?
+    } else {
+        let backlog = match &hyp_file {
+            Some(f) => hypotheses::load_file(f, &ctx.approved)?,
+            None => Vec::new(),
+        };
+        let branch = opt_branch(&ctx.spec.name);
+        if repo.branch_commit(&branch)?.is_some() {
+            return Err(RunError::Conflict(format!(
+                "branch {branch} already exists but {} has no log; run with --fresh to archive it and start anew",
+                crate::commands::display_path(&log_path)
+            )));
+        }
+        let baseline = baseline(&ctx, &repo, start_commit).await?;
+        let mut log = new_log(&ctx.spec, start_commit, baseline, backlog);
+        std::fs::write(req.state.spec_path(), &req.loaded.text).map_err(|source| RunError::Io {
+            path: req.state.spec_path(),
+            source,
+        })?;
+        log.save(&log_path)?;
+        repo.set_branch(&branch, start_commit)?;
+        log.extra.insert("active_seconds".into(), Value::from(0.0));
+        log
+    };
+    let prior_active = log
+        .extra
+        .get("active_seconds")
+        .and_then(Value::as_f64)
+        .unwrap_or(0.0);
+    let mut lp = Loop {
+        ctx,
+        log,
+        log_path,
+        session_start: Instant::now(),
+        prior_active,
+    };
+    lp.reconcile(&repo)?;
+    let stop = lp.iterate().await?;
+    lp.ctx.reporter.report(&Event::Stopped {
+        reason: stop.to_string(),
+    });
+    lp.log
+        .extra
+        .insert("stopped_because".into(), Value::from(stop.to_string()));
+    lp.save()?;
+    lp.write_digest();
+    if stop == StopReason::Interrupted {
+        return Err(RunError::Interrupted);
+    }
+    Ok(Finish { log: lp.log, stop })
+}
+
+fn implement_always(spec: &Spec, req: &Request<'_>, extra: &[&Path]) -> Vec<String> {
+    crate::implement::always_immutable(
+        spec,
+        &req.repo_root,
+        &req.repo_root,
+        &req.loaded.file,
+        extra,
+    )
+}
+
+async fn baseline(ctx: &Arc<Ctx>, repo: &Repo, commit: Oid) -> Result<Baseline, RunError> {
+    let spec = &ctx.spec;
+    ctx.reporter.report(&Event::BaselineStarted {
+        commit: commit.to_string(),
+        runs: spec.measurement.stability.runs(),
+    });
+    let wt = Worktree::create_detached(repo, &ctx.state, "baseline", commit)?;
+    let out_dir = ctx.state.dir.join("baseline");
+    let on_spawn = ctx.group_recorder();
+    let measured = match wt.copy_shared_files(&ctx.repo_root, spec) {
+        Err(e) => Err(e.to_string()),
+        Ok(()) => {
+            let req = measure::Request {
+                spec,
+                tree: &wt.path,
+                env: wt.env(&ctx.repo_root, spec, 0, 0),
+                out_dir: &out_dir,
+                on_spawn: &on_spawn,
+            };
+            match measure::measure(req, &ctx.cancel).await {
+                Ok(m) => Ok(m),
+                Err(measure::MeasureFailure::Interrupted) => {
+                    wt.remove(repo)?;
+                    return Err(RunError::Interrupted);
+                }
+                Err(f) => Err(f.to_string()),
+            }
+        }
+    };
+    wt.remove(repo)?;
+    let measured = measured.map_err(RunError::Baseline)?;
+    let gates = crate::decide::evaluate_gates(&spec.metric.degenerate_gates, &measured.metrics);
+    let failed: Vec<String> = gates
+        .iter()
+        .filter(|g| !g.passed)
+        .map(|g| g.name.clone())
+        .collect();
+    if !failed.is_empty() {
+        return Err(RunError::BaselineGates(failed));
+    }
+    ctx.reporter.report(&Event::BaselineMeasured {
+        primary: spec.metric.primary.name.clone(),
+        value: measured.metrics.get(&spec.metric.primary.name).copied(),
+    });
+    let (gates_map, diagnostics) = split_metrics(spec, &measured.metrics);
+    let mut extra = Mapping::new();
+    extra.insert("commit".into(), Value::from(commit.to_string()));
+    if measured.samples.len() > 1 {
+        extra.insert(
+            "sample_count".into(),
+            Value::from(measured.samples.len() as u64),
+        );
+    }
+    Ok(Baseline {
+        timestamp: Some(crate::clock::now_iso()),
+        gates: gates_map,
+        metrics: Some(to_mapping(&measured.metrics)),
+        diagnostics,
+        judge: None,
+        extra,
+    })
+}
+
+fn new_log(
+    spec: &Spec,
+    start: Oid,
+    baseline: Baseline,
+    backlog: Vec<crate::log::BacklogItem>,
+) -> ExperimentLog {
+    let mut best_extra = Mapping::new();
+    best_extra.insert("commit".into(), Value::from(start.to_string()));
+    let mut extra = Mapping::new();
+    extra.insert(
+        "tool_version".into(),
+        Value::from(env!("CARGO_PKG_VERSION")),
+    );
+    extra.insert("start_commit".into(), Value::from(start.to_string()));
+    extra.insert("host".into(), Value::from(crate::state::hostname()));
+    ExperimentLog {
+        spec: spec.name.clone(),
+        run_id: crate::clock::compact_now(),
+        started_at: crate::clock::now_iso(),
+        best: Best {
+            iteration: 0,
+            metrics: baseline.metrics.clone().unwrap_or_default(),
+            judge: None,
+            total_judge_cost_usd: None,
+            extra: best_extra,
+        },
+        baseline,
+        experiments: Vec::new(),
+        hypothesis_backlog: backlog,
+        extra,
+    }
+}
+
+pub fn to_mapping(m: &Metrics) -> Mapping {
+    m.iter()
+        .map(|(k, v)| (Value::from(k.as_str()), Value::from(*v)))
+        .collect()
+}
+
+/// Gates and diagnostics as the schema records them.
+fn split_metrics(spec: &Spec, m: &Metrics) -> (Mapping, Mapping) {
+    let pick = |names: Vec<&String>| -> Mapping {
+        names
+            .into_iter()
+            .filter_map(|n| m.get(n).map(|v| (Value::from(n.as_str()), Value::from(*v))))
+            .collect()
+    };
+    (
+        pick(
+            spec.metric
+                .degenerate_gates
+                .iter()
+                .map(|g| &g.name)
+                .collect(),
+        ),
+        pick(spec.metric.diagnostics.iter().map(|d| &d.name).collect()),
+    )
+}
+
+impl Loop {
+    fn save(&mut self) -> Result<(), RunError> {
+        let active = self.prior_active + self.session_start.elapsed().as_secs_f64();
+        self.log.extra.insert(
+            "active_seconds".into(),
+            Value::from((active * 10.0).round() / 10.0),
+        );
+        self.log.save(&self.log_path)?;
+        Ok(())
+    }
+
+    fn active_hours(&self) -> f64 {
+        (self.prior_active + self.session_start.elapsed().as_secs_f64()) / 3600.0
+    }
+
+    pub fn best_commit(&self) -> Option<Oid> {
+        self.log
+            .best
+            .extra
+            .get("commit")
+            .and_then(Value::as_str)
+            .and_then(Repo::parse_oid)
+    }
+
+    fn best_value(&self) -> Option<f64> {
+        self.log.best.metric(&self.ctx.spec.metric.primary.name)
+    }
+
+    fn write_digest(&self) {
+        let text = crate::digest::render(&self.log, &self.ctx.spec);
+        crate::run::fault("digest-write");
+        if let Err(e) = crate::fsutil::write_atomic(&self.ctx.state.digest_path(), text.as_bytes())
+        {
+            self.ctx.reporter.report(&Event::Note(format!(
+                "warning: cannot write the strategy digest: {e}"
+            )));
+        }
+    }
+
+    /// Makes the branch agree with `best` and removes stray worktrees.
+    fn reconcile(&mut self, repo: &Repo) -> Result<(), RunError> {
+        let branch = opt_branch(&self.ctx.spec.name);
+        if let Some(best) = self.best_commit()
+            && repo.branch_commit(&branch)? != Some(best)
+        {
+            repo.set_branch(&branch, best)?;
+        }
+        let prefix = format!("optimize-{}-", self.ctx.spec.name);
+        for admin in repo.worktrees_with_prefix(&prefix)? {
+            let label = admin.trim_start_matches(&prefix).to_string();
+            let wt = Worktree::location(&self.ctx.state, &label);
+            repo.forget_worktree(&wt.admin, &wt.path)?;
+        }
+        Ok(())
+    }
+
+    fn stop_reason(&self) -> Option<StopReason> {
+        let spec = &self.ctx.spec;
+        let s = &spec.stopping;
+        if self.ctx.cancel.is_cancelled() {
+            return Some(StopReason::Interrupted);
+        }
+        if s.target_reached
+            && let (Some(target), Some(best)) = (spec.metric.primary.target, self.best_value())
+            && spec.metric.primary.direction.improvement(best, target) >= 0.0
+        {
+            return Some(StopReason::TargetReached);
+        }
+        if self.log.experiments.len() as u64 >= s.max_iterations {
+            return Some(StopReason::MaxIterations(s.max_iterations));
+        }
+        if self.active_hours() >= s.max_hours {
+            return Some(StopReason::MaxHours(s.max_hours));
+        }
+        let since_kept = self
+            .log
+            .experiments
+            .iter()
+            .rev()
+            .take_while(|e| !e.outcome.is_kept())
+            .filter(|e| !e.outcome.is_pending())
+            .count() as u64;
+        if since_kept >= s.plateau_iterations {
+            return Some(StopReason::Plateau(s.plateau_iterations));
+        }
+        if !self.log.hypothesis_backlog.iter().any(hypotheses::runnable) {
+            return Some(StopReason::BacklogEmpty);
+        }
+        None
+    }
+
+    async fn iterate(&mut self) -> Result<StopReason, RunError> {
+        // Entries measured by an earlier session but never evaluated.
+        if self.log.experiments.iter().any(|e| e.outcome.is_pending()) {
+            self.evaluate().await?;
+        }
+        loop {
+            if let Some(stop) = self.stop_reason() {
+                return Ok(stop);
+            }
+            let spec = &self.ctx.spec;
+            let remaining = spec.stopping.max_iterations - self.log.experiments.len() as u64;
+            let width = (spec.execution.max_concurrent as u64).min(remaining) as usize;
+            let chosen = hypotheses::select_batch(&self.log.hypothesis_backlog, width);
+            let base = self.best_commit().ok_or_else(|| {
+                RunError::Conflict(
+                    "the log's best has no commit; the log was edited or is not ours".into(),
+                )
+            })?;
+            let batch = self.log.next_batch();
+            let first = self.log.next_iteration();
+            let jobs: Vec<experiment::Job> = chosen
+                .iter()
+                .enumerate()
+                .map(|(slot, &i)| experiment::Job {
+                    iteration: first + slot as u64,
+                    batch,
+                    slot: slot as u32,
+                    item: self.log.hypothesis_backlog[i].clone(),
+                    base,
+                })
+                .collect();
+            self.ctx.reporter.report(&Event::BatchStarted {
+                batch,
+                experiments: jobs
+                    .iter()
+                    .map(|j| (j.iteration, j.item.description.clone()))
+                    .collect(),
+            });
+            let serial = spec.execution.mode == ExecutionMode::Serial
+                || !spec.parallel.exclusive_resources.is_empty();
+            if serial {
+                for job in jobs {
+                    if self.ctx.cancel.is_cancelled() {
+                        break;
+                    }
+                    let outcome = experiment::run(self.ctx.clone(), job).await;
+                    self.record(outcome)?;
+                }
+            } else {
+                let mut set = tokio::task::JoinSet::new();
+                for job in jobs {
+                    set.spawn(experiment::run(self.ctx.clone(), job));
+                }
+                while let Some(done) = set.join_next().await {
+                    let outcome = done.expect("an experiment task panicked");
+                    self.record(outcome)?;
+                }
+            }
+            if self.ctx.cancel.is_cancelled() {
+                return Ok(StopReason::Interrupted);
+            }
+            self.evaluate().await?;
+        }
+    }
+
+    /// Appends an experiment's entry and takes its hypothesis off the
+    /// backlog, in one atomic write.
+    fn record(&mut self, outcome: experiment::Outcome) -> Result<(), RunError> {
+        let job = &outcome.job;
+        let spec = &self.ctx.spec;
+        let (state, detail) = match &outcome.verdict {
+            experiment::Verdict::Interrupted => return Ok(()),
+            experiment::Verdict::Measured(m, _) => (
+                Outcome::Measured,
+                format!(
+                    "{} = {}",
+                    spec.metric.primary.name,
+                    m.metrics
+                        .get(&spec.metric.primary.name)
+                        .map(|v| crate::text::fmt_num(*v))
+                        .unwrap_or_default()
+                ),
+            ),
+            experiment::Verdict::Degenerate(_, gates) => (
+                Outcome::Degenerate,
+                format!(
+                    "failed gate {}",
+                    gates
+                        .iter()
+                        .filter(|g| !g.passed)
+                        .map(|g| format!("{} {}", g.name, g.check))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            ),
+            experiment::Verdict::Error(msg) => (Outcome::Error, crate::text::one_line(msg, 160)),
+            experiment::Verdict::Timeout(msg) => {
+                (Outcome::Timeout, crate::text::one_line(msg, 160))
+            }
+            experiment::Verdict::Deferred(reason) => {
+                (Outcome::DeferredNeedsApproval, reason.clone())
+            }
+        };
+        let mut e = Experiment::new(
+            job.iteration,
+            job.batch,
+            &job.item.description,
+            &job.item.category,
+            state.clone(),
+        );
+        e.changes = outcome
+            .changes
+            .iter()
+            .map(|(f, what)| Change {
+                file: f.clone(),
+                summary: what.to_string(),
+            })
+            .collect();
+        if let Some(c) = outcome.commit {
+            e.extra
+                .insert("experiment_commit".into(), Value::from(c.to_string()));
+            e.extra.insert(
+                "branch".into(),
+                Value::from(exp_branch(&spec.name, job.iteration)),
+            );
+        }
+        match &outcome.verdict {
+            experiment::Verdict::Measured(m, gates) | experiment::Verdict::Degenerate(m, gates) => {
+                let (g, d) = split_metrics(spec, &m.metrics);
+                e.gates = Some(g);
+                e.gates_passed = Some(gates.iter().all(|g| g.passed));
+                e.diagnostics = Some(d);
+                e.metrics = Some(to_mapping(&m.metrics));
+                e.sample_count = Some(m.samples.len() as u64);
+                if let (Some(v), Some(best)) =
+                    (m.metrics.get(&spec.metric.primary.name), self.best_value())
+                {
+                    e.primary_delta = Some(crate::decide::format_delta(v - best));
+                }
+                if state == Outcome::Degenerate {
+                    e.learnings = Some(format!(
+                        "Broke a degenerate gate ({detail}); reverted without comparison."
+                    ));
+                }
+            }
+            experiment::Verdict::Error(msg) => {
+                e.error_message = Some(msg.clone());
+                e.learnings = Some(format!(
+                    "Could not be evaluated: {}",
+                    crate::text::one_line(msg, 160)
+                ));
+            }
+            experiment::Verdict::Timeout(msg) => {
+                e.error_message = Some(msg.clone());
+                e.learnings = Some(format!(
+                    "The measurement exceeded timeout_seconds ({}s); the approach is too slow or hangs.",
+                    spec.measurement.timeout_seconds
+                ));
+            }
+            experiment::Verdict::Deferred(reason) => {
+                e.deferred_reason = Some(reason.clone());
+                e.learnings = Some(
+                    "Set aside until its new dependency is approved; its commit is kept.".into(),
+                );
+            }
+            experiment::Verdict::Interrupted => unreachable!(),
+        }
+        let at = self
+            .log
+            .experiments
+            .iter()
+            .position(|x| x.iteration > e.iteration)
+            .unwrap_or(self.log.experiments.len());
+        self.log.experiments.insert(at, e);
+        if let Some(i) = self
+            .log
+            .hypothesis_backlog
+            .iter()
+            .position(|h| h.description == job.item.description)
+        {
+            self.log.hypothesis_backlog.remove(i);
+        }
+        self.save()?;
+        crate::run::fault("appended-before-evaluation");
+        self.ctx.reporter.report(&Event::Recorded {
+            iteration: job.iteration,
+            outcome: state,
+            detail,
+        });
+        Ok(())
+    }
+}

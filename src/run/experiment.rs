@@ -1,0 +1,276 @@
+//! One experiment: a worktree on its own branch from the current best,
+//! the hypothesis implemented and committed, scope and dependencies checked,
+//! then measured. The worktree is removed whatever happens.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use git2::Oid;
+
+use super::Ctx;
+use crate::decide::{self, GateResult};
+use crate::events::Event;
+use crate::git::Repo;
+use crate::implement::{self, ImplementFailure};
+use crate::log::BacklogItem;
+use crate::measure::{self, MeasureFailure, Measured};
+use crate::worktree::Worktree;
+
+#[derive(Debug, Clone)]
+pub struct Job {
+    pub iteration: u64,
+    pub batch: u64,
+    pub slot: u32,
+    pub item: BacklogItem,
+    pub base: Oid,
+}
+
+#[derive(Debug)]
+pub enum Verdict {
+    Measured(Measured, Vec<GateResult>),
+    Degenerate(Measured, Vec<GateResult>),
+    Error(String),
+    Timeout(String),
+    Deferred(String),
+    /// Stopped by Ctrl-C: nothing is recorded and the hypothesis stays in the
+    /// backlog, to be run again on resume.
+    Interrupted,
+}
+
+#[derive(Debug)]
+pub struct Outcome {
+    pub job: Job,
+    pub commit: Option<Oid>,
+    pub changes: Vec<(String, &'static str)>,
+    pub verdict: Verdict,
+}
+
+pub fn exp_branch(name: &str, iteration: u64) -> String {
+    format!("optimize-exp/{name}/exp-{iteration:03}")
+}
+
+pub fn commit_message(name: &str, hypothesis: &str) -> String {
+    format!(
+        "optimize({name}): {}",
+        crate::text::one_line(hypothesis, 200)
+    )
+}
+
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    tokio::task::spawn_blocking(f)
+        .await
+        .expect("a blocking git task panicked")
+}
+
+pub async fn run(ctx: Arc<Ctx>, job: Job) -> Outcome {
+    let label = format!("exp-{:03}", job.iteration);
+    let branch = exp_branch(&ctx.spec.name, job.iteration);
+    let out_dir = ctx.state.experiment_dir(job.iteration);
+    let mut outcome = Outcome {
+        job: job.clone(),
+        commit: None,
+        changes: Vec::new(),
+        verdict: Verdict::Interrupted,
+    };
+    if let Err(e) = std::fs::create_dir_all(&out_dir) {
+        outcome.verdict = Verdict::Error(format!("cannot create {}: {e}", out_dir.display()));
+        return outcome;
+    }
+    let created = {
+        let ctx = ctx.clone();
+        let base = job.base;
+        blocking(move || {
+            let repo = Repo::open(&ctx.repo_root)?;
+            let wt = Worktree::create(&repo, &ctx.state, &label, &branch, base)?;
+            wt.copy_shared_files(&ctx.repo_root, &ctx.spec)?;
+            Ok::<_, crate::git::GitError>(wt)
+        })
+        .await
+    };
+    let wt = match created {
+        Ok(wt) => Arc::new(wt),
+        Err(e) => {
+            outcome.verdict =
+                Verdict::Error(format!("cannot create the experiment's worktree: {e}"));
+            return outcome;
+        }
+    };
+    ctx.fault("worktree-created");
+    inside(&ctx, &wt, out_dir, &mut outcome).await;
+    let ctx2 = ctx.clone();
+    let wt2 = wt.clone();
+    let removed = blocking(move || Repo::open(&ctx2.repo_root).and_then(|r| wt2.remove(&r))).await;
+    if let Err(e) = removed {
+        ctx.reporter.report(&Event::Note(format!(
+            "warning: could not remove {}: {e}",
+            wt.path.display()
+        )));
+    }
+    outcome
+}
+
+async fn inside(ctx: &Arc<Ctx>, wt: &Arc<Worktree>, out_dir: PathBuf, outcome: &mut Outcome) {
+    let job = &outcome.job;
+    let spec = &ctx.spec;
+    let env = wt.env(&ctx.repo_root, spec, job.iteration, job.slot);
+    ctx.reporter.report(&Event::Stage {
+        iteration: job.iteration,
+        stage: "implementing",
+    });
+    let on_spawn = ctx.group_recorder();
+    match implement::implement(
+        &job.item,
+        spec,
+        &wt.path,
+        &out_dir,
+        env.clone(),
+        &ctx.cancel,
+        &on_spawn,
+    )
+    .await
+    {
+        Ok(()) => {}
+        Err(ImplementFailure::Interrupted) => return,
+        Err(ImplementFailure::Failed(message)) => {
+            outcome.verdict = Verdict::Error(message);
+            return;
+        }
+    }
+
+    let committed = {
+        let ctx = ctx.clone();
+        let wt = wt.clone();
+        let base = job.base;
+        let message = commit_message(&spec.name, &job.item.description);
+        let shared = spec.parallel.shared_files.clone();
+        blocking(move || {
+            let repo = Repo::open(&ctx.repo_root)?;
+            let Some(commit) = repo.commit_worktree(&wt.path, &message, base, &shared)? else {
+                return Ok(None);
+            };
+            let changes = repo.changed_files(base, commit)?;
+            let diff = repo.diff_text(base, commit)?;
+            Ok::<_, crate::git::GitError>(Some((commit, changes, diff)))
+        })
+        .await
+    };
+    let (commit, changes, diff) = match committed {
+        Ok(Some(c)) => c,
+        Ok(None) => {
+            outcome.verdict =
+                Verdict::Error("the hypothesis's change left every file as it was".into());
+            return;
+        }
+        Err(e) => {
+            outcome.verdict = Verdict::Error(format!("cannot commit the experiment: {e}"));
+            return;
+        }
+    };
+    let _ = std::fs::write(out_dir.join("diff.patch"), &diff);
+    outcome.commit = Some(commit);
+    outcome.changes = changes.clone();
+    let files: Vec<String> = changes.iter().map(|(f, _)| f.clone()).collect();
+
+    let violations = implement::scope_violations(&files, spec, &ctx.always_immutable);
+    if !violations.is_empty() {
+        outcome.verdict = Verdict::Error(format!(
+            "changed files outside its scope: {}",
+            violations.join(", ")
+        ));
+        return;
+    }
+    let deps = {
+        let ctx = ctx.clone();
+        let base = job.base;
+        let files = files.clone();
+        blocking(move || {
+            let repo = Repo::open(&ctx.repo_root)?;
+            implement::unapproved_dependencies(&repo, base, commit, &files, &ctx.approved)
+        })
+        .await
+    };
+    match deps {
+        Ok(deps) if !deps.is_empty() => {
+            let named: Vec<String> = deps.iter().map(|(d, m)| format!("{d} (in {m})")).collect();
+            outcome.verdict = Verdict::Deferred(format!(
+                "adds {} not in dependencies.approved: {}",
+                if deps.len() == 1 {
+                    "a dependency"
+                } else {
+                    "dependencies"
+                },
+                named.join(", ")
+            ));
+            return;
+        }
+        Ok(_) => {}
+        Err(e) => {
+            outcome.verdict = Verdict::Error(format!("cannot read the changed manifests: {e}"));
+            return;
+        }
+    }
+
+    ctx.reporter.report(&Event::Stage {
+        iteration: job.iteration,
+        stage: "measuring",
+    });
+    let req = measure::Request {
+        spec,
+        tree: &wt.path,
+        env,
+        out_dir: &out_dir,
+        on_spawn: &on_spawn,
+    };
+    outcome.verdict = match measure::measure(req, &ctx.cancel).await {
+        Err(MeasureFailure::Interrupted) => Verdict::Interrupted,
+        Err(f @ MeasureFailure::Timeout { .. }) => Verdict::Timeout(f.to_string()),
+        Err(f) => Verdict::Error(f.to_string()),
+        Ok(m) => {
+            ctx.fault("measured-before-append");
+            let gates = decide::evaluate_gates(&spec.metric.degenerate_gates, &m.metrics);
+            if decide::all_passed(&gates) {
+                Verdict::Measured(m, gates)
+            } else {
+                Verdict::Degenerate(m, gates)
+            }
+        }
+    };
+}
+
+/// Measures an existing commit (a runner-up combination) in a temporary
+/// worktree on `branch`, which keeps the commit reachable afterwards.
+pub async fn measure_commit(
+    ctx: &Arc<Ctx>,
+    commit: Oid,
+    label: String,
+    branch: String,
+    iteration: u64,
+    out_dir: PathBuf,
+) -> Result<Measured, MeasureFailure> {
+    let created = {
+        let ctx = ctx.clone();
+        let label = label.clone();
+        blocking(move || {
+            let repo = Repo::open(&ctx.repo_root)?;
+            let wt = Worktree::create(&repo, &ctx.state, &label, &branch, commit)?;
+            wt.copy_shared_files(&ctx.repo_root, &ctx.spec)?;
+            Ok::<_, crate::git::GitError>(wt)
+        })
+        .await
+    };
+    let wt = created.map_err(|e| MeasureFailure::Spawn {
+        message: format!("cannot create a worktree for the combination: {e}"),
+    })?;
+    let on_spawn = ctx.group_recorder();
+    let req = measure::Request {
+        spec: &ctx.spec,
+        tree: &wt.path,
+        env: wt.env(&ctx.repo_root, &ctx.spec, iteration, 0),
+        out_dir: &out_dir,
+        on_spawn: &on_spawn,
+    };
+    let result = measure::measure(req, &ctx.cancel).await;
+    let ctx2 = ctx.clone();
+    let _ = blocking(move || Repo::open(&ctx2.repo_root).and_then(|r| wt.remove(&r))).await;
+    result
+}

@@ -1,0 +1,139 @@
+//! The wrap-up summary: counts per outcome, baseline -> final for every
+//! metric, key improvements, deferred hypotheses and how to approve them.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::path::Path;
+
+use crate::log::{DepStatus, ExperimentLog, Outcome, metric_value};
+use crate::spec::Spec;
+use crate::text::{fmt_num, one_line};
+
+/// Dependencies that hypotheses wait on, each with who waits and why.
+pub fn waiting_on_dependencies(log: &ExperimentLog) -> BTreeMap<String, Vec<String>> {
+    let mut by_dep: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for h in &log.hypothesis_backlog {
+        if h.dep_status == DepStatus::NeedsApproval {
+            for d in &h.required_deps {
+                by_dep.entry(d.clone()).or_default().push(format!(
+                    "\"{}\" (declared, in the backlog)",
+                    one_line(&h.description, 80)
+                ));
+            }
+        }
+    }
+    for e in &log.experiments {
+        if e.outcome == Outcome::DeferredNeedsApproval
+            && let Some(reason) = &e.deferred_reason
+        {
+            for dep in deferred_deps(reason) {
+                by_dep.entry(dep).or_default().push(format!(
+                    "#{} \"{}\" ({reason})",
+                    e.iteration,
+                    one_line(&e.hypothesis, 80)
+                ));
+            }
+        }
+    }
+    by_dep
+}
+
+/// Dependency names from a deferred_reason we wrote ("...: a (in x), b (in y)").
+pub fn deferred_deps(reason: &str) -> Vec<String> {
+    let Some((_, list)) = reason.rsplit_once(": ") else {
+        return Vec::new();
+    };
+    list.split(", ")
+        .filter_map(|part| part.split(" (in ").next())
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .collect()
+}
+
+pub fn render(log: &ExperimentLog, spec: &Spec, spec_file: &Path, stop: &str) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "\n== optimize: {} finished: {stop}", spec.name);
+    let counts: Vec<String> = log
+        .outcome_counts()
+        .iter()
+        .map(|(o, n)| format!("{o} {n}"))
+        .collect();
+    let _ = writeln!(
+        out,
+        "experiments: {} ({})",
+        log.experiments.len(),
+        counts.join(", ")
+    );
+
+    let _ = writeln!(out, "metrics (baseline -> final):");
+    let mut names: Vec<String> = vec![spec.metric.primary.name.clone()];
+    names.extend(spec.metric.degenerate_gates.iter().map(|g| g.name.clone()));
+    names.extend(spec.metric.diagnostics.iter().map(|d| d.name.clone()));
+    names.dedup();
+    let width = names.iter().map(String::len).max().unwrap_or(0);
+    for name in &names {
+        let base = log.baseline.metric(name);
+        let best = metric_value(&log.best.metrics, name);
+        let num = |v: Option<f64>| v.map(fmt_num).unwrap_or_else(|| "?".into());
+        let mut line = format!("  {name:<width$}  {} -> {}", num(base), num(best));
+        if let (Some(b), Some(x)) = (base, best) {
+            line += &format!("  ({})", crate::decide::format_delta(x - b));
+        }
+        if name == &spec.metric.primary.name {
+            line += "  (primary)";
+        }
+        let _ = writeln!(out, "{line}");
+    }
+    if let Some(cost) = log.best.total_judge_cost_usd {
+        let _ = writeln!(out, "judge cost: ${cost:.2}");
+    }
+    let kept: Vec<_> = log
+        .experiments
+        .iter()
+        .filter(|e| e.outcome.is_kept())
+        .collect();
+    if !kept.is_empty() {
+        let _ = writeln!(
+            out,
+            "key improvements (in order, on branch optimize/{}):",
+            spec.name
+        );
+        for e in kept {
+            let _ = writeln!(
+                out,
+                "  #{} {} ({}, {} {})",
+                e.iteration,
+                one_line(&e.hypothesis, 80),
+                e.outcome,
+                spec.metric.primary.name,
+                e.primary_delta.as_deref().unwrap_or("?")
+            );
+        }
+    }
+    let waiting = waiting_on_dependencies(log);
+    if !waiting.is_empty() {
+        let _ = writeln!(out, "waiting for dependency approval:");
+        for (dep, who) in &waiting {
+            let _ = writeln!(out, "  {dep}:");
+            for w in who {
+                let _ = writeln!(out, "    {w}");
+            }
+        }
+        let deps: Vec<&str> = waiting.keys().map(String::as_str).collect();
+        let _ = writeln!(
+            out,
+            "  approve with: optimize approve {} {}",
+            spec_file.display(),
+            deps.join(" ")
+        );
+    }
+    let runnable = log
+        .hypothesis_backlog
+        .iter()
+        .filter(|h| h.dep_status != DepStatus::NeedsApproval)
+        .count();
+    if runnable > 0 {
+        let _ = writeln!(out, "backlog: {runnable} runnable hypotheses left");
+    }
+    out
+}
