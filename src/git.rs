@@ -17,7 +17,7 @@ pub enum GitError {
         "the repository has no commits yet; commit your project first so experiments have a start commit"
     )]
     NoCommits,
-    #[error("git: {context}: {source}")]
+    #[error("git: {context}: {}", source.message())]
     Git {
         context: String,
         source: git2::Error,

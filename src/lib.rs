@@ -7,6 +7,7 @@ pub mod cli;
 pub mod clock;
 pub mod commands;
 pub mod decide;
+pub mod demo;
 pub mod deps;
 pub mod digest;
 pub mod error;

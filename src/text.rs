@@ -12,9 +12,15 @@ pub fn fmt_num(v: f64) -> String {
     s.trim_end_matches('0').trim_end_matches('.').to_string()
 }
 
-/// The first line of a text, cut to `max` characters.
+/// A text on one line (lines joined with " / "), cut to `max` characters.
 pub fn one_line(text: &str, max: usize) -> String {
-    let line = text.lines().next().unwrap_or("").trim();
+    let joined: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    let line = joined.join(" / ");
+    let line = line.as_str();
     if line.chars().count() <= max {
         line.to_string()
     } else {

@@ -1,5 +1,6 @@
 //! One module per command; each turns library results into output.
 
+mod demo;
 mod run;
 mod status;
 mod validate;
@@ -23,7 +24,7 @@ pub fn dispatch(cli: Cli) -> Result<(), CliError> {
             "wrap-up approval of dependencies",
         )),
         Command::Report(_) => Err(not_built("optimize report", "report.md and progress.svg")),
-        Command::Demo(_) => Err(not_built("optimize demo", "the bundled offline demo")),
+        Command::Demo(args) => demo::run(&args),
     }
 }
 

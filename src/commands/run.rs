@@ -13,6 +13,14 @@ use crate::spec::LoadedSpec;
 use crate::{signals, wrapup};
 
 pub fn run(repo_arg: Option<&Path>, args: &RunArgs) -> Result<(), CliError> {
+    execute(repo_arg, args).map(|_| ())
+}
+
+/// Runs the loop and prints the wrap-up; returns the finished log.
+pub fn execute(
+    repo_arg: Option<&Path>,
+    args: &RunArgs,
+) -> Result<crate::log::ExperimentLog, CliError> {
     let mut loaded = LoadedSpec::load(&args.spec)?;
     for w in &loaded.warnings {
         eprintln!("warning: {w}");
@@ -52,7 +60,7 @@ pub fn run(repo_arg: Option<&Path>, args: &RunArgs) -> Result<(), CliError> {
         "branch: optimize/{} (git log optimize/{} to review; merge it when happy)",
         loaded.spec.name, loaded.spec.name
     );
-    Ok(())
+    Ok(finish.log)
 }
 
 fn apply_overrides(loaded: &mut LoadedSpec, args: &RunArgs) -> Result<(), CliError> {

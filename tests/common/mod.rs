@@ -221,3 +221,121 @@ pub fn processes_with(marker: &str) -> Vec<u32> {
     }
     pids
 }
+
+/// Pids of live processes whose working directory is inside `dir`.
+pub fn processes_in(dir: &Path) -> Vec<u32> {
+    let dir = dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf());
+    let mut pids = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        if let Ok(cwd) = std::fs::read_link(entry.path().join("cwd"))
+            && cwd.starts_with(&dir)
+            && pid != std::process::id()
+        {
+            pids.push(pid);
+        }
+    }
+    pids
+}
+
+/// The experiment log of a run, parsed as plain YAML.
+pub fn log_yaml(repo: &Path, name: &str) -> serde_yaml::Value {
+    let text = std::fs::read_to_string(
+        repo.join(".optimize")
+            .join(name)
+            .join("experiment-log.yaml"),
+    )
+    .unwrap();
+    serde_yaml::from_str(&text).unwrap()
+}
+
+/// `(hypothesis, outcome)` of every experiment, in iteration order.
+pub fn outcomes(log: &serde_yaml::Value) -> Vec<(String, String)> {
+    log["experiments"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["hypothesis"].as_str().unwrap().to_string(),
+                e["outcome"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+/// Checks a log against the seed schema file itself: required top-level
+/// fields, each entry's required children, the outcome enum, and the types
+/// of the optional children it declares. Extra fields are allowed.
+pub fn assert_follows_seed_schema(log: &serde_yaml::Value) {
+    let schema_text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/fixtures/schemas/seed-experiment-log-schema.yaml"
+    ))
+    .unwrap();
+    let schema: serde_yaml::Value = serde_yaml::from_str(&schema_text).unwrap();
+    let type_ok = |ty: &str, v: &serde_yaml::Value| match ty {
+        "string" | "enum" => v.is_string(),
+        "integer" => v.as_i64().is_some() || v.as_u64().is_some(),
+        "number" => v.is_number(),
+        "boolean" => v.is_bool(),
+        "object" => v.is_mapping(),
+        "array" => v.is_sequence(),
+        _ => true,
+    };
+    for (key, def) in schema["structure"].as_mapping().unwrap() {
+        let key = key.as_str().unwrap();
+        if def["required"].as_bool() == Some(true) {
+            let v = &log[key];
+            assert!(!v.is_null(), "log lacks required {key}");
+            assert!(
+                type_ok(def["type"].as_str().unwrap(), v),
+                "{key} has the wrong type: {v:?}"
+            );
+        }
+    }
+    let entry = &schema["experiment_entry"];
+    let outcomes: Vec<&str> = entry["required_children"]["outcome"]["values"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert_eq!(outcomes.len(), 9, "the seed schema has nine outcomes");
+    for e in log["experiments"].as_sequence().unwrap() {
+        for (key, def) in entry["required_children"].as_mapping().unwrap() {
+            let key = key.as_str().unwrap();
+            assert!(!e[key].is_null(), "entry lacks {key}: {e:?}");
+            assert!(
+                type_ok(def["type"].as_str().unwrap(), &e[key]),
+                "entry {key} has the wrong type: {e:?}"
+            );
+        }
+        assert!(
+            outcomes.contains(&e["outcome"].as_str().unwrap()),
+            "outcome outside the seed schema: {e:?}"
+        );
+        for (key, def) in entry["optional_children"].as_mapping().unwrap() {
+            let key = key.as_str().unwrap();
+            if !e[key].is_null() {
+                assert!(
+                    type_ok(def["type"].as_str().unwrap(), &e[key]),
+                    "entry {key} has the wrong type: {e:?}"
+                );
+            }
+        }
+    }
+    for h in log["hypothesis_backlog"].as_sequence().unwrap() {
+        for key in [
+            "description",
+            "category",
+            "priority",
+            "dep_status",
+            "required_deps",
+        ] {
+            assert!(!h[key].is_null(), "backlog item lacks {key}: {h:?}");
+        }
+    }
+}
