@@ -31,6 +31,15 @@ pub enum GitError {
 
 pub type Result<T> = std::result::Result<T, GitError>;
 
+/// Serializes this process's changes to the repository's refs and
+/// worktrees. libgit2 checks other worktrees while adding one, and sees a
+/// half-created neighbour as a conflict, so parallel experiments take turns
+/// for their (short) git steps; their measurements still run in parallel.
+pub fn exclusive() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 /// Attaches what we were doing to a libgit2 error.
 pub trait Context<T> {
     fn context(self, what: impl FnOnce() -> String) -> Result<T>;

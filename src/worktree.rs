@@ -35,6 +35,7 @@ impl Worktree {
         commit: Oid,
     ) -> Result<Worktree> {
         let mut wt = Worktree::location(state, label);
+        let _git = crate::git::exclusive();
         repo.add_worktree(&wt.admin, &wt.path, branch, commit)?;
         wt.branch = Some(branch.to_string());
         Ok(wt)
@@ -48,11 +49,13 @@ impl Worktree {
         commit: Oid,
     ) -> Result<Worktree> {
         let wt = Worktree::location(state, label);
+        let _git = crate::git::exclusive();
         repo.add_detached_worktree(&wt.admin, &wt.path, commit)?;
         Ok(wt)
     }
 
     pub fn remove(&self, repo: &Repo) -> Result<()> {
+        let _git = crate::git::exclusive();
         repo.forget_worktree(&self.admin, &self.path)
     }
 

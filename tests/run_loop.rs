@@ -201,7 +201,7 @@ fn dependencies_are_detected_in_every_manifest_kind() {
         ("add x/sync", "golang.org/x/sync", "go.mod"),
     ] {
         let e = by_name(h);
-        assert_eq!(e["outcome"], "deferred_needs_approval", "{h}");
+        assert_eq!(e["outcome"], "deferred_needs_approval", "{h}: {e:?}");
         let reason = e["deferred_reason"].as_str().unwrap();
         assert!(
             reason.contains(&format!("{dep} (in {manifest})")),
@@ -409,7 +409,13 @@ fn serial_and_parallel_give_the_same_outcomes() {
         log_yaml(parallel.path(), "proj"),
         log_yaml(serial.path(), "proj"),
     );
-    assert_eq!(outcomes(&p), outcomes(&s));
+    assert_eq!(
+        outcomes(&p),
+        outcomes(&s),
+        "{}\n{}",
+        serde_yaml::to_string(&p).unwrap(),
+        serde_yaml::to_string(&s).unwrap()
+    );
     assert_eq!(p["best"]["metrics"], s["best"]["metrics"]);
     assert_eq!(p["best"]["iteration"], s["best"]["iteration"]);
     // Batch 2: #5 combined with #4 loses 100, so #6 is not tried.

@@ -145,6 +145,7 @@ async fn inside(ctx: &Arc<Ctx>, wt: &Arc<Worktree>, out_dir: PathBuf, outcome: &
         let shared = spec.parallel.shared_files.clone();
         blocking(move || {
             let repo = Repo::open(&ctx.repo_root)?;
+            let _git = crate::git::exclusive();
             let Some(commit) = repo.commit_worktree(&wt.path, &message, base, &shared)? else {
                 return Ok(None);
             };
