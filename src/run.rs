@@ -578,6 +578,12 @@ impl Loop {
                 summary: what.to_string(),
             })
             .collect();
+        let timings: Mapping = outcome
+            .timings
+            .iter()
+            .map(|(k, v)| (Value::from(*k), Value::from((v * 1000.0).round() / 1000.0)))
+            .collect();
+        e.extra.insert("timings".into(), Value::Mapping(timings));
         if let Some(c) = outcome.commit {
             e.extra
                 .insert("experiment_commit".into(), Value::from(c.to_string()));

@@ -43,6 +43,22 @@ pub struct Outcome {
     pub commit: Option<Oid>,
     pub changes: Vec<(String, &'static str)>,
     pub verdict: Verdict,
+    /// Seconds spent per phase, in order: worktree, implement, commit (with
+    /// scope and dependency checks), measure, cleanup.
+    pub timings: Vec<(&'static str, f64)>,
+}
+
+/// Times the phases of one experiment.
+struct Phases {
+    at: std::time::Instant,
+}
+
+impl Phases {
+    fn lap(&mut self, outcome: &mut Outcome, phase: &'static str) {
+        let now = std::time::Instant::now();
+        outcome.timings.push((phase, (now - self.at).as_secs_f64()));
+        self.at = now;
+    }
 }
 
 pub fn exp_branch(name: &str, iteration: u64) -> String {
@@ -71,6 +87,10 @@ pub async fn run(ctx: Arc<Ctx>, job: Job) -> Outcome {
         commit: None,
         changes: Vec::new(),
         verdict: Verdict::Interrupted,
+        timings: Vec::new(),
+    };
+    let mut phases = Phases {
+        at: std::time::Instant::now(),
     };
     if let Err(e) = std::fs::create_dir_all(&out_dir) {
         outcome.verdict = Verdict::Error(format!("cannot create {}: {e}", out_dir.display()));
@@ -95,8 +115,9 @@ pub async fn run(ctx: Arc<Ctx>, job: Job) -> Outcome {
             return outcome;
         }
     };
+    phases.lap(&mut outcome, "worktree_s");
     ctx.fault("worktree-created");
-    inside(&ctx, &wt, out_dir, &mut outcome).await;
+    inside(&ctx, &wt, out_dir, &mut outcome, &mut phases).await;
     let ctx2 = ctx.clone();
     let wt2 = wt.clone();
     let removed = blocking(move || Repo::open(&ctx2.repo_root).and_then(|r| wt2.remove(&r))).await;
@@ -106,11 +127,19 @@ pub async fn run(ctx: Arc<Ctx>, job: Job) -> Outcome {
             wt.path.display()
         )));
     }
+    phases.lap(&mut outcome, "cleanup_s");
     outcome
 }
 
-async fn inside(ctx: &Arc<Ctx>, wt: &Arc<Worktree>, out_dir: PathBuf, outcome: &mut Outcome) {
-    let job = &outcome.job;
+async fn inside(
+    ctx: &Arc<Ctx>,
+    wt: &Arc<Worktree>,
+    out_dir: PathBuf,
+    outcome: &mut Outcome,
+    phases: &mut Phases,
+) {
+    let job = outcome.job.clone();
+    let job = &job;
     let spec = &ctx.spec;
     let env = wt.env(&ctx.repo_root, spec, job.iteration, job.slot);
     ctx.reporter.report(&Event::Stage {
@@ -136,6 +165,7 @@ async fn inside(ctx: &Arc<Ctx>, wt: &Arc<Worktree>, out_dir: PathBuf, outcome: &
             return;
         }
     }
+    phases.lap(outcome, "implement_s");
 
     let committed = {
         let ctx = ctx.clone();
@@ -211,6 +241,7 @@ async fn inside(ctx: &Arc<Ctx>, wt: &Arc<Worktree>, out_dir: PathBuf, outcome: &
         }
     }
 
+    phases.lap(outcome, "commit_s");
     ctx.reporter.report(&Event::Stage {
         iteration: job.iteration,
         stage: "measuring",
@@ -236,6 +267,7 @@ async fn inside(ctx: &Arc<Ctx>, wt: &Arc<Worktree>, out_dir: PathBuf, outcome: &
             }
         }
     };
+    phases.lap(outcome, "measure_s");
 }
 
 /// Measures an existing commit (a runner-up combination) in a temporary
