@@ -121,6 +121,16 @@ pub async fn run(
         .stderr(Stdio::piped())
         .process_group(0)
         .kill_on_drop(true);
+    #[cfg(target_os = "linux")]
+    // SAFETY: prctl is async-signal-safe; the closure touches no memory of the parent.
+    unsafe {
+        // The direct child dies with the orchestrator, however it dies; the
+        // rest of its group is found and ended on resume (see `leftovers`).
+        cmd.pre_exec(|| {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            Ok(())
+        });
+    }
     let mut child = cmd.spawn()?;
     let pgid = child.id().unwrap_or(0);
     on_spawn(pgid);
@@ -257,4 +267,68 @@ pub fn tail_lines(bytes: &[u8], lines: usize) -> String {
     let all: Vec<&str> = text.trim_end().lines().collect();
     let start = all.len().saturating_sub(lines);
     all[start..].join("\n")
+}
+
+/// Process groups a run started, recorded in a file so that a later run can
+/// end the ones a killed run left behind.
+pub mod leftovers {
+    use std::io::Write;
+    use std::path::Path;
+
+    pub fn record(registry: &Path, pgid: u32) {
+        if let Ok(mut f) = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(registry)
+        {
+            let _ = writeln!(f, "{pgid}");
+        }
+    }
+
+    /// Kills every recorded group that is still alive and really ours: one
+    /// of its processes carries `marker` (`OPTIMIZE_STATE_DIR=...`) in its
+    /// environment, so a reused pid of someone else's is never touched.
+    /// Returns the groups killed, and empties the registry.
+    pub fn end_all(registry: &Path, marker: &str) -> Vec<u32> {
+        let Ok(text) = std::fs::read_to_string(registry) else {
+            return Vec::new();
+        };
+        let mut killed = Vec::new();
+        for pgid in text.lines().filter_map(|l| l.trim().parse::<u32>().ok()) {
+            if killed.contains(&pgid) || !super::group_alive(pgid as i32) {
+                continue;
+            }
+            if members(pgid).iter().any(|pid| has_marker(*pid, marker)) {
+                super::kill_group(pgid as i32, libc::SIGKILL);
+                killed.push(pgid);
+            }
+        }
+        let _ = std::fs::write(registry, "");
+        killed
+    }
+
+    fn members(pgid: u32) -> Vec<u32> {
+        let Ok(dir) = std::fs::read_dir("/proc") else {
+            return Vec::new();
+        };
+        dir.flatten()
+            .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+            .filter(|pid| {
+                std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                    .ok()
+                    .and_then(|stat| {
+                        // pid (comm) state ppid pgrp ...; comm may hold spaces.
+                        let rest = &stat[stat.rfind(')')? + 1..];
+                        rest.split_whitespace().nth(2)?.parse::<u32>().ok()
+                    })
+                    == Some(pgid)
+            })
+            .collect()
+    }
+
+    fn has_marker(pid: u32, marker: &str) -> bool {
+        std::fs::read(format!("/proc/{pid}/environ"))
+            .map(|env| env.split(|b| *b == 0).any(|var| var == marker.as_bytes()))
+            .unwrap_or(false)
+    }
 }

@@ -88,6 +88,8 @@ pub struct Request<'a> {
 pub struct Finish {
     pub log: ExperimentLog,
     pub stop: StopReason,
+    /// The run had already stopped before this session; nothing new ran.
+    pub already_complete: bool,
 }
 
 /// Shared by the experiments of a batch.
@@ -112,7 +114,9 @@ impl Ctx {
 
     pub fn group_recorder(&self) -> impl Fn(u32) + Sync + use<> {
         let groups = self.groups.clone();
+        let registry = self.state.processes_path();
         move |pgid| {
+            crate::process::leftovers::record(&registry, pgid);
             if let Ok(mut g) = groups.lock() {
                 g.insert(pgid);
             }
@@ -120,8 +124,26 @@ impl Ctx {
     }
 }
 
+/// `OPTIMIZE_FAULT=<point>` fires the first time the loop reaches the
+/// point, `<point>:<n>` the n-th time.
 pub fn fault(point: &str) {
-    if std::env::var("OPTIMIZE_FAULT").is_ok_and(|f| f == point) {
+    let Ok(wanted) = std::env::var("OPTIMIZE_FAULT") else {
+        return;
+    };
+    let (name, nth) = match wanted.split_once(':') {
+        Some((n, k)) => (n.to_string(), k.parse::<u32>().unwrap_or(1)),
+        None => (wanted, 1),
+    };
+    if name != point {
+        return;
+    }
+    static SEEN: Mutex<u32> = Mutex::new(0);
+    let count = {
+        let mut seen = SEEN.lock().unwrap_or_else(|p| p.into_inner());
+        *seen += 1;
+        *seen
+    };
+    if count == nth {
         // SAFETY: raising SIGKILL on ourselves has no preconditions.
         unsafe {
             libc::kill(libc::getpid(), libc::SIGKILL);
@@ -221,7 +243,30 @@ pub async fn run(req: Request<'_>) -> Result<Finish, RunError> {
         session_start: Instant::now(),
         prior_active,
     };
+    let killed = crate::process::leftovers::end_all(
+        &req.state.processes_path(),
+        &req.state.process_marker(),
+    );
+    if !killed.is_empty() {
+        lp.ctx.reporter.report(&Event::Note(format!(
+            "ended {} process group{} left running by an earlier run",
+            killed.len(),
+            if killed.len() == 1 { "" } else { "s" }
+        )));
+    }
     lp.reconcile(&repo)?;
+    if resumed
+        && !lp.log.extra.contains_key("in_flight")
+        && !lp.log.experiments.iter().any(|e| e.outcome.is_pending())
+        && let Some(stop) = lp.stop_reason()
+        && stop != StopReason::Interrupted
+    {
+        return Ok(Finish {
+            log: lp.log,
+            stop,
+            already_complete: true,
+        });
+    }
     let stop = lp.iterate().await?;
     lp.ctx.reporter.report(&Event::Stopped {
         reason: stop.to_string(),
@@ -234,7 +279,11 @@ pub async fn run(req: Request<'_>) -> Result<Finish, RunError> {
     if stop == StopReason::Interrupted {
         return Err(RunError::Interrupted);
     }
-    Ok(Finish { log: lp.log, stop })
+    Ok(Finish {
+        log: lp.log,
+        stop,
+        already_complete: false,
+    })
 }
 
 fn implement_always(spec: &Spec, req: &Request<'_>, extra: &[&Path]) -> Vec<String> {
@@ -416,6 +465,30 @@ impl Loop {
         {
             repo.set_branch(&branch, best)?;
         }
+        // Branches of experiments that never reached the log, and of
+        // combinations that were not kept, are unfinished work.
+        let _git = crate::git::exclusive();
+        let exp_prefix = format!("optimize-exp/{}/exp-", self.ctx.spec.name);
+        for b in repo.branches_with_prefix(&exp_prefix)? {
+            let rest = &b[exp_prefix.len()..];
+            let (number, combined) = match rest.strip_suffix("-combined") {
+                Some(n) => (n, true),
+                None => (rest, false),
+            };
+            let Ok(iteration) = number.parse::<u64>() else {
+                continue;
+            };
+            let keep = match self.entry(iteration) {
+                None => false,
+                Some(e) if combined => {
+                    matches!(e.outcome, Outcome::RunnerUpKept | Outcome::RunnerUpReverted)
+                }
+                Some(_) => true,
+            };
+            if !keep {
+                repo.delete_branch(&b)?;
+            }
+        }
         let prefix = format!("optimize-{}-", self.ctx.spec.name);
         for admin in repo.worktrees_with_prefix(&prefix)? {
             let label = admin.trim_start_matches(&prefix).to_string();
@@ -461,8 +534,15 @@ impl Loop {
     }
 
     async fn iterate(&mut self) -> Result<StopReason, RunError> {
-        // Entries measured by an earlier session but never evaluated.
-        if self.log.experiments.iter().any(|e| e.outcome.is_pending()) {
+        // A batch an earlier session started: finish it with the same members,
+        // iterations and base commit, so the result equals an uninterrupted run's.
+        if let Some(jobs) = self.unfinished_batch() {
+            self.dispatch(jobs).await?;
+            if self.ctx.cancel.is_cancelled() {
+                return Ok(StopReason::Interrupted);
+            }
+            self.evaluate().await?;
+        } else if self.log.experiments.iter().any(|e| e.outcome.is_pending()) {
             self.evaluate().await?;
         }
         loop {
@@ -491,38 +571,114 @@ impl Loop {
                     base,
                 })
                 .collect();
-            self.ctx.reporter.report(&Event::BatchStarted {
-                batch,
-                experiments: jobs
-                    .iter()
-                    .map(|j| (j.iteration, j.item.description.clone()))
-                    .collect(),
-            });
-            let serial = spec.execution.mode == ExecutionMode::Serial
-                || !spec.parallel.exclusive_resources.is_empty();
-            if serial {
-                for job in jobs {
-                    if self.ctx.cancel.is_cancelled() {
-                        break;
-                    }
-                    let outcome = experiment::run(self.ctx.clone(), job).await;
-                    self.record(outcome)?;
-                }
-            } else {
-                let mut set = tokio::task::JoinSet::new();
-                for job in jobs {
-                    set.spawn(experiment::run(self.ctx.clone(), job));
-                }
-                while let Some(done) = set.join_next().await {
-                    let outcome = done.expect("an experiment task panicked");
-                    self.record(outcome)?;
-                }
-            }
+            self.plan_in_flight(&jobs)?;
+            fault("batch-planned");
+            self.dispatch(jobs).await?;
             if self.ctx.cancel.is_cancelled() {
                 return Ok(StopReason::Interrupted);
             }
             self.evaluate().await?;
         }
+    }
+
+    /// Writes the batch about to run into the log (`in_flight`), before any
+    /// of it starts; the hypotheses stay in the backlog until appended.
+    fn plan_in_flight(&mut self, jobs: &[experiment::Job]) -> Result<(), RunError> {
+        let Some(first) = jobs.first() else {
+            return Ok(());
+        };
+        let mut plan = Mapping::new();
+        plan.insert("batch".into(), Value::from(first.batch));
+        plan.insert("base".into(), Value::from(first.base.to_string()));
+        let members: Vec<Value> = jobs
+            .iter()
+            .map(|j| {
+                let mut m = Mapping::new();
+                m.insert("iteration".into(), Value::from(j.iteration));
+                m.insert("slot".into(), Value::from(j.slot));
+                m.insert(
+                    "hypothesis".into(),
+                    Value::from(j.item.description.as_str()),
+                );
+                Value::Mapping(m)
+            })
+            .collect();
+        plan.insert("experiments".into(), Value::Sequence(members));
+        self.log
+            .extra
+            .insert("in_flight".into(), Value::Mapping(plan));
+        self.save()
+    }
+
+    /// The members of the `in_flight` batch that have no entry yet.
+    fn unfinished_batch(&self) -> Option<Vec<experiment::Job>> {
+        let plan = self.log.extra.get("in_flight")?.as_mapping()?;
+        let batch = plan.get("batch")?.as_u64()?;
+        let base = plan.get("base")?.as_str().and_then(Repo::parse_oid)?;
+        let mut jobs = Vec::new();
+        for m in plan.get("experiments")?.as_sequence()? {
+            let (Some(iteration), Some(slot), Some(desc)) = (
+                m.get("iteration").and_then(Value::as_u64),
+                m.get("slot").and_then(Value::as_u64),
+                m.get("hypothesis").and_then(Value::as_str),
+            ) else {
+                continue;
+            };
+            if self.entry(iteration).is_some() {
+                continue;
+            }
+            // A hypothesis removed from the backlog by hand is not run.
+            if let Some(item) = self
+                .log
+                .hypothesis_backlog
+                .iter()
+                .find(|h| h.description == desc)
+            {
+                jobs.push(experiment::Job {
+                    iteration,
+                    batch,
+                    slot: slot as u32,
+                    item: item.clone(),
+                    base,
+                });
+            }
+        }
+        Some(jobs)
+    }
+
+    async fn dispatch(&mut self, jobs: Vec<experiment::Job>) -> Result<(), RunError> {
+        if jobs.is_empty() {
+            return Ok(());
+        }
+        self.ctx.reporter.report(&Event::BatchStarted {
+            batch: jobs[0].batch,
+            experiments: jobs
+                .iter()
+                .map(|j| (j.iteration, j.item.description.clone()))
+                .collect(),
+        });
+        let spec = &self.ctx.spec;
+        let serial = spec.execution.mode == ExecutionMode::Serial
+            || !spec.parallel.exclusive_resources.is_empty();
+        if serial {
+            for job in jobs {
+                if self.ctx.cancel.is_cancelled() {
+                    break;
+                }
+                let outcome = experiment::run(self.ctx.clone(), job).await;
+                self.record(outcome)?;
+            }
+        } else {
+            let mut set = tokio::task::JoinSet::new();
+            for job in jobs {
+                set.spawn(experiment::run(self.ctx.clone(), job));
+            }
+            while let Some(done) = set.join_next().await {
+                let outcome = done.expect("an experiment task panicked");
+                self.record(outcome)?;
+            }
+        }
+        Ok(())
     }
 
     /// Appends an experiment's entry and takes its hypothesis off the

@@ -90,6 +90,14 @@ impl StateDir {
     pub fn experiment_dir(&self, iteration: u64) -> PathBuf {
         self.dir.join("experiments").join(format!("{iteration:03}"))
     }
+    /// Process groups started by runs, for ending leftovers on resume.
+    pub fn processes_path(&self) -> PathBuf {
+        self.dir.join("processes")
+    }
+    /// `OPTIMIZE_STATE_DIR=<dir>`, set for every command a run starts.
+    pub fn process_marker(&self) -> String {
+        format!("OPTIMIZE_STATE_DIR={}", self.dir.display())
+    }
     pub fn report_path(&self) -> PathBuf {
         self.dir.join("report.md")
     }

@@ -105,6 +105,14 @@ impl Worktree {
             ("OPTIMIZE_ITERATION".to_string(), iteration.to_string()),
             ("OPTIMIZE_SLOT".to_string(), slot.to_string()),
         ];
+        // worktrees/<label> sits in the state dir; the marker lets a later
+        // run recognise processes this run left behind.
+        if let Some(state_dir) = self.path.parent().and_then(Path::parent) {
+            env.push((
+                "OPTIMIZE_STATE_DIR".to_string(),
+                state_dir.display().to_string(),
+            ));
+        }
         if let (Some(var), Some(base)) = (&spec.parallel.port_env_var, spec.parallel.port_base) {
             env.push((var.clone(), (base + slot).to_string()));
         }

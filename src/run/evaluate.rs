@@ -23,6 +23,9 @@ impl Loop {
             .filter(|&i| self.log.experiments[i].outcome.is_pending())
             .collect();
         if pending.is_empty() {
+            self.log.extra.remove("in_flight");
+            self.save()?;
+            self.write_digest();
             return Ok(());
         }
         let candidates: Vec<Candidate> = pending
@@ -222,6 +225,8 @@ impl Loop {
                     .get_or_insert_with(|| format!("No usable {primary} in its output; reverted."));
             }
         }
+        self.log.extra.remove("in_flight");
+        super::fault("evaluated-before-save");
         self.save()?;
         self.write_digest();
         Ok(())
