@@ -465,6 +465,16 @@ impl Loop {
         {
             repo.set_branch(&branch, best)?;
         }
+        let prefix = format!("optimize-{}-", self.ctx.spec.name);
+        for admin in repo.worktrees_with_prefix(&prefix)? {
+            let label = admin.trim_start_matches(&prefix).to_string();
+            // A concurrent `optimize validate` owns its own worktree.
+            if label.starts_with("validate-") {
+                continue;
+            }
+            let wt = Worktree::location(&self.ctx.state, &label);
+            repo.forget_worktree(&wt.admin, &wt.path)?;
+        }
         // Branches of experiments that never reached the log, and of
         // combinations that were not kept, are unfinished work.
         let _git = crate::git::exclusive();
@@ -488,12 +498,6 @@ impl Loop {
             if !keep {
                 repo.delete_branch(&b)?;
             }
-        }
-        let prefix = format!("optimize-{}-", self.ctx.spec.name);
-        for admin in repo.worktrees_with_prefix(&prefix)? {
-            let label = admin.trim_start_matches(&prefix).to_string();
-            let wt = Worktree::location(&self.ctx.state, &label);
-            repo.forget_worktree(&wt.admin, &wt.path)?;
         }
         Ok(())
     }

@@ -55,6 +55,17 @@ pub fn execute(
             &finish.stop.to_string()
         )
     );
+    if finish.already_complete {
+        println!(
+            "\nthis run is complete ({}); nothing new was run.\n\
+             extend it with: optimize {} --max-iterations {} (or add hypotheses to the log's hypothesis_backlog)\n\
+             start anew with: optimize run {} --fresh",
+            finish.stop,
+            args.spec.display(),
+            finish.log.experiments.len() + 10,
+            args.spec.display()
+        );
+    }
     println!("log: {}", display_path(&ws.state.log_path()));
     println!(
         "branch: optimize/{} (git log optimize/{} to review; merge it when happy)",
