@@ -221,7 +221,7 @@ impl Lcg {
 #[test]
 fn twenty_random_sigkills_end_like_an_uninterrupted_run() {
     let d = demo();
-    let mut rng = Lcg(0x5eed_0f_0471);
+    let mut rng = Lcg(0x005e_ed0f_0471);
     let mut seen = BTreeMap::new();
     let mut kills = 0;
     let mut attempts = 0;
@@ -298,7 +298,7 @@ fn interrupt_exits_130_quickly_and_resumes() {
         .unwrap();
     // Batch 2 holds the 3-second timeout experiment; interrupt during it.
     let deadline = Instant::now() + Duration::from_secs(20);
-    while !load(&d.dir).is_some_and(|l| l.experiments.len() >= 4) {
+    while load(&d.dir).is_none_or(|l| l.experiments.len() < 4) {
         assert!(Instant::now() < deadline);
         std::thread::sleep(Duration::from_millis(10));
     }
