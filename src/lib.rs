@@ -3,6 +3,7 @@
 //! Data flows one way: spec → run → (hypotheses → implement → measure →
 //! decide) → log and events. `main.rs` only calls [`cli::main`].
 
+pub mod approvals;
 pub mod cli;
 pub mod clock;
 pub mod commands;

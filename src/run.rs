@@ -194,9 +194,13 @@ pub async fn run(req: Request<'_>) -> Result<Finish, RunError> {
         extra_immutable.push(f);
     }
     let start_commit = repo.head_commit()?;
+    let approvals = crate::approvals::Approvals::load(&req.state.approvals_path())
+        .map_err(RunError::Conflict)?;
+    let mut approved = spec.dependencies.approved.clone();
+    approved.extend(approvals.approved.iter().cloned());
     let always = implement_always(&spec, &req, &extra_immutable);
     let ctx = Arc::new(Ctx {
-        approved: spec.dependencies.approved.clone(),
+        approved,
         spec,
         repo_root: req.repo_root.clone(),
         state: req.state.clone(),
@@ -231,6 +235,8 @@ pub async fn run(req: Request<'_>) -> Result<Finish, RunError> {
         log.extra.insert("active_seconds".into(), Value::from(0.0));
         log
     };
+    let mut log = log;
+    crate::approvals::apply(&mut log, &approvals, &ctx.spec.dependencies.approved);
     let prior_active = log
         .extra
         .get("active_seconds")
@@ -738,6 +744,10 @@ impl Loop {
                 summary: what.to_string(),
             })
             .collect();
+        if let Some(from) = job.item.extra.get("from_iteration") {
+            e.extra
+                .insert("measured_from_iteration".into(), from.clone());
+        }
         let timings: Mapping = outcome
             .timings
             .iter()

@@ -98,6 +98,9 @@ impl StateDir {
     pub fn process_marker(&self) -> String {
         format!("OPTIMIZE_STATE_DIR={}", self.dir.display())
     }
+    pub fn approvals_path(&self) -> PathBuf {
+        self.dir.join("approvals.yaml")
+    }
     pub fn report_path(&self) -> PathBuf {
         self.dir.join("report.md")
     }

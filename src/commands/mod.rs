@@ -1,5 +1,6 @@
 //! One module per command; each turns library results into output.
 
+mod approve;
 mod demo;
 mod run;
 mod status;
@@ -19,10 +20,8 @@ pub fn dispatch(cli: Cli) -> Result<(), CliError> {
         Command::Validate(args) => validate::run(repo_arg, &args),
         Command::Status(args) => status::run(repo_arg, &args),
         Command::Run(args) => run::run(repo_arg, &args),
-        Command::Approve(_) | Command::Deny(_) => Err(not_built(
-            "optimize approve/deny",
-            "wrap-up approval of dependencies",
-        )),
+        Command::Approve(args) => approve::approve(repo_arg, &args),
+        Command::Deny(args) => approve::deny(repo_arg, &args),
         Command::Report(_) => Err(not_built("optimize report", "report.md and progress.svg")),
         Command::Demo(args) => demo::run(&args),
     }

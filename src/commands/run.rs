@@ -1,5 +1,6 @@
 //! `optimize <spec>`: start or resume a run, then print the wrap-up.
 
+use std::io::IsTerminal;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -71,7 +72,105 @@ pub fn execute(
         "branch: optimize/{} (git log optimize/{} to review; merge it when happy)",
         loaded.spec.name, loaded.spec.name
     );
-    Ok(finish.log)
+    let mut log = finish.log;
+    if !args.quiet && std::io::stdin().is_terminal() && std::io::stdout().is_terminal() {
+        ask_approvals(&ws, &loaded, &mut log, &args.spec)?;
+    }
+    Ok(log)
+}
+
+/// On a terminal: approve, deny or leave for later each dependency that
+/// hypotheses wait on.
+fn ask_approvals(
+    ws: &Workspace,
+    loaded: &LoadedSpec,
+    log: &mut crate::log::ExperimentLog,
+    spec_file: &Path,
+) -> Result<(), CliError> {
+    use std::io::{BufRead, Write};
+    let waiting = wrapup::waiting_on_dependencies(log);
+    if waiting.is_empty() {
+        return Ok(());
+    }
+    let mut approvals =
+        crate::approvals::Approvals::load(&ws.state.approvals_path()).map_err(CliError::failure)?;
+    let (mut approved, mut denied) = (Vec::new(), Vec::new());
+    let stdin = std::io::stdin();
+    let mut lines = stdin.lock().lines();
+    for (dep, who) in &waiting {
+        loop {
+            print!(
+                "approve dependency {dep} ({} hypothes{} waiting)? [a]pprove / [d]eny / [l]ater: ",
+                who.len(),
+                if who.len() == 1 { "is" } else { "es" }
+            );
+            let _ = std::io::stdout().flush();
+            let Some(Ok(answer)) = lines.next() else {
+                println!();
+                return save_answers(
+                    ws,
+                    loaded,
+                    log,
+                    &mut approvals,
+                    &approved,
+                    &denied,
+                    spec_file,
+                );
+            };
+            match answer.trim().to_ascii_lowercase().as_str() {
+                "a" | "approve" | "y" | "yes" => approved.push(dep.clone()),
+                "d" | "deny" | "n" | "no" => denied.push(dep.clone()),
+                "l" | "later" | "" => {}
+                _ => continue,
+            }
+            break;
+        }
+    }
+    save_answers(
+        ws,
+        loaded,
+        log,
+        &mut approvals,
+        &approved,
+        &denied,
+        spec_file,
+    )
+}
+
+fn save_answers(
+    ws: &Workspace,
+    loaded: &LoadedSpec,
+    log: &mut crate::log::ExperimentLog,
+    approvals: &mut crate::approvals::Approvals,
+    approved: &[String],
+    denied: &[String],
+    spec_file: &Path,
+) -> Result<(), CliError> {
+    if approved.is_empty() && denied.is_empty() {
+        return Ok(());
+    }
+    approved.iter().for_each(|d| approvals.approve(d));
+    denied.iter().for_each(|d| approvals.deny(d));
+    approvals.save(&ws.state.approvals_path()).map_err(|e| {
+        CliError::failure(format!(
+            "cannot write {}: {e}",
+            ws.state.approvals_path().display()
+        ))
+    })?;
+    let applied = crate::approvals::apply(log, approvals, &loaded.spec.dependencies.approved);
+    log.save(&ws.state.log_path())?;
+    if !approved.is_empty() {
+        super::approve::print_applied(approved, true, &applied, spec_file);
+    }
+    if !denied.is_empty() {
+        super::approve::print_applied(
+            denied,
+            false,
+            &crate::approvals::Applied::default(),
+            spec_file,
+        );
+    }
+    Ok(())
 }
 
 fn apply_overrides(loaded: &mut LoadedSpec, args: &RunArgs) -> Result<(), CliError> {

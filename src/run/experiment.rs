@@ -96,12 +96,34 @@ pub async fn run(ctx: Arc<Ctx>, job: Job) -> Outcome {
         outcome.verdict = Verdict::Error(format!("cannot create {}: {e}", out_dir.display()));
         return outcome;
     }
+    // An approved deferred experiment: its kept change, on top of the current best.
+    let from_commit = job
+        .item
+        .extra
+        .get("from_commit")
+        .and_then(|v| v.as_str())
+        .and_then(Repo::parse_oid);
     let created = {
         let ctx = ctx.clone();
         let base = job.base;
+        let message = commit_message(&ctx.spec.name, &job.item.description);
         blocking(move || {
             let repo = Repo::open(&ctx.repo_root)?;
-            let wt = Worktree::create(&repo, &ctx.state, &label, &branch, base)?;
+            let start = match from_commit {
+                None => base,
+                Some(kept) => {
+                    let _git = crate::git::exclusive();
+                    repo.cherry_pick(kept, base, &message)?.ok_or_else(|| {
+                        crate::git::GitError::Io {
+                            context: format!("re-apply the kept commit {kept}"),
+                            source: std::io::Error::other(
+                                "it no longer applies cleanly on the current best",
+                            ),
+                        }
+                    })?
+                }
+            };
+            let wt = Worktree::create(&repo, &ctx.state, &label, &branch, start)?;
             wt.copy_shared_files(&ctx.repo_root, &ctx.spec)?;
             Ok::<_, crate::git::GitError>(wt)
         })
@@ -144,20 +166,29 @@ async fn inside(
     let env = wt.env(&ctx.repo_root, spec, job.iteration, job.slot);
     ctx.reporter.report(&Event::Stage {
         iteration: job.iteration,
-        stage: "implementing",
+        stage: if job.item.extra.contains_key("from_commit") {
+            "re-applying its kept commit"
+        } else {
+            "implementing"
+        },
     });
     let on_spawn = ctx.group_recorder();
-    match implement::implement(
-        &job.item,
-        spec,
-        &wt.path,
-        &out_dir,
-        env.clone(),
-        &ctx.cancel,
-        &on_spawn,
-    )
-    .await
-    {
+    let reused = job.item.extra.contains_key("from_commit");
+    let implemented = if reused {
+        Ok(())
+    } else {
+        implement::implement(
+            &job.item,
+            spec,
+            &wt.path,
+            &out_dir,
+            env.clone(),
+            &ctx.cancel,
+            &on_spawn,
+        )
+        .await
+    };
+    match implemented {
         Ok(()) => {}
         Err(ImplementFailure::Interrupted) => return,
         Err(ImplementFailure::Failed(message)) => {
@@ -176,7 +207,19 @@ async fn inside(
         blocking(move || {
             let repo = Repo::open(&ctx.repo_root)?;
             let _git = crate::git::exclusive();
-            let Some(commit) = repo.commit_worktree(&wt.path, &message, base, &shared)? else {
+            let commit = if reused {
+                // The worktree already holds the re-applied commit.
+                let head = git2::Repository::open(&wt.path)
+                    .and_then(|r| r.head()?.peel_to_commit().map(|c| c.id()))
+                    .map_err(|source| crate::git::GitError::Git {
+                        context: "read the worktree's commit".into(),
+                        source,
+                    })?;
+                Some(head)
+            } else {
+                repo.commit_worktree(&wt.path, &message, base, &shared)?
+            };
+            let Some(commit) = commit else {
                 return Ok(None);
             };
             let changes = repo.changed_files(base, commit)?;

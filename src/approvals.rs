@@ -1,0 +1,159 @@
+//! Dependency approvals given after a run (`optimize approve` / `deny`, or
+//! the wrap-up prompt). They live in the state dir (`approvals.yaml`), never
+//! in the user's spec, and are applied to the log's backlog.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+use serde_yaml::{Mapping, Value};
+
+use crate::deps::normalize;
+use crate::log::{BacklogItem, DepStatus, ExperimentLog, Outcome, Priority};
+use crate::wrapup::deferred_deps;
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Approvals {
+    #[serde(default)]
+    pub approved: Vec<String>,
+    #[serde(default)]
+    pub denied: Vec<String>,
+}
+
+impl Approvals {
+    pub fn load(path: &Path) -> Result<Approvals, String> {
+        match std::fs::read_to_string(path) {
+            Ok(text) => serde_yaml::from_str(&text).map_err(|e| format!("{}: {e}", path.display())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Approvals::default()),
+            Err(e) => Err(format!("{}: {e}", path.display())),
+        }
+    }
+
+    pub fn save(&self, path: &Path) -> std::io::Result<()> {
+        let text = format!(
+            "# Dependency approvals for this run, written by `optimize approve` / `optimize deny`.\n{}",
+            serde_yaml::to_string(self).expect("approvals serialize")
+        );
+        crate::fsutil::write_atomic(path, text.as_bytes())
+    }
+
+    pub fn approve(&mut self, dep: &str) {
+        self.denied.retain(|d| normalize(d) != normalize(dep));
+        if !self.is_approved(dep) {
+            self.approved.push(dep.to_string());
+        }
+    }
+
+    pub fn deny(&mut self, dep: &str) {
+        self.approved.retain(|d| normalize(d) != normalize(dep));
+        if !self.is_denied(dep) {
+            self.denied.push(dep.to_string());
+        }
+    }
+
+    pub fn is_approved(&self, dep: &str) -> bool {
+        self.approved.iter().any(|d| normalize(d) == normalize(dep))
+    }
+
+    pub fn is_denied(&self, dep: &str) -> bool {
+        self.denied.iter().any(|d| normalize(d) == normalize(dep))
+    }
+}
+
+/// What applying approvals changed, for the user.
+#[derive(Debug, Default, PartialEq)]
+pub struct Applied {
+    pub runnable: Vec<String>,
+    pub remeasure: Vec<String>,
+    pub dropped: Vec<String>,
+}
+
+/// Makes the log agree with the approvals (idempotent): hypotheses whose
+/// dependencies are all approved become runnable and go first; deferred
+/// entries are queued to be measured from their kept commit; anything
+/// waiting on a denied dependency is dropped.
+pub fn apply(log: &mut ExperimentLog, approvals: &Approvals, spec_approved: &[String]) -> Applied {
+    let ok = |d: &str| approvals.is_approved(d) || crate::hypotheses::is_approved(d, spec_approved);
+    let mut applied = Applied::default();
+    let mut front: Vec<BacklogItem> = Vec::new();
+    let mut rest: Vec<BacklogItem> = Vec::new();
+    let mut dropped: Vec<Value> = Vec::new();
+    for mut h in std::mem::take(&mut log.hypothesis_backlog) {
+        if h.dep_status == DepStatus::NeedsApproval {
+            if let Some(d) = h.required_deps.iter().find(|d| approvals.is_denied(d)) {
+                applied.dropped.push(h.description.clone());
+                dropped.push(dropped_note(&h.description, d));
+                continue;
+            }
+            if h.required_deps.iter().all(|d| ok(d)) {
+                h.dep_status = DepStatus::Approved;
+                applied.runnable.push(h.description.clone());
+                front.push(h);
+                continue;
+            }
+        }
+        rest.push(h);
+    }
+    for e in log.experiments.iter_mut() {
+        if e.outcome != Outcome::DeferredNeedsApproval || e.extra.contains_key("approval") {
+            continue;
+        }
+        let deps = e
+            .deferred_reason
+            .as_deref()
+            .map(deferred_deps)
+            .unwrap_or_default();
+        if deps.is_empty() {
+            continue;
+        }
+        if let Some(d) = deps.iter().find(|d| approvals.is_denied(d)) {
+            e.extra
+                .insert("approval".into(), Value::from(format!("denied: {d}")));
+            applied.dropped.push(e.hypothesis.clone());
+            continue;
+        }
+        if !deps.iter().all(|d| ok(d)) {
+            continue;
+        }
+        let Some(commit) = e.extra_str("experiment_commit").map(str::to_string) else {
+            continue;
+        };
+        e.extra.insert("approval".into(), Value::from("approved"));
+        let mut extra = Mapping::new();
+        extra.insert("from_commit".into(), Value::from(commit));
+        extra.insert("from_iteration".into(), Value::from(e.iteration));
+        applied.remeasure.push(e.hypothesis.clone());
+        front.push(BacklogItem {
+            description: e.hypothesis.clone(),
+            category: e.category.clone(),
+            priority: Priority::High,
+            dep_status: DepStatus::Approved,
+            required_deps: deps,
+            files: e.changes.iter().map(|c| c.file.clone()).collect(),
+            apply: None,
+            patch: None,
+            extra,
+        });
+    }
+    front.extend(rest);
+    log.hypothesis_backlog = front;
+    if !dropped.is_empty() {
+        let list = log
+            .extra
+            .entry("dropped_hypotheses".into())
+            .or_insert_with(|| Value::Sequence(Vec::new()));
+        if let Value::Sequence(seq) = list {
+            seq.extend(dropped);
+        }
+    }
+    applied
+}
+
+fn dropped_note(description: &str, dep: &str) -> Value {
+    let mut m = Mapping::new();
+    m.insert("description".into(), Value::from(description));
+    m.insert(
+        "reason".into(),
+        Value::from(format!("dependency {dep} was denied")),
+    );
+    Value::Mapping(m)
+}

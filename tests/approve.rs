@@ -1,0 +1,149 @@
+//! The morning after: approving or denying the dependencies hypotheses wait
+//! on, by command and through the interactive prompt on a terminal, and the
+//! next run measuring them first.
+
+mod common;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use common::{BIN, Run, isolate};
+use optimize::log::ExperimentLog;
+
+fn demo_run() -> (tempfile::TempDir, PathBuf) {
+    let home = tempfile::tempdir().unwrap();
+    let dir = home.path().join("demo");
+    optimize::demo::create(&dir).unwrap();
+    optimize_in(&dir, &["optimize.yaml", "--quiet"]).expect_code(0);
+    (home, dir)
+}
+
+fn optimize_in(dir: &Path, args: &[&str]) -> Run {
+    let mut cmd = Command::new(BIN);
+    cmd.args(args).current_dir(dir).stdin(Stdio::null());
+    isolate(&mut cmd, dir);
+    Run::from(cmd.output().unwrap())
+}
+
+fn log(dir: &Path) -> ExperimentLog {
+    ExperimentLog::load(&dir.join(".optimize/demo/experiment-log.yaml")).unwrap()
+}
+
+#[test]
+fn approving_both_kinds_then_running_measures_them_first() {
+    let (_home, dir) = demo_run();
+    let spec_before = std::fs::read_to_string(dir.join("optimize.yaml")).unwrap();
+    optimize_in(&dir, &["approve", "optimize.yaml", "fastjson", "numpy"])
+        .expect_code(0)
+        .stdout_has("approved: fastjson, numpy")
+        .stdout_has("now runnable: \"Vectorize the scoring loop with numpy\"")
+        .stdout_has("will be measured from its kept commit: \"Parse with the fastjson library\"");
+    assert_eq!(
+        std::fs::read_to_string(dir.join("optimize.yaml")).unwrap(),
+        spec_before,
+        "the spec is untouched"
+    );
+    let approvals = std::fs::read_to_string(dir.join(".optimize/demo/approvals.yaml")).unwrap();
+    assert!(approvals.contains("- fastjson") && approvals.contains("- numpy"));
+
+    optimize_in(&dir, &["optimize.yaml", "--quiet"]).expect_code(0);
+    let log = log(&dir);
+    let new: Vec<(&str, String)> = log.experiments[10..]
+        .iter()
+        .map(|e| (e.hypothesis.as_str(), e.outcome.to_string()))
+        .collect();
+    assert_eq!(
+        new,
+        [
+            ("Parse with the fastjson library", "kept".to_string()),
+            (
+                "Vectorize the scoring loop with numpy",
+                "reverted".to_string()
+            ),
+        ]
+    );
+    // The deferred idea was measured from its kept commit, as a new entry.
+    let remeasured = &log.experiments[10];
+    assert_eq!(
+        remeasured
+            .extra
+            .get("measured_from_iteration")
+            .and_then(|v| v.as_u64()),
+        Some(4)
+    );
+    assert_eq!(
+        log.experiments[3].outcome.to_string(),
+        "deferred_needs_approval"
+    );
+    assert!(log.hypothesis_backlog.is_empty());
+    assert_eq!(log.best.iteration, 11);
+}
+
+#[test]
+fn approve_all_and_deny() {
+    let (_home, dir) = demo_run();
+    optimize_in(&dir, &["deny", "optimize.yaml", "numpy"])
+        .expect_code(0)
+        .stdout_has("denied: numpy")
+        .stdout_has("dropped: \"Vectorize the scoring loop with numpy\"");
+    let l = log(&dir);
+    assert!(l.hypothesis_backlog.is_empty());
+    assert!(l.extra.get("dropped_hypotheses").is_some());
+    optimize_in(&dir, &["approve", "optimize.yaml", "--all"])
+        .expect_code(0)
+        .stdout_has("approved: fastjson");
+    optimize_in(&dir, &["optimize.yaml", "--quiet"]).expect_code(0);
+    let l = log(&dir);
+    assert_eq!(l.experiments.len(), 11);
+    assert_eq!(
+        l.experiments[10].hypothesis,
+        "Parse with the fastjson library"
+    );
+}
+
+#[test]
+fn approve_before_any_run_and_with_nothing_waiting() {
+    let home = tempfile::tempdir().unwrap();
+    let dir = home.path().join("demo");
+    optimize::demo::create(&dir).unwrap();
+    optimize_in(&dir, &["approve", "optimize.yaml", "serde"])
+        .expect_code(1)
+        .stderr_has("has no run yet");
+    optimize_in(&dir, &["approve", "optimize.yaml"]).expect_code(2);
+}
+
+#[test]
+fn interactive_prompt_through_a_pseudo_terminal() {
+    let (home, dir) = demo_run();
+    // script(1) runs the command on a pseudo-terminal and forwards our input.
+    let mut cmd = Command::new("script");
+    cmd.args(["-qec", &format!("{BIN} optimize.yaml"), "/dev/null"])
+        .current_dir(&dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    isolate(&mut cmd, home.path());
+    let mut child = cmd.spawn().unwrap();
+    {
+        use std::io::Write;
+        child.stdin.take().unwrap().write_all(b"a\nd\n").unwrap();
+    }
+    let out = child.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains(
+            "approve dependency fastjson (1 hypothesis waiting)? [a]pprove / [d]eny / [l]ater"
+        ),
+        "{text}"
+    );
+    assert!(text.contains("approve dependency numpy"), "{text}");
+    let approvals = std::fs::read_to_string(dir.join(".optimize/demo/approvals.yaml")).unwrap();
+    assert!(approvals.contains("approved:\n- fastjson"), "{approvals}");
+    assert!(approvals.contains("denied:\n- numpy"), "{approvals}");
+    let l = log(&dir);
+    assert_eq!(l.hypothesis_backlog.len(), 1);
+    assert_eq!(
+        l.hypothesis_backlog[0].description,
+        "Parse with the fastjson library"
+    );
+}
