@@ -4,6 +4,7 @@
 //! decide) → log and events. `main.rs` only calls [`cli::main`].
 
 pub mod approvals;
+pub mod chart;
 pub mod cli;
 pub mod clock;
 pub mod commands;
@@ -20,6 +21,7 @@ pub mod implement;
 pub mod log;
 pub mod measure;
 pub mod process;
+pub mod report;
 pub mod run;
 pub mod signals;
 pub mod spec;

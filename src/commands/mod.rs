@@ -2,6 +2,7 @@
 
 mod approve;
 mod demo;
+mod report;
 mod run;
 mod status;
 mod validate;
@@ -22,14 +23,9 @@ pub fn dispatch(cli: Cli) -> Result<(), CliError> {
         Command::Run(args) => run::run(repo_arg, &args),
         Command::Approve(args) => approve::approve(repo_arg, &args),
         Command::Deny(args) => approve::deny(repo_arg, &args),
-        Command::Report(_) => Err(not_built("optimize report", "report.md and progress.svg")),
+        Command::Report(args) => report::run(repo_arg, &args),
         Command::Demo(args) => demo::run(&args),
     }
-}
-
-fn not_built(command: &str, what: &str) -> CliError {
-    CliError::failure(format!("`{command}` is not built yet: {what} is still to come in this version"))
-        .hint("`optimize validate <spec>` checks a spec and measures its baseline; `optimize status <spec>` reads a log")
 }
 
 /// The repository (from --repo or the current directory) and the spec's state dir.

@@ -68,6 +68,20 @@ pub fn execute(
         );
     }
     println!("log: {}", display_path(&ws.state.log_path()));
+    match crate::report::write(
+        &finish.log,
+        &loaded.spec,
+        &args.spec,
+        &ws.state,
+        Some(&ws.repo),
+    ) {
+        Ok(w) => println!(
+            "report: {} and {}",
+            display_path(&w.report),
+            display_path(&w.chart)
+        ),
+        Err(e) => eprintln!("warning: could not write the report: {e}"),
+    }
     println!(
         "branch: optimize/{} (git log optimize/{} to review; merge it when happy)",
         loaded.spec.name, loaded.spec.name

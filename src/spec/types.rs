@@ -51,6 +51,13 @@ pub enum Direction {
 }
 
 impl Direction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Direction::Maximize => "maximize",
+            Direction::Minimize => "minimize",
+        }
+    }
+
     /// How much better `candidate` is than `reference` (positive is better).
     pub fn improvement(self, candidate: f64, reference: f64) -> f64 {
         match self {

@@ -1,0 +1,162 @@
+//! progress.svg: the primary metric of every measured experiment by
+//! iteration, coloured by outcome, with the best-so-far step line and the
+//! baseline.
+
+use plotters::prelude::*;
+
+use crate::log::{ExperimentLog, Outcome};
+use crate::spec::Spec;
+
+pub fn outcome_color(o: &Outcome) -> RGBColor {
+    match o {
+        Outcome::Kept | Outcome::RunnerUpKept => RGBColor(0x1a, 0x9e, 0x3f),
+        Outcome::Reverted
+        | Outcome::RunnerUpReverted
+        | Outcome::NotSelected
+        | Outcome::Inconclusive => RGBColor(0x80, 0x80, 0x80),
+        Outcome::Degenerate => RGBColor(0xe0, 0x8a, 0x00),
+        Outcome::Measured | Outcome::Promising => RGBColor(0x33, 0x66, 0xcc),
+        _ => RGBColor(0xcc, 0x22, 0x22),
+    }
+}
+
+/// The points drawn: (iteration, value, outcome) of every entry with a primary value.
+pub fn points(log: &ExperimentLog, primary: &str) -> Vec<(u64, f64, Outcome)> {
+    log.experiments
+        .iter()
+        .filter_map(|e| {
+            e.metric(primary)
+                .map(|v| (e.iteration, v, e.outcome.clone()))
+        })
+        .filter(|(_, v, _)| v.is_finite())
+        .collect()
+}
+
+pub fn render(log: &ExperimentLog, spec: &Spec) -> Result<String, String> {
+    let primary = &spec.metric.primary.name;
+    let pts = points(log, primary);
+    let baseline = log.baseline.metric(primary);
+    let mut values: Vec<f64> = pts.iter().map(|p| p.1).collect();
+    values.extend(baseline);
+    let (mut lo, mut hi) = values
+        .iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| {
+            (a.min(*v), b.max(*v))
+        });
+    if !lo.is_finite() {
+        (lo, hi) = (0.0, 1.0);
+    }
+    let pad = ((hi - lo) * 0.1).max(hi.abs() * 0.01).max(1e-9);
+    let last = log
+        .experiments
+        .iter()
+        .map(|e| e.iteration)
+        .max()
+        .unwrap_or(1)
+        .max(1);
+
+    // The best so far after each iteration: the baseline, then every keep.
+    let mut step: Vec<(f64, f64)> = Vec::new();
+    if let Some(b) = baseline {
+        let mut best = b;
+        step.push((0.0, best));
+        for e in &log.experiments {
+            if e.outcome.is_kept() {
+                let v = e
+                    .extra
+                    .get("combined_metrics")
+                    .and_then(|m| m.as_mapping())
+                    .and_then(|m| crate::log::metric_value(m, primary))
+                    .or_else(|| e.metric(primary));
+                if let Some(v) = v {
+                    step.push((e.iteration as f64, best));
+                    best = v;
+                    step.push((e.iteration as f64, best));
+                }
+            }
+        }
+        step.push((last as f64 + 0.5, best));
+    }
+
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (800, 450)).into_drawing_area();
+        let err = |e: &dyn std::fmt::Display| e.to_string();
+        root.fill(&WHITE).map_err(|e| err(&e))?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(
+                format!("{}: {primary} by iteration", spec.name),
+                ("sans-serif", 18),
+            )
+            .margin(12)
+            .x_label_area_size(36)
+            .y_label_area_size(64)
+            .build_cartesian_2d(-0.5f64..(last as f64 + 0.5), (lo - pad)..(hi + pad))
+            .map_err(|e| err(&e))?;
+        chart
+            .configure_mesh()
+            .x_desc("iteration")
+            .y_desc(primary.as_str())
+            .disable_x_mesh()
+            .x_label_formatter(&|x| format!("{x:.0}"))
+            .draw()
+            .map_err(|e| err(&e))?;
+        if let Some(b) = baseline {
+            chart
+                .draw_series(LineSeries::new(
+                    vec![(-0.5, b), (last as f64 + 0.5, b)],
+                    BLACK.mix(0.4),
+                ))
+                .map_err(|e| err(&e))?
+                .label("baseline")
+                .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], BLACK.mix(0.4)));
+        }
+        chart
+            .draw_series(LineSeries::new(
+                step,
+                RGBColor(0x1a, 0x9e, 0x3f).stroke_width(2),
+            ))
+            .map_err(|e| err(&e))?
+            .label("best so far")
+            .legend(|(x, y)| {
+                PathElement::new(vec![(x, y), (x + 16, y)], RGBColor(0x1a, 0x9e, 0x3f))
+            });
+        chart
+            .draw_series(
+                pts.iter()
+                    .map(|(i, v, o)| Circle::new((*i as f64, *v), 5, outcome_color(o).filled())),
+            )
+            .map_err(|e| err(&e))?;
+        let mut shown: Vec<&str> = Vec::new();
+        for (_, _, o) in &pts {
+            let group = match o {
+                Outcome::Kept | Outcome::RunnerUpKept => "kept",
+                Outcome::Degenerate => "degenerate",
+                Outcome::Measured | Outcome::Promising => "measured",
+                Outcome::Reverted
+                | Outcome::RunnerUpReverted
+                | Outcome::NotSelected
+                | Outcome::Inconclusive => "reverted",
+                _ => "other",
+            };
+            if shown.contains(&group) {
+                continue;
+            }
+            shown.push(group);
+            let color = outcome_color(o);
+            chart
+                .draw_series(std::iter::empty::<Circle<(f64, f64), i32>>())
+                .map_err(|e| err(&e))?
+                .label(group)
+                .legend(move |(x, y)| Circle::new((x + 8, y), 4, color.filled()));
+        }
+        chart
+            .configure_series_labels()
+            .background_style(WHITE.mix(0.8))
+            .border_style(BLACK.mix(0.3))
+            .draw()
+            .map_err(|e| err(&e))?;
+        root.present().map_err(|e| err(&e))?;
+    }
+    Ok(svg)
+}

@@ -1,0 +1,284 @@
+//! report.md and progress.svg: what a user reads in the morning.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::path::{Path, PathBuf};
+
+use crate::git::Repo;
+use crate::log::{ExperimentLog, Outcome, metric_value};
+use crate::spec::Spec;
+use crate::state::StateDir;
+use crate::text::{fmt_num, one_line};
+
+/// Lines of each kept change's diff shown in the report.
+const DIFF_LINES: usize = 60;
+
+pub struct Written {
+    pub report: PathBuf,
+    pub chart: PathBuf,
+}
+
+/// Writes both files into the state dir.
+pub fn write(
+    log: &ExperimentLog,
+    spec: &Spec,
+    spec_file: &Path,
+    state: &StateDir,
+    repo: Option<&Repo>,
+) -> Result<Written, String> {
+    let svg = crate::chart::render(log, spec)?;
+    crate::fsutil::write_atomic(&state.chart_path(), svg.as_bytes())
+        .map_err(|e| format!("cannot write {}: {e}", state.chart_path().display()))?;
+    let md = render(log, spec, spec_file, repo);
+    crate::fsutil::write_atomic(&state.report_path(), md.as_bytes())
+        .map_err(|e| format!("cannot write {}: {e}", state.report_path().display()))?;
+    Ok(Written {
+        report: state.report_path(),
+        chart: state.chart_path(),
+    })
+}
+
+/// Active hours and experiments per hour.
+pub fn pace(log: &ExperimentLog) -> (f64, Option<f64>) {
+    let hours = log
+        .extra
+        .get("active_seconds")
+        .and_then(|v| v.as_f64())
+        .unwrap_or(0.0)
+        / 3600.0;
+    let rate = (hours > 0.0).then(|| log.experiments.len() as f64 / hours);
+    (hours, rate)
+}
+
+pub fn render(log: &ExperimentLog, spec: &Spec, spec_file: &Path, repo: Option<&Repo>) -> String {
+    let mut out = String::new();
+    let primary = &spec.metric.primary.name;
+    let _ = writeln!(out, "# optimize report: {}\n", spec.name);
+    let _ = writeln!(out, "{}\n", one_line(&spec.description, 300));
+
+    let _ = writeln!(out, "## Summary\n");
+    let (hours, rate) = pace(log);
+    let base = log.baseline.metric(primary);
+    let best = log.best.metric(primary);
+    let num = |v: Option<f64>| v.map(fmt_num).unwrap_or_else(|| "?".into());
+    let _ = writeln!(out, "- run `{}`, started {}", log.run_id, log.started_at);
+    if let Some(stop) = log.extra.get("stopped_because").and_then(|v| v.as_str()) {
+        let _ = writeln!(out, "- stopped because {stop}");
+    }
+    let _ = writeln!(
+        out,
+        "- primary `{primary}` ({}): baseline {} -> best {} (iteration {})",
+        spec.metric.primary.direction.as_str(),
+        num(base),
+        num(best),
+        log.best.iteration
+    );
+    let counts: Vec<String> = log
+        .outcome_counts()
+        .iter()
+        .map(|(o, n)| format!("{o} {n}"))
+        .collect();
+    let _ = writeln!(
+        out,
+        "- {} experiments: {}",
+        log.experiments.len(),
+        counts.join(", ")
+    );
+    let _ = writeln!(
+        out,
+        "- {:.2} active hours{}",
+        hours,
+        rate.map(|r| format!(", {r:.1} experiments per hour"))
+            .unwrap_or_default()
+    );
+    let _ = writeln!(out, "\n![progress](progress.svg)\n");
+
+    let _ = writeln!(out, "## Metrics: baseline -> best\n");
+    let _ = writeln!(out, "| metric | role | baseline | best | change |");
+    let _ = writeln!(out, "|---|---|---|---|---|");
+    let mut metrics: Vec<(String, &str)> = vec![(primary.clone(), "primary")];
+    metrics.extend(
+        spec.metric
+            .degenerate_gates
+            .iter()
+            .map(|g| (g.name.clone(), "gate")),
+    );
+    metrics.extend(
+        spec.metric
+            .diagnostics
+            .iter()
+            .map(|d| (d.name.clone(), "diagnostic")),
+    );
+    for (name, role) in metrics {
+        let b = log.baseline.metric(&name);
+        let x = metric_value(&log.best.metrics, &name);
+        let change = match (b, x) {
+            (Some(b), Some(x)) => crate::decide::format_delta(x - b),
+            _ => "?".into(),
+        };
+        let _ = writeln!(
+            out,
+            "| {name} | {role} | {} | {} | {change} |",
+            num(b),
+            num(x)
+        );
+    }
+
+    let _ = writeln!(out, "\n## Kept changes, in order\n");
+    let kept: Vec<_> = log
+        .experiments
+        .iter()
+        .filter(|e| e.outcome.is_kept())
+        .collect();
+    if kept.is_empty() {
+        let _ = writeln!(out, "Nothing was kept.");
+    }
+    for e in kept {
+        let _ = writeln!(
+            out,
+            "### #{} {} ({}, {primary} {})\n",
+            e.iteration,
+            one_line(&e.hypothesis, 120),
+            e.outcome,
+            e.primary_delta.as_deref().unwrap_or("?")
+        );
+        if let Some(l) = &e.learnings {
+            let _ = writeln!(out, "{l}\n");
+        }
+        if let (Some(repo), Some(commit)) = (repo, e.commit.as_deref().and_then(Repo::parse_oid))
+            && let Ok(c) = repo.repo.find_commit(commit)
+            && let Ok(parent) = c.parent_id(0)
+            && let Ok(diff) = repo.diff_text(parent, commit)
+        {
+            let lines: Vec<&str> = diff.lines().collect();
+            let _ = writeln!(out, "```diff");
+            for l in lines.iter().take(DIFF_LINES) {
+                let _ = writeln!(out, "{l}");
+            }
+            if lines.len() > DIFF_LINES {
+                let _ = writeln!(
+                    out,
+                    "... ({} more lines: git show {commit})",
+                    lines.len() - DIFF_LINES
+                );
+            }
+            let _ = writeln!(out, "```\n");
+        }
+    }
+
+    let _ = writeln!(out, "## Success per category\n");
+    let _ = writeln!(out, "| category | tried | kept | success |");
+    let _ = writeln!(out, "|---|---|---|---|");
+    let mut cats: BTreeMap<&str, (usize, usize)> = BTreeMap::new();
+    for e in &log.experiments {
+        let c = cats.entry(e.category.as_str()).or_default();
+        c.0 += 1;
+        c.1 += usize::from(e.outcome.is_kept());
+    }
+    for (cat, (tried, kept)) in &cats {
+        let _ = writeln!(
+            out,
+            "| {cat} | {tried} | {kept} | {:.0}% |",
+            *kept as f64 * 100.0 / *tried as f64
+        );
+    }
+
+    let _ = writeln!(out, "\n## Failures, by reason\n");
+    let mut failures: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for e in &log.experiments {
+        let reason = match &e.outcome {
+            Outcome::Degenerate => {
+                let failed: Vec<String> = spec
+                    .metric
+                    .degenerate_gates
+                    .iter()
+                    .filter(|g| {
+                        e.gates
+                            .as_ref()
+                            .and_then(|m| metric_value(m, &g.name))
+                            .is_none_or(|v| !g.check.op.holds(v, g.check.threshold))
+                    })
+                    .map(|g| format!("{} {}", g.name, g.check))
+                    .collect();
+                format!("degenerate: failed gate {}", failed.join(", "))
+            }
+            Outcome::Timeout => "timeout: the measurement exceeded timeout_seconds".to_string(),
+            Outcome::Error => {
+                let msg = e.error_message.as_deref().unwrap_or("unknown");
+                let kind = if msg.contains("outside its scope") {
+                    "changed files outside its scope"
+                } else if msg.contains("measurement command") || msg.contains("measurement output")
+                {
+                    "the measurement failed"
+                } else if msg.contains("apply command") || msg.contains("patch") {
+                    "the change could not be applied"
+                } else {
+                    "other error"
+                };
+                format!("error: {kind}")
+            }
+            Outcome::RunnerUpReverted => "runner-up combination not better".to_string(),
+            _ => continue,
+        };
+        let detail = e
+            .error_message
+            .as_deref()
+            .map(|m| format!(": {}", one_line(m, 140)))
+            .unwrap_or_default();
+        failures.entry(reason).or_default().push(format!(
+            "#{} {}{detail}",
+            e.iteration,
+            one_line(&e.hypothesis, 80)
+        ));
+    }
+    if failures.is_empty() {
+        let _ = writeln!(out, "None.");
+    }
+    for (reason, items) in &failures {
+        let _ = writeln!(out, "- **{reason}** ({})", items.len());
+        for i in items {
+            let _ = writeln!(out, "  - {i}");
+        }
+    }
+
+    let _ = writeln!(out, "\n## Cost and time\n");
+    match log.best.total_judge_cost_usd {
+        Some(c) => {
+            let _ = writeln!(out, "- judge cost: ${c:.2}");
+        }
+        None => {
+            let _ = writeln!(out, "- model cost: none (no model was called)");
+        }
+    }
+    let _ = writeln!(out, "- active time: {:.2} hours", hours);
+
+    let waiting = crate::wrapup::waiting_on_dependencies(log);
+    let _ = writeln!(out, "\n## Waiting for dependency approval\n");
+    if waiting.is_empty() {
+        let _ = writeln!(out, "Nothing is waiting.");
+    } else {
+        for (dep, who) in &waiting {
+            let _ = writeln!(out, "- `{dep}`:");
+            for w in who {
+                let _ = writeln!(out, "  - {w}");
+            }
+        }
+        let deps: Vec<&str> = waiting.keys().map(String::as_str).collect();
+        let _ = writeln!(
+            out,
+            "\nApprove with `optimize approve {} {}` (or deny with `optimize deny ...`), then run `optimize {}` to measure them first.",
+            spec_file.display(),
+            deps.join(" "),
+            spec_file.display()
+        );
+    }
+
+    let branch = format!("optimize/{}", spec.name);
+    let _ = writeln!(out, "\n## Merging\n");
+    let _ = writeln!(
+        out,
+        "The kept changes are one commit each on `{branch}`, on top of the start commit.\n\n```sh\ngit log --oneline {branch}     # review\ngit diff HEAD...{branch}       # everything at once\ngit merge {branch}             # take it\n```\n\nEvery other experiment's commit is on its `optimize-exp/{}/exp-NNN` branch (`git show` it).",
+        spec.name
+    );
+    out
+}
