@@ -75,57 +75,62 @@ impl PlainReporter {
 
 impl Reporter for PlainReporter {
     fn report(&self, event: &Event) {
-        if self.quiet {
-            return;
+        let text = describe(event);
+        tracing::info!("{text}");
+        if !self.quiet {
+            self.line(&text);
         }
-        let text = match event {
-            Event::Started { name, resumed } => {
-                format!(
-                    "{} run \"{name}\"",
-                    if *resumed { "resuming" } else { "starting" }
-                )
-            }
-            Event::BaselineStarted { commit, runs } => {
-                format!(
-                    "measuring the baseline at {} ({runs} run{})",
-                    &commit[..10.min(commit.len())],
-                    if *runs == 1 { "" } else { "s" }
-                )
-            }
-            Event::BaselineMeasured { primary, value } => format!(
-                "baseline {primary} = {}",
-                value
-                    .map(crate::text::fmt_num)
-                    .unwrap_or_else(|| "(judged)".into())
-            ),
-            Event::BatchStarted { batch, experiments } => {
-                let list: Vec<String> = experiments
-                    .iter()
-                    .map(|(i, d)| format!("#{i} {}", crate::text::one_line(d, 60)))
-                    .collect();
-                format!("batch {batch}: {}", list.join("; "))
-            }
-            Event::Stage { iteration, stage } => format!("  #{iteration} {stage}"),
-            Event::Recorded {
-                iteration,
-                outcome,
-                detail,
-            } => format!("  #{iteration} {outcome}: {detail}"),
-            Event::Decided {
-                iteration,
-                outcome,
-                detail,
-            } => format!("  #{iteration} -> {outcome}: {detail}"),
-            Event::NewBest { iteration, value } => {
-                format!(
-                    "new best {} (from #{iteration})",
-                    crate::text::fmt_num(*value)
-                )
-            }
-            Event::Note(text) => text.clone(),
-            Event::Stopped { reason } => format!("stopping: {reason}"),
-        };
-        self.line(&text);
+    }
+}
+
+/// One line for an event, as the terminal and optimize.log show it.
+pub fn describe(event: &Event) -> String {
+    match event {
+        Event::Started { name, resumed } => {
+            format!(
+                "{} run \"{name}\"",
+                if *resumed { "resuming" } else { "starting" }
+            )
+        }
+        Event::BaselineStarted { commit, runs } => {
+            format!(
+                "measuring the baseline at {} ({runs} run{})",
+                &commit[..10.min(commit.len())],
+                if *runs == 1 { "" } else { "s" }
+            )
+        }
+        Event::BaselineMeasured { primary, value } => format!(
+            "baseline {primary} = {}",
+            value
+                .map(crate::text::fmt_num)
+                .unwrap_or_else(|| "(judged)".into())
+        ),
+        Event::BatchStarted { batch, experiments } => {
+            let list: Vec<String> = experiments
+                .iter()
+                .map(|(i, d)| format!("#{i} {}", crate::text::one_line(d, 60)))
+                .collect();
+            format!("batch {batch}: {}", list.join("; "))
+        }
+        Event::Stage { iteration, stage } => format!("  #{iteration} {stage}"),
+        Event::Recorded {
+            iteration,
+            outcome,
+            detail,
+        } => format!("  #{iteration} {outcome}: {detail}"),
+        Event::Decided {
+            iteration,
+            outcome,
+            detail,
+        } => format!("  #{iteration} -> {outcome}: {detail}"),
+        Event::NewBest { iteration, value } => {
+            format!(
+                "new best {} (from #{iteration})",
+                crate::text::fmt_num(*value)
+            )
+        }
+        Event::Note(text) => text.clone(),
+        Event::Stopped { reason } => format!("stopping: {reason}"),
     }
 }
 

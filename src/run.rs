@@ -237,6 +237,7 @@ pub async fn run(req: Request<'_>) -> Result<Finish, RunError> {
     };
     let mut log = log;
     crate::approvals::apply(&mut log, &approvals, &ctx.spec.dependencies.approved);
+    start_session(&mut log, &req.loaded.text, resumed);
     let prior_active = log
         .extra
         .get("active_seconds")
@@ -280,6 +281,7 @@ pub async fn run(req: Request<'_>) -> Result<Finish, RunError> {
     lp.log
         .extra
         .insert("stopped_because".into(), Value::from(stop.to_string()));
+    end_session(&mut lp.log, &stop);
     lp.save()?;
     lp.write_digest();
     if stop == StopReason::Interrupted {
@@ -290,6 +292,61 @@ pub async fn run(req: Request<'_>) -> Result<Finish, RunError> {
         stop,
         already_complete: false,
     })
+}
+
+/// FNV-1a of the spec text: tells whether the spec changed between sessions.
+pub fn spec_hash(text: &str) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in text.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("{h:016x}")
+}
+
+/// Run metadata: one `sessions` entry per start or resume.
+fn start_session(log: &mut ExperimentLog, spec_text: &str, resumed: bool) {
+    let mut s = Mapping::new();
+    s.insert("started_at".into(), Value::from(crate::clock::now_iso()));
+    s.insert(
+        "kind".into(),
+        Value::from(if resumed { "resume" } else { "start" }),
+    );
+    s.insert("pid".into(), Value::from(std::process::id()));
+    s.insert("host".into(), Value::from(crate::state::hostname()));
+    s.insert(
+        "tool_version".into(),
+        Value::from(env!("CARGO_PKG_VERSION")),
+    );
+    let hash = spec_hash(spec_text);
+    if log
+        .extra
+        .get("spec_hash")
+        .and_then(Value::as_str)
+        .is_some_and(|h| h != hash)
+    {
+        s.insert("spec_changed".into(), Value::from(true));
+    }
+    log.extra.insert("spec_hash".into(), Value::from(hash));
+    let sessions = log
+        .extra
+        .entry("sessions".into())
+        .or_insert_with(|| Value::Sequence(Vec::new()));
+    if let Value::Sequence(seq) = sessions {
+        seq.push(Value::Mapping(s));
+    }
+}
+
+fn end_session(log: &mut ExperimentLog, stop: &StopReason) {
+    let now = crate::clock::now_iso();
+    log.extra
+        .insert("ended_at".into(), Value::from(now.as_str()));
+    if let Some(Value::Sequence(seq)) = log.extra.get_mut("sessions")
+        && let Some(Value::Mapping(last)) = seq.last_mut()
+    {
+        last.insert("ended_at".into(), Value::from(now));
+        last.insert("stopped_because".into(), Value::from(stop.to_string()));
+    }
 }
 
 fn implement_always(spec: &Spec, req: &Request<'_>, extra: &[&Path]) -> Vec<String> {

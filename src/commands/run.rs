@@ -32,6 +32,7 @@ pub fn execute(
     if args.fresh {
         archive(&ws)?;
     }
+    init_tracing(&ws.state.dir.join("optimize.log"));
     let rt = runtime()?;
     let reporter = Arc::new(PlainReporter::new(args.quiet));
     let finish = rt.block_on(async {
@@ -281,4 +282,23 @@ fn archive(ws: &Workspace) -> Result<(), CliError> {
         );
     }
     Ok(())
+}
+
+/// Diagnostics go to `.optimize/<name>/optimize.log` (level from
+/// `OPTIMIZE_LOG`, default info), never to the terminal.
+fn init_tracing(path: &Path) {
+    let Ok(file) = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+    else {
+        return;
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("OPTIMIZE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_writer(std::sync::Mutex::new(file))
+        .with_ansi(false)
+        .with_env_filter(filter)
+        .try_init();
 }

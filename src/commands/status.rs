@@ -93,9 +93,42 @@ impl Status {
             .iter()
             .map(|(o, n)| (o.clone(), json!(n)))
             .collect();
+        let (hours, rate) = crate::report::pace(log);
+        let mut names: Vec<(String, &str)> = vec![(primary.name.clone(), "primary")];
+        names.extend(
+            spec.metric
+                .degenerate_gates
+                .iter()
+                .map(|g| (g.name.clone(), "gate")),
+        );
+        names.extend(
+            spec.metric
+                .diagnostics
+                .iter()
+                .map(|d| (d.name.clone(), "diagnostic")),
+        );
+        let metrics: Vec<Value> = names
+            .iter()
+            .map(|(n, role)| {
+                json!({
+                    "name": n,
+                    "role": role,
+                    "baseline": log.baseline.metric(n),
+                    "best": crate::log::metric_value(&log.best.metrics, n),
+                })
+            })
+            .collect();
+        let stop = stop_conditions(spec, log, hours, best);
         let json = json!({
+            "schema": 1,
             "spec": spec.name,
             "started": true,
+            "metrics": metrics,
+            "elapsed_hours": (hours * 1000.0).round() / 1000.0,
+            "experiments_per_hour": rate.map(|r| (r * 10.0).round() / 10.0),
+            "cost_usd": log.best.total_judge_cost_usd.unwrap_or(0.0),
+            "stop_conditions": stop,
+            "stopped_because": log.extra.get("stopped_because").and_then(|v| v.as_str()),
             "run_id": log.run_id,
             "started_at": log.started_at,
             "log": log_path.display().to_string(),
@@ -154,9 +187,64 @@ impl Status {
             text += &format!(" ({needs_approval} waiting for dependency approval)");
         }
         text += "\n";
-        if let Some(cost) = log.best.total_judge_cost_usd {
-            text += &format!("  judge cost: ${cost:.2}\n");
+        text += &format!(
+            "  cost: ${:.2}; active time {:.2} h{}\n",
+            log.best.total_judge_cost_usd.unwrap_or(0.0),
+            hours,
+            rate.map(|r| format!(", {r:.1} experiments/hour"))
+                .unwrap_or_default()
+        );
+        for (n, role) in names.iter().skip(1) {
+            text += &format!(
+                "  {n} ({role}): {} -> {}\n",
+                num(log.baseline.metric(n)),
+                num(crate::log::metric_value(&log.best.metrics, n))
+            );
+        }
+        text += "  stop conditions:\n";
+        for (name, c) in stop.as_object().into_iter().flatten() {
+            text += &format!("    {name}: {}\n", c["text"].as_str().unwrap_or(""));
         }
         Status { json, text }
     }
+}
+
+/// Each stop condition, its limit, where the run stands, and whether it holds.
+fn stop_conditions(
+    spec: &crate::spec::Spec,
+    log: &ExperimentLog,
+    hours: f64,
+    best: Option<f64>,
+) -> Value {
+    let s = &spec.stopping;
+    let n = log.experiments.len() as u64;
+    let since_kept = log
+        .experiments
+        .iter()
+        .rev()
+        .take_while(|e| !e.outcome.is_kept())
+        .filter(|e| !e.outcome.is_pending())
+        .count() as u64;
+    let runnable = log
+        .hypothesis_backlog
+        .iter()
+        .filter(|h| crate::hypotheses::runnable(h))
+        .count();
+    let target = spec.metric.primary.target;
+    let target_met = matches!((target, best), (Some(t), Some(b)) if spec.metric.primary.direction.improvement(b, t) >= 0.0);
+    json!({
+        "max_iterations": {"limit": s.max_iterations, "current": n, "met": n >= s.max_iterations,
+            "text": format!("{n} of {} experiments", s.max_iterations)},
+        "max_hours": {"limit": s.max_hours, "current": (hours * 1000.0).round() / 1000.0, "met": hours >= s.max_hours,
+            "text": format!("{hours:.2} of {} hours", s.max_hours)},
+        "plateau_iterations": {"limit": s.plateau_iterations, "current": since_kept, "met": since_kept >= s.plateau_iterations,
+            "text": format!("{since_kept} of {} experiments since the last keep", s.plateau_iterations)},
+        "target_reached": {"enabled": s.target_reached, "target": target, "best": best, "met": s.target_reached && target_met,
+            "text": match target {
+                Some(t) => format!("target {} (best {})", fmt_num(t), best.map(fmt_num).unwrap_or_else(|| "?".into())),
+                None => "no target set".to_string(),
+            }},
+        "backlog": {"runnable": runnable, "met": runnable == 0,
+            "text": format!("{runnable} runnable hypotheses left")},
+    })
 }

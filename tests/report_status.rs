@@ -1,0 +1,220 @@
+//! The morning after: report.md and progress.svg, the status JSON, run
+//! metadata, and --fresh.
+
+mod common;
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use common::{BIN, Run, isolate};
+
+fn optimize_in(dir: &Path, args: &[&str]) -> Run {
+    let mut cmd = Command::new(BIN);
+    cmd.args(args).current_dir(dir).stdin(Stdio::null());
+    isolate(&mut cmd, dir);
+    Run::from(cmd.output().unwrap())
+}
+
+fn finished_demo() -> (tempfile::TempDir, std::path::PathBuf) {
+    let home = tempfile::tempdir().unwrap();
+    let dir = home.path().join("demo");
+    optimize::demo::create(&dir).unwrap();
+    optimize_in(&dir, &["optimize.yaml", "--quiet"])
+        .expect_code(0)
+        .stdout_has("report: .optimize/demo/report.md and .optimize/demo/progress.svg");
+    (home, dir)
+}
+
+/// Well-formed XML: every tag closed in order, attributes quoted.
+fn assert_well_formed_xml(text: &str) {
+    let mut stack: Vec<String> = Vec::new();
+    let mut rest = text;
+    while let Some(start) = rest.find('<') {
+        let end = rest[start..].find('>').expect("unclosed tag") + start;
+        let tag = &rest[start + 1..end];
+        rest = &rest[end + 1..];
+        if tag.starts_with('?') || tag.starts_with('!') {
+            continue;
+        }
+        assert_eq!(
+            tag.matches('"').count() % 2,
+            0,
+            "unbalanced quotes in <{tag}>"
+        );
+        if let Some(name) = tag.strip_prefix('/') {
+            assert_eq!(
+                stack.pop().as_deref(),
+                Some(name.trim()),
+                "mismatched </{name}>"
+            );
+        } else if !tag.ends_with('/') {
+            stack.push(tag.split_whitespace().next().unwrap().to_string());
+        }
+    }
+    assert!(stack.is_empty(), "unclosed elements: {stack:?}");
+}
+
+#[test]
+fn report_has_every_section_and_the_chart_one_mark_per_measured_experiment() {
+    let (_home, dir) = finished_demo();
+    optimize_in(&dir, &["report", "optimize.yaml"])
+        .expect_code(0)
+        .stdout_has(".optimize/demo/report.md")
+        .stdout_has(".optimize/demo/progress.svg");
+    let md = std::fs::read_to_string(dir.join(".optimize/demo/report.md")).unwrap();
+    for needle in [
+        "# optimize report: demo",
+        "## Summary",
+        "primary `runtime_ms` (minimize): baseline 100 -> best 66 (iteration 5)",
+        "| runtime_ms | primary | 100 | 66 | -34 |",
+        "| memory_mb | diagnostic | 64 | 64 | +0 |",
+        "### #1 Cache parsed inputs between rounds (kept, runtime_ms -20)",
+        "### #2 Unroll the inner loop four times (runner_up_kept, runtime_ms -8)",
+        "+enabled=1",
+        "| caching | 1 | 1 | 100% |",
+        "**degenerate: failed gate correct == 1** (1)",
+        "**error: changed files outside its scope** (1)",
+        "**error: the measurement failed** (1)",
+        "**timeout: the measurement exceeded timeout_seconds** (1)",
+        "**runner-up combination not better** (1)",
+        "## Cost and time",
+        "`fastjson`:",
+        "`numpy`:",
+        "optimize approve optimize.yaml fastjson numpy",
+        "git merge optimize/demo",
+    ] {
+        assert!(md.contains(needle), "report.md lacks {needle:?}:\n{md}");
+    }
+    let svg = std::fs::read_to_string(dir.join(".optimize/demo/progress.svg")).unwrap();
+    assert_well_formed_xml(&svg);
+    // Measured experiments: everything with a runtime (kept, runner-ups, degenerate, reverted).
+    let log = optimize::log::ExperimentLog::load(&dir.join(".optimize/demo/experiment-log.yaml"))
+        .unwrap();
+    let measured = log
+        .experiments
+        .iter()
+        .filter(|e| e.metric("runtime_ms").is_some())
+        .count();
+    assert_eq!(measured, 6);
+    assert_eq!(
+        svg.matches("<circle").count() - legend_marks(&svg),
+        measured
+    );
+    assert!(svg.contains("best so far") && svg.contains("baseline"));
+}
+
+/// Legend entries are drawn with radius 4; data points with radius 5.
+fn legend_marks(svg: &str) -> usize {
+    svg.match_indices("<circle")
+        .filter(|(i, _)| svg[*i..].split('>').next().unwrap().contains("r=\"4\""))
+        .count()
+}
+
+#[test]
+fn status_json_is_complete() {
+    let (_home, dir) = finished_demo();
+    let run = optimize_in(&dir, &["status", "optimize.yaml", "--json"]);
+    run.expect_code(0);
+    let v: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(v["schema"], 1);
+    assert_eq!(v["running"], false);
+    assert_eq!(v["primary"]["baseline"], 100.0);
+    assert_eq!(v["primary"]["best"], 66.0);
+    assert_eq!(
+        v["metrics"][1],
+        serde_json::json!({"name": "correct", "role": "gate", "baseline": 1.0, "best": 1.0})
+    );
+    assert_eq!(v["outcomes"]["kept"], 2);
+    assert_eq!(v["outcomes"]["deferred_needs_approval"], 1);
+    assert_eq!(v["backlog_needs_approval"], 1);
+    assert!(v["elapsed_hours"].as_f64().unwrap() > 0.0);
+    assert!(v["experiments_per_hour"].as_f64().unwrap() > 0.0);
+    assert_eq!(v["cost_usd"], 0.0);
+    let stop = &v["stop_conditions"];
+    assert_eq!(
+        stop["max_iterations"],
+        serde_json::json!({"limit": 20, "current": 10, "met": false, "text": "10 of 20 experiments"})
+    );
+    assert_eq!(stop["plateau_iterations"]["current"], 5);
+    assert_eq!(stop["backlog"]["met"], true);
+    assert_eq!(
+        v["stopped_because"],
+        "no runnable hypotheses are left in the backlog"
+    );
+    optimize_in(&dir, &["status", "optimize.yaml"])
+        .expect_code(0)
+        .stdout_has("stop conditions:")
+        .stdout_has("max_iterations: 10 of 20 experiments")
+        .stdout_has("memory_mb (diagnostic): 64 -> 64");
+}
+
+#[test]
+fn run_metadata_records_sessions() {
+    let (_home, dir) = finished_demo();
+    let log = optimize::log::ExperimentLog::load(&dir.join(".optimize/demo/experiment-log.yaml"))
+        .unwrap();
+    for key in [
+        "tool_version",
+        "start_commit",
+        "host",
+        "spec_hash",
+        "ended_at",
+        "sessions",
+    ] {
+        assert!(log.extra.contains_key(key), "log lacks {key}");
+    }
+    let sessions = log.extra.get("sessions").unwrap().as_sequence().unwrap();
+    assert_eq!(sessions.len(), 1);
+    assert_eq!(sessions[0]["kind"], "start");
+    assert!(sessions[0]["ended_at"].is_string());
+    assert!(dir.join(".optimize/demo/optimize.log").exists());
+}
+
+#[test]
+fn fresh_archives_the_old_run_and_starts_anew() {
+    let (_home, dir) = finished_demo();
+    let old_head = {
+        let mut c = Command::new("git");
+        c.args(["rev-parse", "optimize/demo"]).current_dir(&dir);
+        isolate(&mut c, &dir);
+        String::from_utf8(c.output().unwrap().stdout).unwrap()
+    };
+    optimize_in(
+        &dir,
+        &[
+            "run",
+            "optimize.yaml",
+            "--fresh",
+            "--quiet",
+            "--max-iterations",
+            "2",
+        ],
+    )
+    .expect_code(0)
+    .stderr_has("archived the previous run to .optimize/.archive/demo/");
+    let mut c = Command::new("git");
+    c.args(["branch", "--list", "optimize-archive/*"])
+        .current_dir(&dir);
+    isolate(&mut c, &dir);
+    let branches = String::from_utf8(c.output().unwrap().stdout).unwrap();
+    assert_eq!(branches.lines().count(), 1, "{branches}");
+    let archived = branches.trim().trim_start_matches("* ").to_string();
+    let mut c = Command::new("git");
+    c.args(["rev-parse", &archived]).current_dir(&dir);
+    isolate(&mut c, &dir);
+    assert_eq!(
+        String::from_utf8(c.output().unwrap().stdout).unwrap(),
+        old_head
+    );
+    let archive = std::fs::read_dir(dir.join(".optimize/.archive/demo"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let old = optimize::log::ExperimentLog::load(&archive.join("experiment-log.yaml")).unwrap();
+    assert_eq!(old.experiments.len(), 10);
+    let new = optimize::log::ExperimentLog::load(&dir.join(".optimize/demo/experiment-log.yaml"))
+        .unwrap();
+    assert_eq!(new.experiments.len(), 2);
+    assert_ne!(new.run_id, old.run_id);
+}
