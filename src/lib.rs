@@ -21,6 +21,7 @@ pub mod implement;
 pub mod log;
 pub mod measure;
 pub mod process;
+pub mod progress;
 pub mod report;
 pub mod run;
 pub mod signals;

@@ -218,3 +218,43 @@ fn fresh_archives_the_old_run_and_starts_anew() {
     assert_eq!(new.experiments.len(), 2);
     assert_ne!(new.run_id, old.run_id);
 }
+
+fn run_on_pty(dir: &Path, no_color: bool) -> String {
+    let mut cmd = Command::new("script");
+    cmd.args(["-qec", &format!("{BIN} optimize.yaml"), "/dev/null"])
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped());
+    isolate(&mut cmd, dir);
+    if !no_color {
+        cmd.env_remove("NO_COLOR");
+    }
+    let out = cmd.output().unwrap();
+    assert!(out.status.success());
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn live_progress_on_a_terminal() {
+    let home = tempfile::tempdir().unwrap();
+    let (a, b) = (home.path().join("a"), home.path().join("b"));
+    optimize::demo::create(&a).unwrap();
+    optimize::demo::create(&b).unwrap();
+    let colored = run_on_pty(&a, false);
+    assert!(
+        colored.contains("batch 2 | #"),
+        "a status line with the batch and stages: {colored}"
+    );
+    assert!(colored.contains("implementing 0s") || colored.contains("measuring 0s"));
+    assert!(
+        colored.contains("| best 72"),
+        "best so far in the status line"
+    );
+    assert!(
+        colored.contains("\x1b[32mkept\x1b[0m"),
+        "outcomes are coloured"
+    );
+    let plain = run_on_pty(&b, true);
+    assert!(!plain.contains("\x1b[32m"), "NO_COLOR turns colours off");
+    assert!(plain.contains("batch 2 | #"));
+}

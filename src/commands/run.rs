@@ -34,7 +34,12 @@ pub fn execute(
     }
     init_tracing(&ws.state.dir.join("optimize.log"));
     let rt = runtime()?;
-    let reporter = Arc::new(PlainReporter::new(args.quiet));
+    let reporter: Arc<dyn crate::events::Reporter> =
+        if !args.quiet && std::io::stderr().is_terminal() {
+            Arc::new(crate::progress::TtyReporter::new())
+        } else {
+            Arc::new(PlainReporter::new(args.quiet))
+        };
     let finish = rt.block_on(async {
         let (handle, cancel) = Cancel::new();
         signals::install(handle)
