@@ -47,11 +47,7 @@ pub fn render(log: &ExperimentLog, spec: &Spec) -> String {
     }
 
     let _ = writeln!(out, "\n## Kept\n");
-    let kept: Vec<_> = log
-        .experiments
-        .iter()
-        .filter(|e| e.outcome.is_kept())
-        .collect();
+    let kept: Vec<_> = log.kept().collect();
     if kept.is_empty() {
         let _ = writeln!(out, "Nothing kept yet.");
     }

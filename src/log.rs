@@ -407,6 +407,21 @@ impl ExperimentLog {
         })
     }
 
+    /// Experiments decided since the last keep (the plateau count).
+    pub fn since_last_keep(&self) -> u64 {
+        self.experiments
+            .iter()
+            .rev()
+            .take_while(|e| !e.outcome.is_kept())
+            .filter(|e| !e.outcome.is_pending())
+            .count() as u64
+    }
+
+    /// Entries integrated onto the optimization branch, in order.
+    pub fn kept(&self) -> impl Iterator<Item = &Experiment> {
+        self.experiments.iter().filter(|e| e.outcome.is_kept())
+    }
+
     pub fn next_iteration(&self) -> u64 {
         self.experiments
             .iter()

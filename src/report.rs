@@ -125,11 +125,7 @@ pub fn render(log: &ExperimentLog, spec: &Spec, spec_file: &Path, repo: Option<&
     }
 
     let _ = writeln!(out, "\n## Kept changes, in order\n");
-    let kept: Vec<_> = log
-        .experiments
-        .iter()
-        .filter(|e| e.outcome.is_kept())
-        .collect();
+    let kept: Vec<_> = log.kept().collect();
     if kept.is_empty() {
         let _ = writeln!(out, "Nothing was kept.");
     }
@@ -252,25 +248,11 @@ pub fn render(log: &ExperimentLog, spec: &Spec, spec_file: &Path, repo: Option<&
     }
     let _ = writeln!(out, "- active time: {:.2} hours", hours);
 
-    let waiting = crate::wrapup::waiting_on_dependencies(log);
     let _ = writeln!(out, "\n## Waiting for dependency approval\n");
-    if waiting.is_empty() {
+    if crate::wrapup::waiting_on_dependencies(log).is_empty() {
         let _ = writeln!(out, "Nothing is waiting.");
     } else {
-        for (dep, who) in &waiting {
-            let _ = writeln!(out, "- `{dep}`:");
-            for w in who {
-                let _ = writeln!(out, "  - {w}");
-            }
-        }
-        let deps: Vec<&str> = waiting.keys().map(String::as_str).collect();
-        let _ = writeln!(
-            out,
-            "\nApprove with `optimize approve {} {}` (or deny with `optimize deny ...`), then run `optimize {}` to measure them first.",
-            spec_file.display(),
-            deps.join(" "),
-            spec_file.display()
-        );
+        out += &crate::wrapup::render_waiting(log, spec_file, true);
     }
 
     let branch = format!("optimize/{}", spec.name);

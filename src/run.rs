@@ -583,14 +583,7 @@ impl Loop {
         if self.active_hours() >= s.max_hours {
             return Some(StopReason::MaxHours(s.max_hours));
         }
-        let since_kept = self
-            .log
-            .experiments
-            .iter()
-            .rev()
-            .take_while(|e| !e.outcome.is_kept())
-            .filter(|e| !e.outcome.is_pending())
-            .count() as u64;
+        let since_kept = self.log.since_last_keep();
         if since_kept >= s.plateau_iterations {
             return Some(StopReason::Plateau(s.plateau_iterations));
         }

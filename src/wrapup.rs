@@ -50,6 +50,43 @@ pub fn deferred_deps(reason: &str) -> Vec<String> {
         .collect()
 }
 
+/// The hypotheses waiting on each dependency and the command that approves
+/// them, as plain text (wrap-up) or markdown (report).
+pub fn render_waiting(log: &ExperimentLog, spec_file: &Path, markdown: bool) -> String {
+    let waiting = waiting_on_dependencies(log);
+    let mut out = String::new();
+    for (dep, who) in &waiting {
+        let _ = writeln!(
+            out,
+            "{}",
+            if markdown {
+                format!("- `{dep}`:")
+            } else {
+                format!("  {dep}:")
+            }
+        );
+        for w in who {
+            let _ = writeln!(out, "{}{w}", if markdown { "  - " } else { "    " });
+        }
+    }
+    let deps: Vec<&str> = waiting.keys().map(String::as_str).collect();
+    let command = format!(
+        "optimize approve {} {}",
+        spec_file.display(),
+        deps.join(" ")
+    );
+    if markdown {
+        let _ = writeln!(
+            out,
+            "\nApprove with `{command}` (or deny with `optimize deny ...`), then run `optimize {}` to measure them first.",
+            spec_file.display()
+        );
+    } else {
+        let _ = writeln!(out, "  approve with: {command}");
+    }
+    out
+}
+
 pub fn render(log: &ExperimentLog, spec: &Spec, spec_file: &Path, stop: &str) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "\n== optimize: {} finished: {stop}", spec.name);
@@ -110,22 +147,9 @@ pub fn render(log: &ExperimentLog, spec: &Spec, spec_file: &Path, stop: &str) ->
             );
         }
     }
-    let waiting = waiting_on_dependencies(log);
-    if !waiting.is_empty() {
+    if !waiting_on_dependencies(log).is_empty() {
         let _ = writeln!(out, "waiting for dependency approval:");
-        for (dep, who) in &waiting {
-            let _ = writeln!(out, "  {dep}:");
-            for w in who {
-                let _ = writeln!(out, "    {w}");
-            }
-        }
-        let deps: Vec<&str> = waiting.keys().map(String::as_str).collect();
-        let _ = writeln!(
-            out,
-            "  approve with: optimize approve {} {}",
-            spec_file.display(),
-            deps.join(" ")
-        );
+        out += &render_waiting(log, spec_file, false);
     }
     let runnable = log
         .hypothesis_backlog

@@ -117,7 +117,7 @@ fn ask_approvals(
     let (mut approved, mut denied) = (Vec::new(), Vec::new());
     let stdin = std::io::stdin();
     let mut lines = stdin.lock().lines();
-    for (dep, who) in &waiting {
+    'deps: for (dep, who) in &waiting {
         loop {
             print!(
                 "approve dependency {dep} ({} hypothes{} waiting)? [a]pprove / [d]eny / [l]ater: ",
@@ -127,15 +127,7 @@ fn ask_approvals(
             let _ = std::io::stdout().flush();
             let Some(Ok(answer)) = lines.next() else {
                 println!();
-                return save_answers(
-                    ws,
-                    loaded,
-                    log,
-                    &mut approvals,
-                    &approved,
-                    &denied,
-                    spec_file,
-                );
+                break 'deps;
             };
             match answer.trim().to_ascii_lowercase().as_str() {
                 "a" | "approve" | "y" | "yes" => approved.push(dep.clone()),

@@ -218,13 +218,7 @@ fn stop_conditions(
 ) -> Value {
     let s = &spec.stopping;
     let n = log.experiments.len() as u64;
-    let since_kept = log
-        .experiments
-        .iter()
-        .rev()
-        .take_while(|e| !e.outcome.is_kept())
-        .filter(|e| !e.outcome.is_pending())
-        .count() as u64;
+    let since_kept = log.since_last_keep();
     let runnable = log
         .hypothesis_backlog
         .iter()
