@@ -435,6 +435,15 @@ impl ExperimentLog {
         self.experiments.iter().map(|e| e.batch).max().unwrap_or(0) + 1
     }
 
+    /// `kept 2, reverted 1, ...` for summaries.
+    pub fn outcome_summary(&self) -> String {
+        self.outcome_counts()
+            .iter()
+            .map(|(o, n)| format!("{o} {n}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
     /// Counts per outcome, in the order of [`Outcome::KNOWN`], then unknown ones.
     pub fn outcome_counts(&self) -> Vec<(String, usize)> {
         let mut counts: Vec<(String, usize)> = Vec::new();

@@ -73,16 +73,11 @@ pub fn render(log: &ExperimentLog, spec: &Spec, spec_file: &Path, repo: Option<&
         num(best),
         log.best.iteration
     );
-    let counts: Vec<String> = log
-        .outcome_counts()
-        .iter()
-        .map(|(o, n)| format!("{o} {n}"))
-        .collect();
     let _ = writeln!(
         out,
         "- {} experiments: {}",
         log.experiments.len(),
-        counts.join(", ")
+        log.outcome_summary()
     );
     let _ = writeln!(
         out,
@@ -96,19 +91,7 @@ pub fn render(log: &ExperimentLog, spec: &Spec, spec_file: &Path, repo: Option<&
     let _ = writeln!(out, "## Metrics: baseline -> best\n");
     let _ = writeln!(out, "| metric | role | baseline | best | change |");
     let _ = writeln!(out, "|---|---|---|---|---|");
-    let mut metrics: Vec<(String, &str)> = vec![(primary.clone(), "primary")];
-    metrics.extend(
-        spec.metric
-            .degenerate_gates
-            .iter()
-            .map(|g| (g.name.clone(), "gate")),
-    );
-    metrics.extend(
-        spec.metric
-            .diagnostics
-            .iter()
-            .map(|d| (d.name.clone(), "diagnostic")),
-    );
+    let metrics = spec.metric_roles();
     for (name, role) in metrics {
         let b = log.baseline.metric(&name);
         let x = metric_value(&log.best.metrics, &name);

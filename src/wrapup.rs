@@ -90,22 +90,15 @@ pub fn render_waiting(log: &ExperimentLog, spec_file: &Path, markdown: bool) -> 
 pub fn render(log: &ExperimentLog, spec: &Spec, spec_file: &Path, stop: &str) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "\n== optimize: {} finished: {stop}", spec.name);
-    let counts: Vec<String> = log
-        .outcome_counts()
-        .iter()
-        .map(|(o, n)| format!("{o} {n}"))
-        .collect();
     let _ = writeln!(
         out,
         "experiments: {} ({})",
         log.experiments.len(),
-        counts.join(", ")
+        log.outcome_summary()
     );
 
     let _ = writeln!(out, "metrics (baseline -> final):");
-    let mut names: Vec<String> = vec![spec.metric.primary.name.clone()];
-    names.extend(spec.metric.degenerate_gates.iter().map(|g| g.name.clone()));
-    names.extend(spec.metric.diagnostics.iter().map(|d| d.name.clone()));
+    let mut names: Vec<String> = spec.metric_roles().into_iter().map(|(n, _)| n).collect();
     names.dedup();
     let width = names.iter().map(String::len).max().unwrap_or(0);
     for name in &names {

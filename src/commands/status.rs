@@ -94,19 +94,7 @@ impl Status {
             .map(|(o, n)| (o.clone(), json!(n)))
             .collect();
         let (hours, rate) = crate::report::pace(log);
-        let mut names: Vec<(String, &str)> = vec![(primary.name.clone(), "primary")];
-        names.extend(
-            spec.metric
-                .degenerate_gates
-                .iter()
-                .map(|g| (g.name.clone(), "gate")),
-        );
-        names.extend(
-            spec.metric
-                .diagnostics
-                .iter()
-                .map(|d| (d.name.clone(), "diagnostic")),
-        );
+        let names = spec.metric_roles();
         let metrics: Vec<Value> = names
             .iter()
             .map(|(n, role)| {

@@ -50,6 +50,27 @@ pub enum Direction {
     Minimize,
 }
 
+impl Spec {
+    /// Every metric the spec names, with its role: the primary, the gates,
+    /// the diagnostics.
+    pub fn metric_roles(&self) -> Vec<(String, &'static str)> {
+        let mut out = vec![(self.metric.primary.name.clone(), "primary")];
+        out.extend(
+            self.metric
+                .degenerate_gates
+                .iter()
+                .map(|g| (g.name.clone(), "gate")),
+        );
+        out.extend(
+            self.metric
+                .diagnostics
+                .iter()
+                .map(|d| (d.name.clone(), "diagnostic")),
+        );
+        out
+    }
+}
+
 impl Direction {
     pub fn as_str(self) -> &'static str {
         match self {
