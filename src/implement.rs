@@ -20,7 +20,8 @@ pub enum ImplementFailure {
     Interrupted,
 }
 
-/// Runs the hypothesis's `apply` command, or applies its `patch`, in `tree`.
+/// Runs the hypothesis's `apply` command, or applies its `patch`, or (for a
+/// hypothesis with neither) runs the `implementer.command` agent, in `tree`.
 pub async fn implement(
     item: &BacklogItem,
     spec: &Spec,
@@ -29,7 +30,18 @@ pub async fn implement(
     env: Vec<(String, String)>,
     cancel: &Cancel,
     on_spawn: &(dyn Fn(u32) + Sync),
+    best: Option<f64>,
 ) -> Result<(), ImplementFailure> {
+    if item.apply.is_none()
+        && item.patch.is_none()
+        && spec.implementer.kind == crate::spec::ImplementerKind::Command
+        && let Some(command) = &spec.implementer.command
+    {
+        return run_agent(
+            command, item, spec, tree, out_dir, env, cancel, on_spawn, best,
+        )
+        .await;
+    }
     if let Some(command) = &item.apply {
         let inv = Invocation {
             command,
@@ -66,9 +78,61 @@ pub async fn implement(
             .map_err(|e| ImplementFailure::Failed(format!("the patch does not apply: {e}")));
     }
     Err(ImplementFailure::Failed(
-        "this hypothesis has neither `apply` nor `patch`, and implementing it with a model is not built yet"
+        "this hypothesis has neither `apply` nor `patch`; set implementer.kind: command with an agent command \
+         (implementing with the built-in model editor is not built yet)"
             .into(),
     ))
+}
+
+/// The implementer command (a coding agent): the filled prompt on stdin and
+/// in `OPTIMIZE_PROMPT_FILE`, its own timeout, its own process group.
+#[allow(clippy::too_many_arguments)]
+async fn run_agent(
+    command: &str,
+    item: &BacklogItem,
+    spec: &Spec,
+    tree: &Path,
+    out_dir: &Path,
+    mut env: Vec<(String, String)>,
+    cancel: &Cancel,
+    on_spawn: &(dyn Fn(u32) + Sync),
+    best: Option<f64>,
+) -> Result<(), ImplementFailure> {
+    let prompt = crate::prompt::implement(spec, item, best, tree);
+    let prompt_file = out_dir.join("prompt.md");
+    std::fs::write(&prompt_file, &prompt).map_err(|e| {
+        ImplementFailure::Failed(format!("cannot write {}: {e}", prompt_file.display()))
+    })?;
+    env.push((
+        "OPTIMIZE_PROMPT_FILE".into(),
+        prompt_file.display().to_string(),
+    ));
+    let inv = Invocation {
+        command,
+        cwd: tree,
+        env,
+        timeout: Duration::from_secs(spec.implementer.timeout_seconds),
+        stdout_path: out_dir.join("implement.stdout"),
+        stderr_path: out_dir.join("implement.stderr"),
+        stdin: Some(prompt.into_bytes()),
+    };
+    let done = process::run(inv, cancel, on_spawn)
+        .await
+        .map_err(|e| ImplementFailure::Failed(format!("cannot start implementer.command: {e}")))?;
+    match done.exit {
+        Exit::Code(0) => Ok(()),
+        Exit::Cancelled => Err(ImplementFailure::Interrupted),
+        Exit::TimedOut => Err(ImplementFailure::Failed(format!(
+            "implementer.command timed out after {}s (implementer.timeout_seconds); its process group was killed",
+            spec.implementer.timeout_seconds
+        ))),
+        exit => {
+            let tail = process::tail_lines(&done.stderr_tail, 5);
+            Err(ImplementFailure::Failed(format!(
+                "implementer.command {exit}: {tail}"
+            )))
+        }
+    }
 }
 
 /// libgit2 reads only git-style patches; plain unified diffs (`--- a/x`,

@@ -22,6 +22,7 @@ pub mod log;
 pub mod measure;
 pub mod process;
 pub mod progress;
+pub mod prompt;
 pub mod report;
 pub mod run;
 pub mod signals;

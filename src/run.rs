@@ -629,6 +629,7 @@ impl Loop {
                     slot: slot as u32,
                     item: self.log.hypothesis_backlog[i].clone(),
                     base,
+                    best: self.best_value(),
                 })
                 .collect();
             self.plan_in_flight(&jobs)?;
@@ -700,6 +701,7 @@ impl Loop {
                     slot: slot as u32,
                     item: item.clone(),
                     base,
+                    best: self.best_value(),
                 });
             }
         }

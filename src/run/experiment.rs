@@ -23,6 +23,8 @@ pub struct Job {
     pub slot: u32,
     pub item: BacklogItem,
     pub base: Oid,
+    /// The primary's best value when the batch was planned (for prompts).
+    pub best: Option<f64>,
 }
 
 #[derive(Debug)]
@@ -185,6 +187,7 @@ async fn inside(
             env.clone(),
             &ctx.cancel,
             &on_spawn,
+            job.best,
         )
         .await
     };
