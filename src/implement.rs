@@ -20,16 +20,22 @@ pub enum ImplementFailure {
     Interrupted,
 }
 
+/// Where an implementation runs: the worktree, where its output goes, the
+/// environment, and what stops it.
+pub struct Site<'a> {
+    pub tree: &'a Path,
+    pub out_dir: &'a Path,
+    pub env: Vec<(String, String)>,
+    pub cancel: &'a Cancel,
+    pub on_spawn: &'a (dyn Fn(u32) + Sync),
+}
+
 /// Runs the hypothesis's `apply` command, or applies its `patch`, or (for a
-/// hypothesis with neither) runs the `implementer.command` agent, in `tree`.
+/// hypothesis with neither) runs the `implementer.command` agent, in the tree.
 pub async fn implement(
     item: &BacklogItem,
     spec: &Spec,
-    tree: &Path,
-    out_dir: &Path,
-    env: Vec<(String, String)>,
-    cancel: &Cancel,
-    on_spawn: &(dyn Fn(u32) + Sync),
+    site: Site<'_>,
     best: Option<f64>,
 ) -> Result<(), ImplementFailure> {
     if item.apply.is_none()
@@ -37,11 +43,15 @@ pub async fn implement(
         && spec.implementer.kind == crate::spec::ImplementerKind::Command
         && let Some(command) = &spec.implementer.command
     {
-        return run_agent(
-            command, item, spec, tree, out_dir, env, cancel, on_spawn, best,
-        )
-        .await;
+        return run_agent(command, item, spec, site, best).await;
     }
+    let Site {
+        tree,
+        out_dir,
+        env,
+        cancel,
+        on_spawn,
+    } = site;
     if let Some(command) = &item.apply {
         let inv = Invocation {
             command,
@@ -86,18 +96,20 @@ pub async fn implement(
 
 /// The implementer command (a coding agent): the filled prompt on stdin and
 /// in `OPTIMIZE_PROMPT_FILE`, its own timeout, its own process group.
-#[allow(clippy::too_many_arguments)]
 async fn run_agent(
     command: &str,
     item: &BacklogItem,
     spec: &Spec,
-    tree: &Path,
-    out_dir: &Path,
-    mut env: Vec<(String, String)>,
-    cancel: &Cancel,
-    on_spawn: &(dyn Fn(u32) + Sync),
+    site: Site<'_>,
     best: Option<f64>,
 ) -> Result<(), ImplementFailure> {
+    let Site {
+        tree,
+        out_dir,
+        mut env,
+        cancel,
+        on_spawn,
+    } = site;
     let prompt = crate::prompt::implement(spec, item, best, tree);
     let prompt_file = out_dir.join("prompt.md");
     std::fs::write(&prompt_file, &prompt).map_err(|e| {

@@ -182,11 +182,13 @@ async fn inside(
         implement::implement(
             &job.item,
             spec,
-            &wt.path,
-            &out_dir,
-            env.clone(),
-            &ctx.cancel,
-            &on_spawn,
+            implement::Site {
+                tree: &wt.path,
+                out_dir: &out_dir,
+                env: env.clone(),
+                cancel: &ctx.cancel,
+                on_spawn: &on_spawn,
+            },
             job.best,
         )
         .await
