@@ -8,8 +8,11 @@ use crate::log::{DepStatus, ExperimentLog, Outcome};
 use crate::spec::Spec;
 use crate::text::one_line;
 
-/// How many learnings the digest keeps (the most recent ones).
+/// How many learnings, kept changes and categories the digest shows, so its
+/// size does not grow with the run.
 const LEARNINGS: usize = 10;
+const KEPT: usize = 5;
+const CATEGORIES: usize = 20;
 
 pub fn render(log: &ExperimentLog, spec: &Spec) -> String {
     let mut out = String::new();
@@ -41,7 +44,16 @@ pub fn render(log: &ExperimentLog, spec: &Spec) -> String {
     if by_category.is_empty() {
         let _ = writeln!(out, "None yet.\n");
     }
-    for (cat, outcomes) in &by_category {
+    let mut ranked: Vec<_> = by_category.iter().collect();
+    ranked.sort_by_key(|(_, o)| std::cmp::Reverse(o.values().sum::<usize>()));
+    if ranked.len() > CATEGORIES {
+        let _ = writeln!(
+            out,
+            "({} less tried categories not shown)",
+            ranked.len() - CATEGORIES
+        );
+    }
+    for (cat, outcomes) in ranked.into_iter().take(CATEGORIES) {
         let counts: Vec<String> = outcomes.iter().map(|(o, n)| format!("{o} {n}")).collect();
         let _ = writeln!(out, "- {cat}: {}", counts.join(", "));
     }
@@ -51,7 +63,14 @@ pub fn render(log: &ExperimentLog, spec: &Spec) -> String {
     if kept.is_empty() {
         let _ = writeln!(out, "Nothing kept yet.");
     }
-    for e in kept {
+    if kept.len() > KEPT {
+        let _ = writeln!(
+            out,
+            "({} earlier kept changes not shown)",
+            kept.len() - KEPT
+        );
+    }
+    for e in kept.iter().skip(kept.len().saturating_sub(KEPT)) {
         let _ = writeln!(
             out,
             "- #{} {} ({}, {})",
@@ -70,7 +89,9 @@ pub fn render(log: &ExperimentLog, spec: &Spec) -> String {
         .map(|h| h.category.as_str())
         .filter(|c| !tried.contains(c))
         .collect();
+    untried.sort_unstable();
     untried.dedup();
+    untried.truncate(CATEGORIES);
     let _ = writeln!(
         out,
         "Categories not tried yet: {}",

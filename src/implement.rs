@@ -18,6 +18,8 @@ use crate::spec::Spec;
 pub enum ImplementFailure {
     Failed(String),
     Interrupted,
+    /// The model server kept failing: the run stops, resumably.
+    Outage(String),
 }
 
 /// Where an implementation runs: the worktree, where its output goes, the
@@ -28,6 +30,9 @@ pub struct Site<'a> {
     pub env: Vec<(String, String)>,
     pub cancel: &'a Cancel,
     pub on_spawn: &'a (dyn Fn(u32) + Sync),
+    /// The model client, for the built-in editor.
+    pub llm: Option<&'a crate::llm::LlmClient>,
+    pub always_immutable: &'a [String],
 }
 
 /// Runs the hypothesis's `apply` command, or applies its `patch`, or (for a
@@ -37,13 +42,19 @@ pub async fn implement(
     spec: &Spec,
     site: Site<'_>,
     best: Option<f64>,
-) -> Result<(), ImplementFailure> {
-    if item.apply.is_none()
-        && item.patch.is_none()
-        && spec.implementer.kind == crate::spec::ImplementerKind::Command
-        && let Some(command) = &spec.implementer.command
-    {
-        return run_agent(command, item, spec, site, best).await;
+) -> Result<f64, ImplementFailure> {
+    if item.apply.is_none() && item.patch.is_none() {
+        match (&spec.implementer.kind, &spec.implementer.command, site.llm) {
+            (crate::spec::ImplementerKind::Command, Some(command), _) => {
+                return run_agent(command, item, spec, site, best)
+                    .await
+                    .map(|()| 0.0);
+            }
+            (crate::spec::ImplementerKind::Llm, _, Some(client)) => {
+                return model_editor(client, item, spec, &site, best).await;
+            }
+            _ => {}
+        }
     }
     let Site {
         tree,
@@ -51,6 +62,7 @@ pub async fn implement(
         env,
         cancel,
         on_spawn,
+        ..
     } = site;
     if let Some(command) = &item.apply {
         let inv = Invocation {
@@ -66,7 +78,7 @@ pub async fn implement(
             ImplementFailure::Failed(format!("cannot start the apply command: {e}"))
         })?;
         return match done.exit {
-            Exit::Code(0) => Ok(()),
+            Exit::Code(0) => Ok(0.0),
             Exit::Cancelled => Err(ImplementFailure::Interrupted),
             Exit::TimedOut => Err(ImplementFailure::Failed(format!(
                 "the apply command timed out after {}s (implementer.timeout_seconds)",
@@ -85,11 +97,12 @@ pub async fn implement(
     if let Some(patch) = &item.patch {
         std::fs::write(out_dir.join("hypothesis.patch"), patch).ok();
         return Repo::apply_patch(tree, &with_git_headers(patch))
+            .map(|()| 0.0)
             .map_err(|e| ImplementFailure::Failed(format!("the patch does not apply: {e}")));
     }
     Err(ImplementFailure::Failed(
-        "this hypothesis has neither `apply` nor `patch`; set implementer.kind: command with an agent command \
-         (implementing with the built-in model editor is not built yet)"
+        "this hypothesis has neither `apply` nor `patch`, and no implementer can take it: set \
+         implementer.kind: command with an agent command, or give the model an API key (llm.api_key_env)"
             .into(),
     ))
 }
@@ -109,6 +122,7 @@ async fn run_agent(
         mut env,
         cancel,
         on_spawn,
+        ..
     } = site;
     let prompt = crate::prompt::implement(spec, item, best, tree);
     let prompt_file = out_dir.join("prompt.md");
@@ -145,6 +159,61 @@ async fn run_agent(
             )))
         }
     }
+}
+
+/// The built-in editor: the model gets the implementation prompt and the
+/// edit format, and its search/replace blocks are checked before anything is
+/// written; refused edits are sent back once with the reason. Returns the cost.
+async fn model_editor(
+    client: &crate::llm::LlmClient,
+    item: &BacklogItem,
+    spec: &Spec,
+    site: &Site<'_>,
+    best: Option<f64>,
+) -> Result<f64, ImplementFailure> {
+    use serde_json::json;
+    let model = client.model_or_default(spec.implementer.model.as_ref());
+    let prompt = crate::prompt::implement(spec, item, best, site.tree) + crate::prompt::EDIT_FORMAT;
+    let _ = std::fs::write(site.out_dir.join("prompt.md"), &prompt);
+    let transcript = site.out_dir.join("transcript.jsonl");
+    let mut messages = vec![json!({"role": "user", "content": prompt})];
+    let mut cost = 0.0;
+    for attempt in 0..2 {
+        let reply = tokio::select! {
+            r = client.chat(&model, &messages) => r,
+            _ = site.cancel.cancelled() => return Err(ImplementFailure::Interrupted),
+        };
+        let reply = reply.map_err(|e| match e {
+            crate::llm::LlmError::Outage { .. } => ImplementFailure::Outage(e.to_string()),
+            other => ImplementFailure::Failed(other.to_string()),
+        })?;
+        cost += reply.cost_usd.unwrap_or(0.0);
+        let applied = crate::llm::parse_edits(&reply.text).and_then(|edits| {
+            crate::llm::apply_edits(site.tree, &edits, spec, site.always_immutable)
+        });
+        crate::llm::transcript(
+            client,
+            &transcript,
+            &json!({"request": messages, "reply": reply.text, "model": model,
+                "usage": {"input_tokens": reply.usage.input_tokens, "output_tokens": reply.usage.output_tokens},
+                "cost_usd": reply.cost_usd, "refused": applied.as_ref().err().map(|e| e.to_string())}),
+        );
+        match applied {
+            Ok(_) => return Ok(cost),
+            Err(e) if attempt == 0 => {
+                messages.push(json!({"role": "assistant", "content": reply.text}));
+                messages.push(json!({"role": "user", "content": format!(
+                    "Those edits were refused and nothing was written: {e}. Reply again with corrected edit blocks."
+                )}));
+            }
+            Err(e) => {
+                return Err(ImplementFailure::Failed(format!(
+                    "the model's edits were refused twice: {e}"
+                )));
+            }
+        }
+    }
+    unreachable!("the loop returns on its second attempt")
 }
 
 /// libgit2 reads only git-style patches; plain unified diffs (`--- a/x`,

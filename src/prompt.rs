@@ -6,6 +6,7 @@ use crate::log::BacklogItem;
 use crate::spec::Spec;
 
 pub const IMPLEMENT: &str = include_str!("../prompts/implement.md");
+pub const EDIT_FORMAT: &str = include_str!("../prompts/edit-format.md");
 
 /// Bytes of each named file shown in a prompt, and of all of them.
 const FILE_BYTES: usize = 20_000;

@@ -48,6 +48,8 @@ pub enum RunError {
     },
     #[error("interrupted; run the same command again to resume")]
     Interrupted,
+    #[error("{0}")]
+    Model(String),
 }
 
 /// Why the loop stopped.
@@ -101,6 +103,8 @@ pub(crate) struct Ctx {
     pub reporter: Arc<dyn Reporter>,
     pub always_immutable: Vec<String>,
     pub approved: Vec<String>,
+    /// The model client, when the spec uses one (and a key is available).
+    pub llm: Option<Arc<crate::llm::LlmClient>>,
     /// Process groups of running commands (so a resume can find leftovers).
     pub groups: Arc<Mutex<BTreeSet<u32>>>,
 }
@@ -157,6 +161,10 @@ pub fn opt_branch(name: &str) -> String {
 
 struct Loop {
     ctx: Arc<Ctx>,
+    /// The model server failed through its outage budget during this batch.
+    outage: Option<String>,
+    /// The model proposed nothing new last time it was asked.
+    model_exhausted: bool,
     log: ExperimentLog,
     log_path: PathBuf,
     session_start: Instant,
@@ -165,13 +173,17 @@ struct Loop {
 
 pub async fn run(req: Request<'_>) -> Result<Finish, RunError> {
     let spec = req.loaded.spec.clone();
-    if spec.hypotheses.source == HypothesisSource::Llm {
-        return Err(RunError::Unsupported(
-            "hypotheses from a language model (hypotheses.source: llm, the default) are not built yet; \
-             set hypotheses.source: file and hypotheses.file"
-                .into(),
-        ));
-    }
+    let llm = match crate::llm::LlmClient::from_spec(&spec) {
+        Ok(c) => Some(Arc::new(c)),
+        // Only a model source needs the model for sure; a file of `apply`
+        // hypotheses never calls it.
+        Err(e) if spec.hypotheses.source == HypothesisSource::Llm => {
+            return Err(RunError::Unsupported(format!(
+                "hypotheses.source is llm (the default), but {e}"
+            )));
+        }
+        Err(_) => None,
+    };
     if spec.metric.primary.kind == MetricType::Judge {
         return Err(RunError::Unsupported(
             "a judge primary metric needs the judge model, which is not built yet".into(),
@@ -201,6 +213,7 @@ pub async fn run(req: Request<'_>) -> Result<Finish, RunError> {
     let always = implement_always(&spec, &req, &extra_immutable);
     let ctx = Arc::new(Ctx {
         approved,
+        llm,
         spec,
         repo_root: req.repo_root.clone(),
         state: req.state.clone(),
@@ -245,6 +258,8 @@ pub async fn run(req: Request<'_>) -> Result<Finish, RunError> {
         .unwrap_or(0.0);
     let mut lp = Loop {
         ctx,
+        outage: None,
+        model_exhausted: false,
         log,
         log_path,
         session_start: Instant::now(),
@@ -267,6 +282,7 @@ pub async fn run(req: Request<'_>) -> Result<Finish, RunError> {
         && !lp.log.experiments.iter().any(|e| e.outcome.is_pending())
         && let Some(stop) = lp.stop_reason()
         && stop != StopReason::Interrupted
+        && !(stop == StopReason::BacklogEmpty && lp.wants_hypotheses())
     {
         return Ok(Finish {
             log: lp.log,
@@ -606,6 +622,11 @@ impl Loop {
             self.evaluate().await?;
         }
         loop {
+            if matches!(self.stop_reason(), None | Some(StopReason::BacklogEmpty))
+                && self.wants_hypotheses()
+            {
+                self.propose().await?;
+            }
             if let Some(stop) = self.stop_reason() {
                 return Ok(stop);
             }
@@ -635,11 +656,82 @@ impl Loop {
             self.plan_in_flight(&jobs)?;
             fault("batch-planned");
             self.dispatch(jobs).await?;
+            if let Some(message) = self.outage.take() {
+                return Err(RunError::Model(message));
+            }
             if self.ctx.cancel.is_cancelled() {
                 return Ok(StopReason::Interrupted);
             }
             self.evaluate().await?;
         }
+    }
+
+    /// Whether to ask the model for more hypotheses now.
+    fn wants_hypotheses(&self) -> bool {
+        let spec = &self.ctx.spec;
+        let runnable = self
+            .log
+            .hypothesis_backlog
+            .iter()
+            .filter(|h| hypotheses::runnable(h))
+            .count();
+        spec.hypotheses.source == HypothesisSource::Llm
+            && !self.model_exhausted
+            && runnable < spec.execution.max_concurrent as usize
+    }
+
+    /// Asks the model for new hypotheses and adds them to the backlog.
+    async fn propose(&mut self) -> Result<(), RunError> {
+        let Some(client) = self.ctx.llm.clone() else {
+            return Ok(());
+        };
+        let spec = &self.ctx.spec;
+        let model = client.model_or_default(spec.hypotheses.model.as_ref());
+        let digest = crate::digest::render(&self.log, spec);
+        let count = (spec.execution.max_concurrent as usize * 2).max(4);
+        let prompt =
+            crate::llm::hypothesis_prompt(spec, &self.log, &digest, &self.ctx.repo_root, count);
+        let path = self.ctx.state.dir.join("llm").join(format!(
+            "hypotheses-batch-{:03}.jsonl",
+            self.log.next_batch()
+        ));
+        self.ctx
+            .reporter
+            .report(&Event::Note(format!("asking {model} for hypotheses")));
+        let (items, cost) = tokio::select! {
+            r = crate::llm::generate(&client, &model, &prompt, &self.log, &path) => r.map_err(|e| RunError::Model(e.to_string()))?,
+            _ = self.ctx.cancel.cancelled() => return Ok(()),
+        };
+        self.add_cost(cost);
+        if items.is_empty() {
+            self.model_exhausted = true;
+        }
+        self.ctx.reporter.report(&Event::Note(format!(
+            "the model proposed {} new hypotheses",
+            items.len()
+        )));
+        for mut item in items {
+            item.dep_status = hypotheses::dep_status(&item.required_deps, &self.ctx.approved);
+            self.log.hypothesis_backlog.push(item);
+        }
+        self.save()
+    }
+
+    fn add_cost(&mut self, cost: f64) {
+        if cost <= 0.0 {
+            return;
+        }
+        let total = self
+            .log
+            .extra
+            .get("total_llm_cost_usd")
+            .and_then(Value::as_f64)
+            .unwrap_or(0.0)
+            + cost;
+        self.log.extra.insert(
+            "total_llm_cost_usd".into(),
+            Value::from((total * 1e6).round() / 1e6),
+        );
     }
 
     /// Writes the batch about to run into the log (`in_flight`), before any
@@ -750,6 +842,10 @@ impl Loop {
         let spec = &self.ctx.spec;
         let (state, detail) = match &outcome.verdict {
             experiment::Verdict::Interrupted => return Ok(()),
+            experiment::Verdict::Outage(message) => {
+                self.outage = Some(message.clone());
+                return Ok(());
+            }
             experiment::Verdict::Measured(m, _) => (
                 Outcome::Measured,
                 format!(
@@ -796,6 +892,13 @@ impl Loop {
                 summary: what.to_string(),
             })
             .collect();
+        if outcome.cost_usd > 0.0 {
+            e.extra.insert(
+                "llm_cost_usd".into(),
+                Value::from((outcome.cost_usd * 1e6).round() / 1e6),
+            );
+        }
+        let cost = outcome.cost_usd;
         if let Some(from) = job.item.extra.get("from_iteration") {
             e.extra
                 .insert("measured_from_iteration".into(), from.clone());
@@ -853,7 +956,7 @@ impl Loop {
                     "Set aside until its new dependency is approved; its commit is kept.".into(),
                 );
             }
-            experiment::Verdict::Interrupted => unreachable!(),
+            experiment::Verdict::Interrupted | experiment::Verdict::Outage(_) => unreachable!(),
         }
         let at = self
             .log
@@ -862,6 +965,7 @@ impl Loop {
             .position(|x| x.iteration > e.iteration)
             .unwrap_or(self.log.experiments.len());
         self.log.experiments.insert(at, e);
+        self.add_cost(cost);
         if let Some(i) = self
             .log
             .hypothesis_backlog

@@ -498,7 +498,7 @@ fn bad_inputs_to_run() {
     repo.commit_all("llm default");
     repo.run(&["optimize.yaml"])
         .expect_code(2)
-        .stderr_has("hypotheses from a language model");
+        .stderr_has("hypotheses.source is llm (the default), but no API key: set the environment variable OPENAI_API_KEY");
 
     let repo = project(
         "",

@@ -222,6 +222,8 @@ fn run_error(e: RunError, spec_file: &Path) -> CliError {
             CliError::failure(e.to_string()).hint(format!("`optimize validate {}` measures the baseline alone", spec_file.display()))
         }
         RunError::Conflict(_) => CliError::new(ExitKind::Failure, e.to_string()),
+        RunError::Model(_) => CliError::failure(e.to_string())
+            .hint(format!("everything recorded is in the log; resume with: optimize {}", spec_file.display())),
         RunError::Hypotheses(_) => CliError::usage(e.to_string()),
         _ => CliError::failure(e.to_string()),
     }

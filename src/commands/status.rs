@@ -114,7 +114,7 @@ impl Status {
             "metrics": metrics,
             "elapsed_hours": (hours * 1000.0).round() / 1000.0,
             "experiments_per_hour": rate.map(|r| (r * 10.0).round() / 10.0),
-            "cost_usd": log.best.total_judge_cost_usd.unwrap_or(0.0),
+            "cost_usd": total_cost(log),
             "stop_conditions": stop,
             "stopped_because": log.extra.get("stopped_because").and_then(|v| v.as_str()),
             "run_id": log.run_id,
@@ -177,7 +177,7 @@ impl Status {
         text += "\n";
         text += &format!(
             "  cost: ${:.2}; active time {:.2} h{}\n",
-            log.best.total_judge_cost_usd.unwrap_or(0.0),
+            total_cost(log),
             hours,
             rate.map(|r| format!(", {r:.1} experiments/hour"))
                 .unwrap_or_default()
@@ -229,4 +229,14 @@ fn stop_conditions(
         "backlog": {"runnable": runnable, "met": runnable == 0,
             "text": format!("{runnable} runnable hypotheses left")},
     })
+}
+
+/// Judge and model spend so far, in dollars.
+fn total_cost(log: &ExperimentLog) -> f64 {
+    log.best.total_judge_cost_usd.unwrap_or(0.0)
+        + log
+            .extra
+            .get("total_llm_cost_usd")
+            .and_then(|v| v.as_f64())
+            .unwrap_or(0.0)
 }

@@ -37,6 +37,9 @@ pub enum Verdict {
     /// Stopped by Ctrl-C: nothing is recorded and the hypothesis stays in the
     /// backlog, to be run again on resume.
     Interrupted,
+    /// The model server kept failing; like an interruption, nothing is
+    /// recorded, and the run stops after this batch's other experiments.
+    Outage(String),
 }
 
 #[derive(Debug)]
@@ -48,6 +51,8 @@ pub struct Outcome {
     /// Seconds spent per phase, in order: worktree, implement, commit (with
     /// scope and dependency checks), measure, cleanup.
     pub timings: Vec<(&'static str, f64)>,
+    /// Dollars spent on the model for this experiment.
+    pub cost_usd: f64,
 }
 
 /// Times the phases of one experiment.
@@ -90,6 +95,7 @@ pub async fn run(ctx: Arc<Ctx>, job: Job) -> Outcome {
         changes: Vec::new(),
         verdict: Verdict::Interrupted,
         timings: Vec::new(),
+        cost_usd: 0.0,
     };
     let mut phases = Phases {
         at: std::time::Instant::now(),
@@ -177,7 +183,7 @@ async fn inside(
     let on_spawn = ctx.group_recorder();
     let reused = job.item.extra.contains_key("from_commit");
     let implemented = if reused {
-        Ok(())
+        Ok(0.0)
     } else {
         implement::implement(
             &job.item,
@@ -188,14 +194,20 @@ async fn inside(
                 env: env.clone(),
                 cancel: &ctx.cancel,
                 on_spawn: &on_spawn,
+                llm: ctx.llm.as_deref(),
+                always_immutable: &ctx.always_immutable,
             },
             job.best,
         )
         .await
     };
     match implemented {
-        Ok(()) => {}
+        Ok(cost) => outcome.cost_usd = cost,
         Err(ImplementFailure::Interrupted) => return,
+        Err(ImplementFailure::Outage(message)) => {
+            outcome.verdict = Verdict::Outage(message);
+            return;
+        }
         Err(ImplementFailure::Failed(message)) => {
             outcome.verdict = Verdict::Error(message);
             return;

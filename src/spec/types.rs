@@ -649,6 +649,13 @@ pub struct Llm {
     pub api_key_env: String,
     #[serde(default)]
     pub prices: BTreeMap<String, Price>,
+    /// Seconds one request may take before it is retried.
+    #[serde(default = "default_llm_timeout")]
+    pub timeout_seconds: u64,
+    /// How long the server may keep failing (429, 5xx, connection errors,
+    /// timeouts) before the run stops, resumably.
+    #[serde(default = "default_outage_minutes")]
+    pub max_outage_minutes: f64,
 }
 
 impl Default for Llm {
@@ -658,8 +665,17 @@ impl Default for Llm {
             model: default_model(),
             api_key_env: default_api_key_env(),
             prices: BTreeMap::new(),
+            timeout_seconds: default_llm_timeout(),
+            max_outage_minutes: default_outage_minutes(),
         }
     }
+}
+
+fn default_llm_timeout() -> u64 {
+    120
+}
+fn default_outage_minutes() -> f64 {
+    30.0
 }
 
 fn default_base_url() -> String {

@@ -1,0 +1,226 @@
+//! The OpenAI-compatible client (async-openai, raw JSON in and out so any
+//! server's replies fit): retries with backoff, jitter and Retry-After
+//! through a sustained outage, usage and cost, redacted transcripts.
+
+mod edits;
+mod hypothesize;
+mod retry;
+
+use std::path::Path;
+use std::time::Duration;
+
+use async_openai::Client;
+use async_openai::config::OpenAIConfig;
+use async_openai::error::OpenAIError;
+use serde_json::{Value, json};
+
+use crate::spec::Spec;
+
+pub use edits::{Edit, EditError, apply_edits, parse_edits};
+pub use hypothesize::{generate, hypothesis_prompt};
+
+#[derive(Debug, thiserror::Error)]
+pub enum LlmError {
+    #[error("no API key: set the environment variable {env} (llm.api_key_env), or OPENAI_API_KEY")]
+    MissingKey { env: String },
+    #[error(
+        "the model server at {base_url} has kept failing for {minutes} minutes (last: {last}); the run stopped and resumes where it left off"
+    )]
+    Outage {
+        base_url: String,
+        minutes: f64,
+        last: String,
+    },
+    #[error("the model server refused the request: {0}")]
+    Refused(String),
+    #[error("the model's reply could not be read: {0}")]
+    BadReply(String),
+}
+
+/// Token counts of one call.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Usage {
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+}
+
+#[derive(Debug, Clone)]
+pub struct Reply {
+    pub text: String,
+    pub usage: Usage,
+    /// Dollars, when the model's price is known.
+    pub cost_usd: Option<f64>,
+}
+
+/// Prices in dollars per million tokens (input, output) for common models;
+/// `llm.prices` overrides and extends them.
+const DEFAULT_PRICES: &[(&str, f64, f64)] = &[
+    ("gpt-4.1", 2.0, 8.0),
+    ("gpt-4.1-mini", 0.4, 1.6),
+    ("gpt-4.1-nano", 0.1, 0.4),
+    ("gpt-4o", 2.5, 10.0),
+    ("gpt-4o-mini", 0.15, 0.6),
+    ("o3", 2.0, 8.0),
+    ("o4-mini", 1.1, 4.4),
+    ("haiku", 0.8, 4.0),
+    ("sonnet", 3.0, 15.0),
+];
+
+pub struct LlmClient {
+    client: Client<OpenAIConfig>,
+    pub base_url: String,
+    default_model: String,
+    key: Option<String>,
+    prices: std::collections::BTreeMap<String, (f64, f64)>,
+    outage: Duration,
+}
+
+impl LlmClient {
+    /// From the spec's `llm` section; the key comes from `llm.api_key_env`
+    /// (then OPENAI_API_KEY), the server from `llm.base_url` (OPENAI_BASE_URL
+    /// when the spec leaves the default).
+    pub fn from_spec(spec: &Spec) -> Result<LlmClient, LlmError> {
+        let llm = &spec.llm;
+        let mut base_url = llm.base_url.trim_end_matches('/').to_string();
+        if base_url == "https://api.openai.com/v1"
+            && let Ok(env) = std::env::var("OPENAI_BASE_URL")
+            && !env.is_empty()
+        {
+            base_url = env.trim_end_matches('/').to_string();
+        }
+        let key = std::env::var(&llm.api_key_env)
+            .ok()
+            .or_else(|| std::env::var("OPENAI_API_KEY").ok())
+            .filter(|k| !k.is_empty());
+        // Local servers (Ollama, llama.cpp, vLLM) usually need no key.
+        if key.is_none() && base_url.contains("api.openai.com") {
+            return Err(LlmError::MissingKey {
+                env: llm.api_key_env.clone(),
+            });
+        }
+        let config = OpenAIConfig::new()
+            .with_api_base(&base_url)
+            .with_api_key(key.clone().unwrap_or_else(|| "none".into()));
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(llm.timeout_seconds))
+            .build()
+            .map_err(|e| LlmError::Refused(e.to_string()))?;
+        let outage = Duration::from_secs_f64(llm.max_outage_minutes * 60.0);
+        let client = Client::with_config(config).with_http_service(retry::service(http, outage));
+        let mut prices: std::collections::BTreeMap<String, (f64, f64)> = DEFAULT_PRICES
+            .iter()
+            .map(|(m, i, o)| (m.to_string(), (*i, *o)))
+            .collect();
+        for (model, p) in &llm.prices {
+            prices.insert(model.clone(), (p.input_per_mtok, p.output_per_mtok));
+        }
+        Ok(LlmClient {
+            client,
+            base_url,
+            default_model: llm.model.clone(),
+            key,
+            prices,
+            outage,
+        })
+    }
+
+    pub fn model_or_default(&self, role_model: Option<&String>) -> String {
+        role_model
+            .cloned()
+            .unwrap_or_else(|| self.default_model.clone())
+    }
+
+    pub fn price(&self, model: &str) -> Option<(f64, f64)> {
+        self.prices.get(model).copied()
+    }
+
+    /// Removes the API key from anything about to be written or shown.
+    pub fn redact(&self, text: &str) -> String {
+        match &self.key {
+            Some(k) if k.len() >= 4 => text.replace(k.as_str(), "[redacted]"),
+            _ => text.to_string(),
+        }
+    }
+
+    /// One chat completion. `messages` are `{"role", "content"}` objects.
+    pub async fn chat(&self, model: &str, messages: &[Value]) -> Result<Reply, LlmError> {
+        let request = json!({"model": model, "messages": messages, "stream": false});
+        let response: Result<Value, OpenAIError> = self.client.chat().create_byot(request).await;
+        let value = response.map_err(|e| self.classify(e))?;
+        let text = value["choices"][0]["message"]["content"]
+            .as_str()
+            .ok_or_else(|| {
+                LlmError::BadReply(format!(
+                    "no choices[0].message.content in {}",
+                    self.redact(&value.to_string())
+                ))
+            })?
+            .to_string();
+        let usage = Usage {
+            input_tokens: value["usage"]["prompt_tokens"].as_u64().unwrap_or(0),
+            output_tokens: value["usage"]["completion_tokens"].as_u64().unwrap_or(0),
+        };
+        let cost_usd = self.price(model).map(|(i, o)| {
+            (usage.input_tokens as f64 * i + usage.output_tokens as f64 * o) / 1_000_000.0
+        });
+        Ok(Reply {
+            text,
+            usage,
+            cost_usd,
+        })
+    }
+
+    fn classify(&self, e: OpenAIError) -> LlmError {
+        let message = self.redact(&e.to_string());
+        let transient = match &e {
+            OpenAIError::ApiError(api) => {
+                api.status_code.as_u16() == 429 || api.status_code.is_server_error()
+            }
+            OpenAIError::Reqwest(r) => r.is_connect() || r.is_timeout() || r.is_request(),
+            _ => false,
+        };
+        if transient {
+            LlmError::Outage {
+                base_url: self.base_url.clone(),
+                minutes: (self.outage.as_secs_f64() / 60.0 * 100.0).round() / 100.0,
+                last: message,
+            }
+        } else {
+            LlmError::Refused(message)
+        }
+    }
+}
+
+/// Appends one exchange to a transcript file (JSON lines), key redacted.
+pub fn transcript(client: &LlmClient, path: &Path, entry: &Value) {
+    use std::io::Write;
+    if let Some(dir) = path.parent() {
+        let _ = std::fs::create_dir_all(dir);
+    }
+    if let Ok(mut f) = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+    {
+        let _ = writeln!(f, "{}", client.redact(&entry.to_string()));
+    }
+}
+
+/// The first JSON object in a reply, also inside a ```json fence.
+pub fn json_object(text: &str) -> Result<Value, String> {
+    let body = match text.find("```") {
+        Some(start) => {
+            let after = &text[start + 3..];
+            let after = after.strip_prefix("json").unwrap_or(after);
+            after.split("```").next().unwrap_or(after)
+        }
+        None => text,
+    };
+    let start = body.find('{').ok_or("the reply holds no JSON object")?;
+    let mut stream = serde_json::Deserializer::from_str(&body[start..]).into_iter::<Value>();
+    match stream.next() {
+        Some(Ok(v @ Value::Object(_))) => Ok(v),
+        Some(Err(e)) => Err(format!("invalid JSON: {e}")),
+        _ => Err("the reply holds no JSON object".into()),
+    }
+}

@@ -1,0 +1,401 @@
+//! Model-driven hypotheses and edits against a local fake OpenAI-compatible
+//! server: a full run, malformed replies, 429 with Retry-After, an outage
+//! that stops the run resumably, slow replies, edits that try to escape, and
+//! the API key never written anywhere.
+
+mod common;
+#[path = "common/fake_llm.rs"]
+mod fake_llm;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use common::{Run, TestRepo, log_yaml, outcomes};
+use fake_llm::{FakeLlm, Reply};
+
+const KEY: &str = "sk-test-SECRET-0123456789";
+const EVAL: &str = "#!/bin/sh\ns=$(cat src/value.txt)\n[ -f src/bonus.txt ] && s=$((s + $(cat src/bonus.txt)))\necho \"{\\\"score\\\": $s, \\\"ok\\\": 1}\"\n";
+
+fn project(url: &str, extra: &str) -> TestRepo {
+    let repo = TestRepo::new(&[("eval.sh", EVAL), ("src/value.txt", "10\n")]);
+    repo.write(
+        "optimize.yaml",
+        &format!(
+            r#"name: proj
+description: make the score bigger
+metric:
+  primary: {{type: hard, name: score, direction: maximize}}
+  degenerate_gates: [{{name: ok, check: "== 1"}}]
+measurement: {{command: ./eval.sh}}
+scope: {{mutable: [src/], immutable: [eval.sh]}}
+execution: {{max_concurrent: 2}}
+stopping: {{max_iterations: 6}}
+llm:
+  base_url: {url}
+  model: test-model
+  api_key_env: OPTIMIZE_TEST_KEY
+  prices: {{test-model: {{input_per_mtok: 1.0, output_per_mtok: 2.0}}}}
+{extra}"#
+        ),
+    );
+    repo.commit_all("spec");
+    repo
+}
+
+fn run(repo: &TestRepo) -> Run {
+    Run::from(
+        repo.command(&["optimize.yaml"])
+            .env("OPTIMIZE_TEST_KEY", KEY)
+            .output()
+            .unwrap(),
+    )
+}
+
+fn hypotheses(list: &[(&str, &str)]) -> String {
+    let items: Vec<String> = list
+        .iter()
+        .map(|(d, f)| format!("{{\"description\": \"{d}\", \"category\": \"{d}\", \"priority\": \"high\", \"required_deps\": [], \"files\": [\"{f}\"]}}"))
+        .collect();
+    format!(
+        "Here you go:\n```json\n{{\"hypotheses\": [{}]}}\n```",
+        items.join(", ")
+    )
+}
+
+fn edit(path: &str, search: &str, replace: &str) -> String {
+    format!("```\n{path}\n<<<<<<< SEARCH\n{search}=======\n{replace}>>>>>>> REPLACE\n```\n")
+}
+
+/// The usual conversation: two ideas, then nothing new; each idea's edit.
+fn usual(req: &fake_llm::Request) -> Reply {
+    let p = req.prompt();
+    if p.contains("You propose hypotheses") {
+        if p.contains("Raise the value") {
+            Reply::Text("{\"hypotheses\": []}".into())
+        } else {
+            Reply::Text(hypotheses(&[
+                ("Raise the value", "src/value.txt"),
+                ("Add a bonus", "src/bonus.txt"),
+            ]))
+        }
+    } else if p.contains("Raise the value") {
+        Reply::Text(edit("src/value.txt", "10\n", "20\n"))
+    } else if p.contains("Add a bonus") {
+        Reply::Text(edit("src/bonus.txt", "", "5\n"))
+    } else {
+        Reply::Status(400, None)
+    }
+}
+
+fn files_under(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(files_under(&p))
+        } else {
+            out.push(p)
+        }
+    }
+    out
+}
+
+#[test]
+fn a_full_run_keeps_the_models_ideas_and_never_writes_the_key() {
+    let server = FakeLlm::start(|r, _| usual(r));
+    let repo = project(&server.url, "");
+    let out = run(&repo);
+    out.expect_code(0)
+        .stdout_has("finished: no runnable hypotheses are left in the backlog");
+    let log = log_yaml(repo.path(), "proj");
+    assert_eq!(
+        outcomes(&log),
+        [
+            ("Raise the value".to_string(), "kept".to_string()),
+            ("Add a bonus".to_string(), "runner_up_kept".to_string())
+        ]
+    );
+    assert_eq!(
+        repo.git(&["show", "optimize/proj:src/value.txt"]).trim(),
+        "20"
+    );
+    assert_eq!(
+        repo.git(&["show", "optimize/proj:src/bonus.txt"]).trim(),
+        "5"
+    );
+    assert_eq!(log["best"]["metrics"]["score"].as_f64(), Some(25.0));
+    // Cost: 4 calls of 1000 input and 200 output tokens at $1/$2 per million.
+    let total = log["total_llm_cost_usd"].as_f64().unwrap();
+    assert!((total - 4.0 * 0.0014).abs() < 1e-9, "total {total}");
+    assert!(log["experiments"][0]["llm_cost_usd"].as_f64().unwrap() > 0.0);
+    // Transcripts and prompts are kept, the key is sent but never written.
+    let state = repo.state_dir("proj");
+    assert!(state.join("experiments/001/transcript.jsonl").exists());
+    assert!(
+        std::fs::read_to_string(state.join("experiments/001/prompt.md"))
+            .unwrap()
+            .contains("<<<<<<< SEARCH")
+    );
+    assert!(state.join("llm/hypotheses-batch-001.jsonl").exists());
+    assert!(
+        server
+            .requests()
+            .iter()
+            .all(|r| r.authorization.as_deref() == Some(&format!("Bearer {KEY}")))
+    );
+    assert!(
+        server
+            .requests()
+            .iter()
+            .all(|r| r.body["model"] == "test-model" && r.path == "/v1/chat/completions")
+    );
+    for f in files_under(&repo.path().join(".optimize")) {
+        let bytes = std::fs::read(&f).unwrap();
+        assert!(
+            !String::from_utf8_lossy(&bytes).contains(KEY),
+            "the key is in {}",
+            f.display()
+        );
+    }
+    assert!(!out.stdout.contains(KEY) && !out.stderr.contains(KEY));
+}
+
+#[test]
+fn a_malformed_reply_is_sent_back_once_with_the_error() {
+    let server = FakeLlm::start(|r, n| {
+        if n == 0 {
+            Reply::Text("Sure! I would cache things and unroll loops.".into())
+        } else {
+            usual(r)
+        }
+    });
+    let repo = project(&server.url, "");
+    run(&repo).expect_code(0);
+    let requests = server.requests();
+    assert!(
+        requests[1]
+            .prompt()
+            .contains("That reply could not be used: the reply holds no JSON object")
+    );
+    assert_eq!(outcomes(&log_yaml(repo.path(), "proj")).len(), 2);
+}
+
+#[test]
+fn rate_limits_honour_retry_after() {
+    let server = FakeLlm::start(|r, n| {
+        if n == 0 {
+            Reply::Status(429, Some(1))
+        } else {
+            usual(r)
+        }
+    });
+    let repo = project(&server.url, "");
+    let start = Instant::now();
+    run(&repo).expect_code(0);
+    assert!(
+        start.elapsed() >= Duration::from_secs(1),
+        "waited for Retry-After"
+    );
+    assert_eq!(outcomes(&log_yaml(repo.path(), "proj")).len(), 2);
+}
+
+#[test]
+fn a_sustained_outage_stops_cleanly_and_resumes() {
+    let healthy = Arc::new(AtomicBool::new(false));
+    let h = healthy.clone();
+    let server = FakeLlm::start(move |r, _| {
+        if h.load(Ordering::SeqCst) {
+            usual(r)
+        } else {
+            Reply::Status(500, None)
+        }
+    });
+    let repo = project(&server.url, "").tap(|repo| {
+        let spec = repo.read("optimize.yaml").replace(
+            "  model: test-model",
+            "  model: test-model\n  max_outage_minutes: 0.03",
+        );
+        repo.write("optimize.yaml", &spec);
+        repo.commit_all("short outage budget");
+    });
+    let start = Instant::now();
+    run(&repo)
+        .expect_code(1)
+        .stderr_has("has kept failing for 0.03 minutes")
+        .stderr_has("resume with: optimize optimize.yaml");
+    assert!(start.elapsed() < Duration::from_secs(20));
+    assert!(server.requests().len() >= 2, "it retried before giving up");
+    // The baseline was recorded; nothing is lost.
+    assert_eq!(outcomes(&log_yaml(repo.path(), "proj")).len(), 0);
+    healthy.store(true, Ordering::SeqCst);
+    run(&repo).expect_code(0);
+    assert_eq!(outcomes(&log_yaml(repo.path(), "proj")).len(), 2);
+}
+
+#[test]
+fn slow_replies_time_out_and_count_as_an_outage() {
+    let server = FakeLlm::start(|_, _| {
+        Reply::Delay(Duration::from_secs(3), Box::new(Reply::Text("{}".into())))
+    });
+    let repo = project(&server.url, "").tap(|repo| {
+        let spec = repo.read("optimize.yaml").replace(
+            "  model: test-model",
+            "  model: test-model\n  timeout_seconds: 1\n  max_outage_minutes: 0.02",
+        );
+        repo.write("optimize.yaml", &spec);
+        repo.commit_all("slow");
+    });
+    let start = Instant::now();
+    run(&repo).expect_code(1).stderr_has("has kept failing");
+    assert!(
+        start.elapsed() < Duration::from_secs(15),
+        "took {:?}",
+        start.elapsed()
+    );
+}
+
+#[test]
+fn edits_that_escape_the_worktree_or_scope_are_refused() {
+    let outside = tempfile::tempdir().unwrap();
+    let outside_path = outside.path().to_path_buf();
+    let abs = outside.path().join("absolute.txt");
+    let abs_str = abs.display().to_string();
+    let server = FakeLlm::start(move |r, _| {
+        let p = r.prompt();
+        if p.contains("You propose hypotheses") {
+            return if p.contains("Climb out") {
+                Reply::Text("{\"hypotheses\": []}".into())
+            } else {
+                Reply::Text(hypotheses(&[
+                    ("Climb out", "src/value.txt"),
+                    ("Write an absolute path", "src/value.txt"),
+                    ("Edit the harness", "eval.sh"),
+                    ("Follow the link", "src/link/evil.txt"),
+                ]))
+            };
+        }
+        let block = if p.contains("Climb out") {
+            edit("../escaped.txt", "", "x\n")
+        } else if p.contains("Write an absolute path") {
+            edit(&abs_str, "", "x\n")
+        } else if p.contains("Edit the harness") {
+            edit(
+                "eval.sh",
+                "#!/bin/sh\n",
+                "#!/bin/sh\necho '{\"score\": 999, \"ok\": 1}'; exit 0\n",
+            )
+        } else {
+            edit("src/link/evil.txt", "", "x\n")
+        };
+        Reply::Text(block)
+    });
+    let repo = project(&server.url, "").tap(|repo| {
+        std::os::unix::fs::symlink(&outside_path, repo.path().join("src/link")).unwrap();
+        let spec = repo
+            .read("optimize.yaml")
+            .replace("max_concurrent: 2", "max_concurrent: 4");
+        repo.write("optimize.yaml", &spec);
+        repo.commit_all("a symlink out of the repository");
+    });
+    run(&repo).expect_code(0);
+    let log = log_yaml(repo.path(), "proj");
+    let entries = log["experiments"].as_sequence().unwrap();
+    assert_eq!(entries.len(), 4);
+    let msg = |h: &str| {
+        let e = entries.iter().find(|e| e["hypothesis"] == h).unwrap();
+        assert_eq!(e["outcome"], "error", "{e:?}");
+        e["error_message"].as_str().unwrap().to_string()
+    };
+    let msgs = [
+        msg("Climb out"),
+        msg("Write an absolute path"),
+        msg("Edit the harness"),
+        msg("Follow the link"),
+    ];
+    assert!(
+        msgs[0].contains("refused twice: ../escaped.txt: \"..\" is not allowed"),
+        "{}",
+        msgs[0]
+    );
+    assert!(
+        msgs[1].contains("absolute paths are not allowed"),
+        "{}",
+        msgs[1]
+    );
+    assert!(
+        msgs[2].contains("eval.sh: inside the immutable path \"eval.sh\""),
+        "{}",
+        msgs[2]
+    );
+    assert!(
+        msgs[3].contains("src/link/evil.txt: leads outside the worktree through a symlink"),
+        "{}",
+        msgs[3]
+    );
+    // Nothing was written outside.
+    assert!(
+        std::fs::read_dir(outside.path()).unwrap().next().is_none(),
+        "nothing in the link's target"
+    );
+    assert!(!repo.path().parent().unwrap().join("escaped.txt").exists());
+    assert!(
+        !repo
+            .state_dir("proj")
+            .join("worktrees/escaped.txt")
+            .exists()
+    );
+    assert!(!abs.exists());
+    assert_eq!(repo.read("eval.sh"), EVAL);
+    // Each refusal was sent back once with its reason.
+    let sent_back = server
+        .requests()
+        .iter()
+        .filter(|r| r.prompt().contains("Those edits were refused"))
+        .count();
+    assert_eq!(sent_back, 4);
+}
+
+#[test]
+fn the_hypothesis_prompt_stays_bounded() {
+    let spec: optimize::spec::Spec = serde_yaml::from_str(
+        "name: n\ndescription: d\nmetric: {primary: {type: hard, name: s, direction: maximize}, degenerate_gates: [{name: ok, check: '== 1'}]}\nmeasurement: {command: x}\nscope: {mutable: [src/], immutable: [x]}\n",
+    )
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let prompt_at = |n: u64| {
+        let mut log = optimize::log::ExperimentLog::default();
+        for i in 1..=n {
+            let outcome = if i % 7 == 0 {
+                optimize::log::Outcome::Kept
+            } else {
+                optimize::log::Outcome::Reverted
+            };
+            let mut e = optimize::log::Experiment::new(
+                i,
+                i / 4 + 1,
+                &format!("idea number {i} about caching layer {}", i % 13),
+                &format!("cat-{}", i % 9),
+                outcome,
+            );
+            e.learnings = Some(format!("learned {i}: the cache helps a bit but not enough"));
+            e.primary_delta = Some("+0.1".into());
+            log.experiments.push(e);
+        }
+        let digest = optimize::digest::render(&log, &spec);
+        optimize::llm::hypothesis_prompt(&spec, &log, &digest, dir.path(), 8).len()
+    };
+    let (small, large) = (prompt_at(20), prompt_at(1000));
+    assert!(
+        large as f64 <= small as f64 * 1.2,
+        "prompt at 1000 experiments is {large} bytes vs {small} at 20"
+    );
+}
+
+trait Tap: Sized {
+    fn tap(self, f: impl FnOnce(&Self)) -> Self {
+        f(&self);
+        self
+    }
+}
+impl Tap for TestRepo {}
