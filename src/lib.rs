@@ -18,6 +18,7 @@ pub mod fsutil;
 pub mod git;
 pub mod hypotheses;
 pub mod implement;
+pub mod judge;
 pub mod llm;
 pub mod log;
 pub mod measure;

@@ -61,6 +61,7 @@ pub enum StopReason {
     Plateau(u64),
     BacklogEmpty,
     Interrupted,
+    CostCap,
 }
 
 impl std::fmt::Display for StopReason {
@@ -75,6 +76,9 @@ impl std::fmt::Display for StopReason {
             ),
             StopReason::BacklogEmpty => write!(f, "no runnable hypotheses are left in the backlog"),
             StopReason::Interrupted => write!(f, "interrupted"),
+            StopReason::CostCap => {
+                write!(f, "the judge budget (judge.max_total_cost_usd) is spent")
+            }
         }
     }
 }
@@ -105,6 +109,8 @@ pub(crate) struct Ctx {
     pub approved: Vec<String>,
     /// The model client, when the spec uses one (and a key is available).
     pub llm: Option<Arc<crate::llm::LlmClient>>,
+    /// Dollars spent on judging so far (all sessions).
+    pub judge_spent: Arc<Mutex<f64>>,
     /// Process groups of running commands (so a resume can find leftovers).
     pub groups: Arc<Mutex<BTreeSet<u32>>>,
 }
@@ -114,6 +120,49 @@ impl Ctx {
     /// with SIGKILL at that point, exactly as `kill -9` would.
     pub fn fault(&self, point: &str) {
         fault(point);
+    }
+
+    /// When the primary is a judge score: judges the tree's items and adds
+    /// the scores to `m.metrics` (under the scoring names and the primary's
+    /// name), so every comparison reads them like hard metrics.
+    pub async fn judge_into(
+        &self,
+        tree: &Path,
+        m: &mut measure::Measured,
+        transcript: &Path,
+    ) -> Result<Option<crate::judge::Scores>, crate::judge::JudgeError> {
+        let spec = &self.spec;
+        let (MetricType::Judge, Some(judge), Some(client)) =
+            (spec.metric.primary.kind, &spec.metric.judge, &self.llm)
+        else {
+            return Ok(None);
+        };
+        let items = tree
+            .join(&spec.measurement.working_directory)
+            .join(&judge.items_file);
+        let spent = *self.judge_spent.lock().unwrap_or_else(|p| p.into_inner());
+        let mut budget = crate::judge::Budget {
+            cap: judge.max_total_cost_usd,
+            spent,
+        };
+        let result = crate::judge::judge_tree(client, judge, &items, transcript, &mut budget).await;
+        *self.judge_spent.lock().unwrap_or_else(|p| p.into_inner()) += budget.spent - spent;
+        let scores = result?;
+        for (k, v) in &scores.fields {
+            m.metrics.insert(k.clone(), *v);
+        }
+        if let Some(v) = scores.fields.get(&judge.scoring.primary) {
+            m.metrics.insert(spec.metric.primary.name.clone(), *v);
+        }
+        Ok(Some(scores))
+    }
+
+    /// The comparison threshold: `judge.minimum_improvement` for judges.
+    pub fn threshold(&self) -> f64 {
+        match (&self.spec.metric.primary.kind, &self.spec.metric.judge) {
+            (MetricType::Judge, Some(j)) => j.minimum_improvement,
+            _ => self.spec.measurement.stability.noise_threshold,
+        }
     }
 
     pub fn group_recorder(&self) -> impl Fn(u32) + Sync + use<> {
@@ -165,6 +214,8 @@ struct Loop {
     outage: Option<String>,
     /// The model proposed nothing new last time it was asked.
     model_exhausted: bool,
+    /// The judge budget ran out during this batch.
+    budget_spent: bool,
     log: ExperimentLog,
     log_path: PathBuf,
     session_start: Instant,
@@ -184,10 +235,14 @@ pub async fn run(req: Request<'_>) -> Result<Finish, RunError> {
         }
         Err(_) => None,
     };
-    if spec.metric.primary.kind == MetricType::Judge {
-        return Err(RunError::Unsupported(
-            "a judge primary metric needs the judge model, which is not built yet".into(),
-        ));
+    if spec.metric.primary.kind == MetricType::Judge && llm.is_none() {
+        let why = crate::llm::LlmClient::from_spec(&spec)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        return Err(RunError::Unsupported(format!(
+            "metric.primary.type is judge, so the judge model is needed, but {why}"
+        )));
     }
     let hyp_file = spec
         .hypotheses
@@ -214,6 +269,7 @@ pub async fn run(req: Request<'_>) -> Result<Finish, RunError> {
     let ctx = Arc::new(Ctx {
         approved,
         llm,
+        judge_spent: Arc::new(Mutex::new(0.0)),
         spec,
         repo_root: req.repo_root.clone(),
         state: req.state.clone(),
@@ -249,6 +305,8 @@ pub async fn run(req: Request<'_>) -> Result<Finish, RunError> {
         log
     };
     let mut log = log;
+    *ctx.judge_spent.lock().unwrap_or_else(|p| p.into_inner()) =
+        log.best.total_judge_cost_usd.unwrap_or(0.0);
     crate::approvals::apply(&mut log, &approvals, &ctx.spec.dependencies.approved);
     start_session(&mut log, &req.loaded.text, resumed);
     let prior_active = log
@@ -260,6 +318,7 @@ pub async fn run(req: Request<'_>) -> Result<Finish, RunError> {
         ctx,
         outage: None,
         model_exhausted: false,
+        budget_spent: false,
         log,
         log_path,
         session_start: Instant::now(),
@@ -395,7 +454,21 @@ async fn baseline(ctx: &Arc<Ctx>, repo: &Repo, commit: Oid) -> Result<Baseline, 
                 on_spawn: &on_spawn,
             };
             match measure::measure(req, &ctx.cancel).await {
-                Ok(m) => Ok(m),
+                Ok(mut m) => {
+                    let gates =
+                        crate::decide::evaluate_gates(&spec.metric.degenerate_gates, &m.metrics);
+                    if crate::decide::all_passed(&gates) {
+                        match ctx
+                            .judge_into(&wt.path, &mut m, &out_dir.join("judge-transcript.jsonl"))
+                            .await
+                        {
+                            Ok(scores) => Ok((m, scores)),
+                            Err(e) => Err(format!("judging the baseline failed: {e}")),
+                        }
+                    } else {
+                        Ok((m, None))
+                    }
+                }
                 Err(measure::MeasureFailure::Interrupted) => {
                     wt.remove(repo)?;
                     return Err(RunError::Interrupted);
@@ -405,7 +478,7 @@ async fn baseline(ctx: &Arc<Ctx>, repo: &Repo, commit: Oid) -> Result<Baseline, 
         }
     };
     wt.remove(repo)?;
-    let measured = measured.map_err(RunError::Baseline)?;
+    let (measured, judged) = measured.map_err(RunError::Baseline)?;
     let gates = crate::decide::evaluate_gates(&spec.metric.degenerate_gates, &measured.metrics);
     let failed: Vec<String> = gates
         .iter()
@@ -428,12 +501,23 @@ async fn baseline(ctx: &Arc<Ctx>, repo: &Repo, commit: Oid) -> Result<Baseline, 
             Value::from(measured.samples.len() as u64),
         );
     }
+    let judge = judged.map(|scores| {
+        let mut j = to_mapping(&scores.fields);
+        if let Some(cfg) = &spec.metric.judge {
+            j.insert("sample_seed".into(), Value::from(cfg.sample_seed));
+        }
+        j.insert(
+            "judge_cost_usd".into(),
+            Value::from((scores.cost_usd * 1e6).round() / 1e6),
+        );
+        j
+    });
     Ok(Baseline {
         timestamp: Some(crate::clock::now_iso()),
         gates: gates_map,
         metrics: Some(to_mapping(&measured.metrics)),
         diagnostics,
-        judge: None,
+        judge,
         extra,
     })
 }
@@ -460,8 +544,12 @@ fn new_log(
         best: Best {
             iteration: 0,
             metrics: baseline.metrics.clone().unwrap_or_default(),
-            judge: None,
-            total_judge_cost_usd: None,
+            judge: baseline.judge.clone(),
+            total_judge_cost_usd: baseline
+                .judge
+                .as_ref()
+                .and_then(|j| j.get("judge_cost_usd"))
+                .and_then(Value::as_f64),
             extra: best_extra,
         },
         baseline,
@@ -499,6 +587,14 @@ fn split_metrics(spec: &Spec, m: &Metrics) -> (Mapping, Mapping) {
 
 impl Loop {
     fn save(&mut self) -> Result<(), RunError> {
+        if self.ctx.spec.metric.primary.kind == MetricType::Judge {
+            let spent = *self
+                .ctx
+                .judge_spent
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            self.log.best.total_judge_cost_usd = Some((spent * 1e6).round() / 1e6);
+        }
         let active = self.prior_active + self.session_start.elapsed().as_secs_f64();
         self.log.extra.insert(
             "active_seconds".into(),
@@ -593,6 +689,21 @@ impl Loop {
         {
             return Some(StopReason::TargetReached);
         }
+        if let Some(cap) = spec
+            .metric
+            .judge
+            .as_ref()
+            .and_then(|j| j.max_total_cost_usd)
+            && spec.metric.primary.kind == MetricType::Judge
+            && *self
+                .ctx
+                .judge_spent
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                >= cap
+        {
+            return Some(StopReason::CostCap);
+        }
         if self.log.experiments.len() as u64 >= s.max_iterations {
             return Some(StopReason::MaxIterations(s.max_iterations));
         }
@@ -658,6 +769,9 @@ impl Loop {
             self.dispatch(jobs).await?;
             if let Some(message) = self.outage.take() {
                 return Err(RunError::Model(message));
+            }
+            if self.budget_spent {
+                return Ok(StopReason::CostCap);
             }
             if self.ctx.cancel.is_cancelled() {
                 return Ok(StopReason::Interrupted);
@@ -846,6 +960,11 @@ impl Loop {
                 self.outage = Some(message.clone());
                 return Ok(());
             }
+            experiment::Verdict::BudgetSpent(message) => {
+                self.budget_spent = true;
+                self.ctx.reporter.report(&Event::Note(message.clone()));
+                return Ok(());
+            }
             experiment::Verdict::Measured(m, _) => (
                 Outcome::Measured,
                 format!(
@@ -892,6 +1011,14 @@ impl Loop {
                 summary: what.to_string(),
             })
             .collect();
+        if let Some(scores) = &outcome.judge {
+            let mut j = to_mapping(&scores.fields);
+            j.insert(
+                "judge_cost_usd".into(),
+                Value::from((scores.cost_usd * 1e6).round() / 1e6),
+            );
+            e.judge = Some(j);
+        }
         if outcome.cost_usd > 0.0 {
             e.extra.insert(
                 "llm_cost_usd".into(),
@@ -956,7 +1083,9 @@ impl Loop {
                     "Set aside until its new dependency is approved; its commit is kept.".into(),
                 );
             }
-            experiment::Verdict::Interrupted | experiment::Verdict::Outage(_) => unreachable!(),
+            experiment::Verdict::Interrupted
+            | experiment::Verdict::Outage(_)
+            | experiment::Verdict::BudgetSpent(_) => unreachable!(),
         }
         let at = self
             .log

@@ -17,7 +17,7 @@ impl Loop {
         let spec = self.ctx.spec.clone();
         let primary = spec.metric.primary.name.clone();
         let direction = spec.metric.primary.direction;
-        let threshold = spec.measurement.stability.noise_threshold;
+        let threshold = self.ctx.threshold();
         let best_before = self.best_value().unwrap_or(f64::NAN);
         let pending: Vec<usize> = (0..self.log.experiments.len())
             .filter(|&i| self.log.experiments[i].outcome.is_pending())
@@ -70,7 +70,8 @@ impl Loop {
                 fmt_num(threshold)
             ));
             let metrics = e.metrics.clone().unwrap_or_default();
-            self.set_best(k, metrics, commit);
+            let judge = e.judge.clone();
+            self.set_best(k, metrics, commit, judge);
             self.ctx.reporter.report(&Event::Decided {
                 iteration: k,
                 outcome: Outcome::Kept,
@@ -162,7 +163,7 @@ impl Loop {
                         fmt_num(best_now),
                         decide::format_delta(value - best_now)
                     ));
-                    self.set_best(r, to_mapping(&m.metrics), combined);
+                    self.set_best(r, to_mapping(&m.metrics), combined, None);
                     self.report_decided(r, format!("combined {primary} {}", fmt_num(value)));
                     self.ctx.reporter.report(&Event::NewBest {
                         iteration: r,
@@ -250,13 +251,19 @@ impl Loop {
         }
     }
 
-    fn set_best(&mut self, iteration: u64, metrics: serde_yaml::Mapping, commit: git2::Oid) {
+    fn set_best(
+        &mut self,
+        iteration: u64,
+        metrics: serde_yaml::Mapping,
+        commit: git2::Oid,
+        judge: Option<serde_yaml::Mapping>,
+    ) {
         let mut extra = self.log.best.extra.clone();
         extra.insert("commit".into(), Value::from(commit.to_string()));
         self.log.best = Best {
             iteration,
             metrics,
-            judge: self.log.best.judge.clone(),
+            judge: judge.or_else(|| self.log.best.judge.clone()),
             total_judge_cost_usd: self.log.best.total_judge_cost_usd,
             extra,
         };

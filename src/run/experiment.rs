@@ -40,6 +40,8 @@ pub enum Verdict {
     /// The model server kept failing; like an interruption, nothing is
     /// recorded, and the run stops after this batch's other experiments.
     Outage(String),
+    /// The judge budget is spent: not recorded, and the run stops.
+    BudgetSpent(String),
 }
 
 #[derive(Debug)]
@@ -53,6 +55,8 @@ pub struct Outcome {
     pub timings: Vec<(&'static str, f64)>,
     /// Dollars spent on the model for this experiment.
     pub cost_usd: f64,
+    /// Judge scores, when the primary is a judge score.
+    pub judge: Option<crate::judge::Scores>,
 }
 
 /// Times the phases of one experiment.
@@ -96,6 +100,7 @@ pub async fn run(ctx: Arc<Ctx>, job: Job) -> Outcome {
         verdict: Verdict::Interrupted,
         timings: Vec::new(),
         cost_usd: 0.0,
+        judge: None,
     };
     let mut phases = Phases {
         at: std::time::Instant::now(),
@@ -317,13 +322,28 @@ async fn inside(
         Err(MeasureFailure::Interrupted) => Verdict::Interrupted,
         Err(f @ MeasureFailure::Timeout { .. }) => Verdict::Timeout(f.to_string()),
         Err(f) => Verdict::Error(f.to_string()),
-        Ok(m) => {
+        Ok(mut m) => {
             ctx.fault("measured-before-append");
             let gates = decide::evaluate_gates(&spec.metric.degenerate_gates, &m.metrics);
-            if decide::all_passed(&gates) {
-                Verdict::Measured(m, gates)
-            } else {
+            if !decide::all_passed(&gates) {
                 Verdict::Degenerate(m, gates)
+            } else {
+                match ctx
+                    .judge_into(&wt.path, &mut m, &out_dir.join("judge-transcript.jsonl"))
+                    .await
+                {
+                    Ok(scores) => {
+                        outcome.judge = scores;
+                        Verdict::Measured(m, gates)
+                    }
+                    Err(e @ crate::judge::JudgeError::Budget { .. }) => {
+                        Verdict::BudgetSpent(e.to_string())
+                    }
+                    Err(crate::judge::JudgeError::Model(
+                        e @ crate::llm::LlmError::Outage { .. },
+                    )) => Verdict::Outage(e.to_string()),
+                    Err(e) => Verdict::Error(format!("judging failed: {e}")),
+                }
             }
         }
     };
@@ -362,7 +382,16 @@ pub async fn measure_commit(
         out_dir: &out_dir,
         on_spawn: &on_spawn,
     };
-    let result = measure::measure(req, &ctx.cancel).await;
+    let mut result = measure::measure(req, &ctx.cancel).await;
+    if let Ok(m) = &mut result
+        && let Err(e) = ctx
+            .judge_into(&wt.path, m, &out_dir.join("judge-transcript.jsonl"))
+            .await
+    {
+        result = Err(MeasureFailure::Spawn {
+            message: format!("judging the combination failed: {e}"),
+        });
+    }
     let ctx2 = ctx.clone();
     let _ = blocking(move || Repo::open(&ctx2.repo_root).and_then(|r| wt.remove(&r))).await;
     result

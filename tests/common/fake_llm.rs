@@ -1,5 +1,6 @@
 //! A local HTTP server that speaks the OpenAI chat completions API with
 //! scripted replies, errors and delays. The only fake in the test suite.
+#![allow(dead_code)]
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};

@@ -1,0 +1,284 @@
+//! Judging a tree's outputs when the primary metric is a judge score: items
+//! from `judge.items_file` sampled with `sample_seed` (stratified by bucket,
+//! singletons with their own rubric), judged in batches of `batch_size`, and
+//! the scoring fields averaged over the sample.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde_json::{Value, json};
+
+use crate::llm::{LlmClient, LlmError, json_object, transcript};
+use crate::spec::Judge;
+
+pub const TEMPLATE: &str = include_str!("../prompts/judge.md");
+
+#[derive(Debug, thiserror::Error)]
+pub enum JudgeError {
+    #[error("cannot read judge.items_file {path}: {message}")]
+    Items { path: String, message: String },
+    #[error("the judge budget (judge.max_total_cost_usd = ${cap:.2}) is spent (${spent:.2})")]
+    Budget { cap: f64, spent: f64 },
+    #[error(transparent)]
+    Model(#[from] LlmError),
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Scores {
+    /// Mean of each scoring field over the judged items (singleton fields
+    /// are prefixed `singleton_`).
+    pub fields: BTreeMap<String, f64>,
+    pub judged: usize,
+    pub cost_usd: f64,
+}
+
+/// A small deterministic generator (splitmix64), so a seed gives the same
+/// sample on every machine and every run.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    /// `k` distinct indices of `0..n`, in a seeded order.
+    fn choose(&mut self, n: usize, k: usize) -> Vec<usize> {
+        let mut idx: Vec<usize> = (0..n).collect();
+        for i in (1..n).rev() {
+            let j = (self.next() % (i as u64 + 1)) as usize;
+            idx.swap(i, j);
+        }
+        idx.truncate(k);
+        idx
+    }
+}
+
+/// Reads the JSON lines of the items file.
+pub fn read_items(path: &Path) -> Result<Vec<Value>, JudgeError> {
+    let err = |message: String| JudgeError::Items {
+        path: path.display().to_string(),
+        message,
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(i, l)| {
+            serde_json::from_str::<Value>(l).map_err(|e| err(format!("line {}: {e}", i + 1)))
+        })
+        .collect()
+}
+
+/// The sample: (regular items, singletons), chosen with the seed.
+pub fn sample(judge: &Judge, items: &[Value]) -> (Vec<Value>, Vec<Value>) {
+    let mut rng = Rng(judge.sample_seed);
+    let is_singleton = |v: &Value| v["singleton"].as_bool() == Some(true);
+    let regular: Vec<&Value> = items.iter().filter(|v| !is_singleton(v)).collect();
+    let singles: Vec<&Value> = items.iter().filter(|v| is_singleton(v)).collect();
+    let mut chosen = Vec::new();
+    match &judge.stratification {
+        Some(strata) => {
+            for s in strata {
+                let bucket: Vec<&&Value> = regular
+                    .iter()
+                    .filter(|v| v["bucket"].as_str() == Some(s.bucket.as_str()))
+                    .collect();
+                for i in rng.choose(bucket.len(), s.count as usize) {
+                    chosen.push((*bucket[i]).clone());
+                }
+            }
+        }
+        None => {
+            for i in rng.choose(regular.len(), judge.sample_size as usize) {
+                chosen.push(regular[i].clone());
+            }
+        }
+    }
+    let singletons = rng
+        .choose(singles.len(), judge.singleton_sample as usize)
+        .into_iter()
+        .map(|i| singles[i].clone())
+        .collect();
+    (chosen, singletons)
+}
+
+fn fields(judge: &Judge) -> Vec<String> {
+    let mut f = vec![judge.scoring.primary.clone()];
+    f.extend(judge.scoring.secondary.iter().cloned());
+    f
+}
+
+fn number(v: &Value) -> Option<f64> {
+    match v {
+        Value::Number(n) => n.as_f64(),
+        Value::Bool(b) => Some(if *b { 1.0 } else { 0.0 }),
+        _ => None,
+    }
+}
+
+/// Validates one batch's reply: a score for every item with every field.
+fn read_scores(
+    text: &str,
+    n: usize,
+    fields: &[String],
+) -> Result<Vec<BTreeMap<String, f64>>, String> {
+    let v = json_object(text)?;
+    let list = v["scores"]
+        .as_array()
+        .ok_or("the object has no \"scores\" array")?;
+    let mut out: Vec<Option<BTreeMap<String, f64>>> = vec![None; n];
+    for s in list {
+        let i = s["item"]
+            .as_u64()
+            .ok_or("every score needs an \"item\" index")? as usize;
+        let slot = out
+            .get_mut(i)
+            .ok_or_else(|| format!("item {i} does not exist (items are 0 to {})", n - 1))?;
+        let mut m = BTreeMap::new();
+        for f in fields {
+            let x = number(&s[f.as_str()])
+                .ok_or_else(|| format!("item {i} has no number for \"{f}\""))?;
+            m.insert(f.clone(), x);
+        }
+        *slot = Some(m);
+    }
+    out.into_iter()
+        .enumerate()
+        .map(|(i, m)| m.ok_or_else(|| format!("item {i} has no score")))
+        .collect()
+}
+
+pub struct Budget {
+    pub cap: Option<f64>,
+    pub spent: f64,
+}
+
+/// Judges a tree's items; `budget.spent` is updated as calls are made.
+pub async fn judge_tree(
+    client: &LlmClient,
+    judge: &Judge,
+    items_path: &Path,
+    transcript_path: &Path,
+    budget: &mut Budget,
+) -> Result<Scores, JudgeError> {
+    let items = read_items(items_path)?;
+    let (chosen, singletons) = sample(judge, &items);
+    let model = client.model_or_default(Some(&judge.model));
+    let mut scores = Scores::default();
+    let mut sums: BTreeMap<String, (f64, usize)> = BTreeMap::new();
+    for (group, rubric, prefix) in [
+        (&chosen, judge.rubric.as_str(), ""),
+        (
+            &singletons,
+            judge
+                .singleton_rubric
+                .as_deref()
+                .unwrap_or(judge.rubric.as_str()),
+            "singleton_",
+        ),
+    ] {
+        for batch in group.chunks(judge.batch_size.max(1) as usize) {
+            if let Some(cap) = budget.cap
+                && budget.spent >= cap
+            {
+                return Err(JudgeError::Budget {
+                    cap,
+                    spent: budget.spent,
+                });
+            }
+            let fields = fields(judge);
+            let listed: Vec<String> = batch
+                .iter()
+                .enumerate()
+                .map(|(i, v)| format!("## Item {i}\n{v}"))
+                .collect();
+            let example = fields
+                .iter()
+                .map(|f| format!("\"{f}\": <number>"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let prompt = crate::prompt::fill(
+                TEMPLATE,
+                &[
+                    ("rubric", rubric.trim().to_string()),
+                    ("items", listed.join("\n\n")),
+                    ("fields", fields.join(", ")),
+                    ("example", example),
+                ],
+            );
+            let mut messages = vec![json!({"role": "user", "content": prompt})];
+            for attempt in 0..2 {
+                let reply = client.chat(&model, &messages).await?;
+                let cost = reply.cost_usd.unwrap_or(0.0);
+                scores.cost_usd += cost;
+                budget.spent += cost;
+                let parsed = read_scores(&reply.text, batch.len(), &fields);
+                transcript(
+                    client,
+                    transcript_path,
+                    &json!({
+                        "request": messages, "reply": reply.text, "model": model, "cost_usd": reply.cost_usd,
+                        "error": parsed.as_ref().err(),
+                    }),
+                );
+                match parsed {
+                    Ok(rows) => {
+                        for row in rows {
+                            scores.judged += 1;
+                            for (f, x) in row {
+                                let e = sums.entry(format!("{prefix}{f}")).or_default();
+                                e.0 += x;
+                                e.1 += 1;
+                            }
+                        }
+                        break;
+                    }
+                    Err(e) if attempt == 0 => {
+                        messages.push(json!({"role": "assistant", "content": reply.text}));
+                        messages.push(json!({"role": "user", "content": format!(
+                            "That reply could not be used: {e}. Reply again with only the JSON object described above."
+                        )}));
+                    }
+                    Err(e) => {
+                        tracing::warn!("a judge batch was dropped after two unusable replies: {e}")
+                    }
+                }
+            }
+        }
+    }
+    scores.fields = sums
+        .into_iter()
+        .map(|(k, (s, n))| (k, s / n as f64))
+        .collect();
+    Ok(scores)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn choices_are_distinct_and_reproducible() {
+        let a = Rng(42).choose(100, 10);
+        assert_eq!(a, Rng(42).choose(100, 10));
+        assert_ne!(a, Rng(43).choose(100, 10));
+        let mut s = a.clone();
+        s.sort();
+        s.dedup();
+        assert_eq!(s.len(), 10);
+        assert_eq!(Rng(1).choose(3, 10).len(), 3);
+    }
+
+    #[test]
+    fn scores_need_every_item_and_field() {
+        let f = vec!["mean_score".to_string()];
+        assert!(read_scores("{\"scores\": [{\"item\": 0, \"mean_score\": 4}]}", 2, &f).is_err());
+        assert!(read_scores("{\"scores\": [{\"item\": 0}]}", 1, &f).is_err());
+        let ok = read_scores("```json\n{\"scores\": [{\"item\": 1, \"mean_score\": 2}, {\"item\": 0, \"mean_score\": 4}]}\n```", 2, &f).unwrap();
+        assert_eq!(ok[0]["mean_score"], 4.0);
+    }
+}

@@ -1,0 +1,201 @@
+//! A judge primary: items sampled with the seed (stratified, singletons with
+//! their own rubric), judged in batches by the fake model server, averaged,
+//! compared with minimum_improvement, costs totalled, and the cost cap
+//! stopping the run.
+
+mod common;
+#[path = "common/fake_llm.rs"]
+mod fake_llm;
+
+use common::{Run, TestRepo, log_yaml, outcomes};
+use fake_llm::{FakeLlm, Reply};
+
+const EVAL: &str = r#"#!/bin/sh
+q=$(cat ../../src/quality.txt)
+: > judge-items.jsonl
+for i in 1 2 3 4 5 6; do
+  echo "{\"id\": \"s$i\", \"bucket\": \"short\", \"text\": \"short answer $i at quality $q\"}" >> judge-items.jsonl
+  echo "{\"id\": \"l$i\", \"bucket\": \"long\", \"text\": \"long answer $i at quality $q\"}" >> judge-items.jsonl
+done
+for i in 1 2 3; do
+  echo "{\"id\": \"x$i\", \"singleton\": true, \"text\": \"lonely $i at quality $q\"}" >> judge-items.jsonl
+done
+echo '{"result_count": 15, "latency_ms": 3}'
+"#;
+
+fn project(url: &str, seed: u64, cap: f64) -> TestRepo {
+    let repo = TestRepo::new(&[("tools/eval/eval.sh", EVAL), ("src/quality.txt", "2\n")]);
+    repo.write(
+        "optimize.yaml",
+        &format!(
+            r#"name: judged
+description: better answers
+metric:
+  primary: {{type: judge, name: mean_score, direction: maximize}}
+  degenerate_gates: [{{name: result_count, check: ">= 5"}}]
+  diagnostics: [{{name: latency_ms}}]
+  judge:
+    rubric: "Rate 1-5. Also report ambiguous (0 or 1)."
+    scoring: {{primary: mean_score, secondary: [ambiguous]}}
+    model: haiku
+    sample_size: 4
+    stratification: [{{bucket: short, count: 2}}, {{bucket: long, count: 2}}]
+    singleton_sample: 1
+    singleton_rubric: "SINGLETON: should this item have been grouped? 1-5"
+    sample_seed: {seed}
+    batch_size: 2
+    minimum_improvement: 0.5
+    max_total_cost_usd: {cap}
+measurement: {{command: "sh eval.sh", working_directory: tools/eval}}
+scope: {{mutable: [src/], immutable: [tools/eval/]}}
+execution: {{mode: serial, max_concurrent: 1}}
+hypotheses: {{source: file, file: hypotheses.yaml}}
+llm: {{base_url: "{url}", api_key_env: JUDGE_TEST_KEY}}
+"#
+        ),
+    );
+    repo.write(
+        "hypotheses.yaml",
+        "- description: Write better answers\n  apply: \"echo 4 > src/quality.txt\"\n- description: Reword slightly\n  apply: \"echo 4 > src/quality.txt && echo x > src/note.txt\"\n",
+    );
+    repo.commit_all("judged project");
+    repo
+}
+
+/// Scores every item by the quality written in its text.
+fn judge_reply(req: &fake_llm::Request) -> Reply {
+    let prompt = req.prompt();
+    let mut scores = Vec::new();
+    for (i, part) in prompt.split("## Item ").skip(1).enumerate() {
+        let q: f64 = part
+            .split("at quality ")
+            .nth(1)
+            .and_then(|r| r.split('"').next())
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(0.0);
+        scores.push(format!(
+            "{{\"item\": {i}, \"mean_score\": {q}, \"ambiguous\": 0}}"
+        ));
+    }
+    Reply::Text(format!("{{\"scores\": [{}]}}", scores.join(", ")))
+}
+
+fn sampled_ids(server: &FakeLlm, first_calls: usize) -> Vec<String> {
+    let mut ids: Vec<String> = server.requests()[..first_calls]
+        .iter()
+        .flat_map(|r| {
+            r.prompt()
+                .split("\"id\":\"")
+                .skip(1)
+                .map(|s| s.split('"').next().unwrap().to_string())
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    ids.sort();
+    ids
+}
+
+#[test]
+fn a_judged_run_with_stratified_reproducible_sampling() {
+    let server = FakeLlm::start(|r, _| judge_reply(r));
+    let repo = project(&server.url, 42, 5.0);
+    Run::from(
+        repo.command(&["optimize.yaml"])
+            .env("JUDGE_TEST_KEY", "k-judge-123456")
+            .output()
+            .unwrap(),
+    )
+    .expect_code(0);
+    let log = log_yaml(repo.path(), "judged");
+    assert_eq!(
+        outcomes(&log)
+            .into_iter()
+            .map(|(_, o)| o)
+            .collect::<Vec<_>>(),
+        ["kept", "reverted"],
+        "{}",
+        serde_yaml::to_string(&log).unwrap()
+    );
+    assert_eq!(log["baseline"]["judge"]["mean_score"].as_f64(), Some(2.0));
+    assert_eq!(
+        log["baseline"]["judge"]["singleton_mean_score"].as_f64(),
+        Some(2.0)
+    );
+    assert_eq!(log["baseline"]["judge"]["sample_seed"], 42);
+    assert_eq!(log["best"]["judge"]["mean_score"].as_f64(), Some(4.0));
+    assert_eq!(log["experiments"][0]["primary_delta"], "+2");
+    // 3 calls per judged tree (two batches of 2, one singleton batch), 3 trees, haiku prices.
+    assert_eq!(server.requests().len(), 9);
+    let per_call = (1000.0 * 0.8 + 200.0 * 4.0) / 1e6;
+    assert!((log["best"]["total_judge_cost_usd"].as_f64().unwrap() - 9.0 * per_call).abs() < 1e-9);
+    assert!(
+        (log["experiments"][0]["judge"]["judge_cost_usd"]
+            .as_f64()
+            .unwrap()
+            - 3.0 * per_call)
+            .abs()
+            < 1e-9
+    );
+    assert!(server.requests()[2].prompt().contains("SINGLETON"));
+    assert!(server.requests().iter().all(|r| r.body["model"] == "haiku"));
+
+    // The baseline's sample: two of each bucket and one singleton, the same for the same seed.
+    let a = sampled_ids(&server, 3);
+    assert_eq!(a.iter().filter(|i| i.starts_with('s')).count(), 2);
+    assert_eq!(a.iter().filter(|i| i.starts_with('l')).count(), 2);
+    assert_eq!(a.iter().filter(|i| i.starts_with('x')).count(), 1);
+    let again = FakeLlm::start(|r, _| judge_reply(r));
+    let repo2 = project(&again.url, 42, 5.0);
+    Run::from(
+        repo2
+            .command(&["optimize.yaml"])
+            .env("JUDGE_TEST_KEY", "k")
+            .output()
+            .unwrap(),
+    )
+    .expect_code(0);
+    assert_eq!(
+        sampled_ids(&again, 3),
+        a,
+        "the same seed samples the same items"
+    );
+    let other = FakeLlm::start(|r, _| judge_reply(r));
+    let repo3 = project(&other.url, 7, 5.0);
+    Run::from(
+        repo3
+            .command(&["optimize.yaml"])
+            .env("JUDGE_TEST_KEY", "k")
+            .output()
+            .unwrap(),
+    )
+    .expect_code(0);
+    assert_ne!(
+        sampled_ids(&other, 3),
+        a,
+        "another seed samples other items"
+    );
+}
+
+#[test]
+fn the_cost_cap_stops_judging_and_the_run() {
+    let server = FakeLlm::start(|r, _| judge_reply(r));
+    let repo = project(&server.url, 42, 0.006);
+    let run = Run::from(
+        repo.command(&["optimize.yaml"])
+            .env("JUDGE_TEST_KEY", "k")
+            .output()
+            .unwrap(),
+    );
+    run.expect_code(0)
+        .stdout_has("finished: the judge budget (judge.max_total_cost_usd) is spent");
+    let log = log_yaml(repo.path(), "judged");
+    // The interrupted experiment is not recorded; it stays in the backlog.
+    assert_eq!(outcomes(&log).len(), 0);
+    assert_eq!(log["hypothesis_backlog"].as_sequence().unwrap().len(), 2);
+    assert!(log["best"]["total_judge_cost_usd"].as_f64().unwrap() >= 0.006);
+    assert_eq!(
+        server.requests().len(),
+        4,
+        "no judge call after the cap was reached"
+    );
+}
