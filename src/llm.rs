@@ -67,6 +67,8 @@ const DEFAULT_PRICES: &[(&str, f64, f64)] = &[
 ];
 
 pub struct LlmClient {
+    /// Models whose price is unknown (their cost is reported as unknown).
+    unknown_prices: std::sync::Mutex<std::collections::BTreeSet<String>>,
     client: Client<OpenAIConfig>,
     pub base_url: String,
     default_model: String,
@@ -115,6 +117,7 @@ impl LlmClient {
             prices.insert(model.clone(), (p.input_per_mtok, p.output_per_mtok));
         }
         Ok(LlmClient {
+            unknown_prices: Default::default(),
             client,
             base_url,
             default_model: llm.model.clone(),
@@ -132,6 +135,14 @@ impl LlmClient {
 
     pub fn price(&self, model: &str) -> Option<(f64, f64)> {
         self.prices.get(model).copied()
+    }
+
+    /// Models used whose price is unknown.
+    pub fn unknown_prices(&self) -> Vec<String> {
+        self.unknown_prices
+            .lock()
+            .map(|u| u.iter().cloned().collect())
+            .unwrap_or_default()
     }
 
     /// Removes the API key from anything about to be written or shown.
@@ -160,6 +171,17 @@ impl LlmClient {
             input_tokens: value["usage"]["prompt_tokens"].as_u64().unwrap_or(0),
             output_tokens: value["usage"]["completion_tokens"].as_u64().unwrap_or(0),
         };
+        if self.price(model).is_none() {
+            let mut unknown = self
+                .unknown_prices
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            if unknown.insert(model.to_string()) {
+                eprintln!(
+                    "note: the price of model \"{model}\" is unknown, so its cost is reported as unknown; set llm.prices.{model}"
+                );
+            }
+        }
         let cost_usd = self.price(model).map(|(i, o)| {
             (usage.input_tokens as f64 * i + usage.output_tokens as f64 * o) / 1_000_000.0
         });

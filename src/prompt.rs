@@ -7,6 +7,7 @@ use crate::spec::Spec;
 
 pub const IMPLEMENT: &str = include_str!("../prompts/implement.md");
 pub const EDIT_FORMAT: &str = include_str!("../prompts/edit-format.md");
+pub const LEARNING: &str = include_str!("../prompts/learning.md");
 
 /// Bytes of each named file shown in a prompt, and of all of them.
 const FILE_BYTES: usize = 20_000;

@@ -587,6 +587,15 @@ fn split_metrics(spec: &Spec, m: &Metrics) -> (Mapping, Mapping) {
 
 impl Loop {
     fn save(&mut self) -> Result<(), RunError> {
+        if let Some(client) = &self.ctx.llm {
+            let unknown = client.unknown_prices();
+            if !unknown.is_empty() {
+                let list: Vec<Value> = unknown.into_iter().map(Value::from).collect();
+                self.log
+                    .extra
+                    .insert("cost_unknown_for_models".into(), Value::Sequence(list));
+            }
+        }
         if self.ctx.spec.metric.primary.kind == MetricType::Judge {
             let spent = *self
                 .ctx

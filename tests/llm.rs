@@ -70,6 +70,9 @@ fn edit(path: &str, search: &str, replace: &str) -> String {
 /// The usual conversation: two ideas, then nothing new; each idea's edit.
 fn usual(req: &fake_llm::Request) -> Reply {
     let p = req.prompt();
+    if p.contains("An experiment of an optimization run just finished") {
+        return Reply::Text("Bigger values raise the score directly.\nExtra line.".into());
+    }
     if p.contains("You propose hypotheses") {
         if p.contains("Raise the value") {
             Reply::Text("{\"hypotheses\": []}".into())
@@ -125,9 +128,21 @@ fn a_full_run_keeps_the_models_ideas_and_never_writes_the_key() {
         "5"
     );
     assert_eq!(log["best"]["metrics"]["score"].as_f64(), Some(25.0));
-    // Cost: 4 calls of 1000 input and 200 output tokens at $1/$2 per million.
+    // Cost: 6 calls (2 for hypotheses, 2 edits, 2 learnings) of 1000 input
+    // and 200 output tokens at $1/$2 per million.
     let total = log["total_llm_cost_usd"].as_f64().unwrap();
-    assert!((total - 4.0 * 0.0014).abs() < 1e-9, "total {total}");
+    assert!((total - 6.0 * 0.0014).abs() < 1e-9, "total {total}");
+    // One model-written learning per experiment; the templated one is kept beside it.
+    assert_eq!(
+        log["experiments"][0]["learnings"],
+        "Bigger values raise the score directly. / Extra line."
+    );
+    assert!(
+        log["experiments"][0]["templated_learnings"]
+            .as_str()
+            .unwrap()
+            .contains("kept")
+    );
     assert!(log["experiments"][0]["llm_cost_usd"].as_f64().unwrap() > 0.0);
     // Transcripts and prompts are kept, the key is sent but never written.
     let state = repo.state_dir("proj");
@@ -399,3 +414,28 @@ trait Tap: Sized {
     }
 }
 impl Tap for TestRepo {}
+
+#[test]
+fn an_unknown_models_cost_is_reported_unknown_once() {
+    let server = FakeLlm::start(|r, _| usual(r));
+    let repo = project(&server.url, "").tap(|repo| {
+        let spec = repo
+            .read("optimize.yaml")
+            .replace("  model: test-model", "  model: mystery-model");
+        repo.write("optimize.yaml", &spec);
+        repo.commit_all("an unpriced model");
+    });
+    let out = run(&repo);
+    out.expect_code(0);
+    assert_eq!(
+        out.stderr
+            .matches("the price of model \"mystery-model\" is unknown")
+            .count(),
+        1,
+        "{}",
+        out.stderr
+    );
+    let log = log_yaml(repo.path(), "proj");
+    assert_eq!(log["cost_unknown_for_models"][0], "mystery-model");
+    assert!(log["total_llm_cost_usd"].is_null());
+}

@@ -22,6 +22,10 @@ impl Loop {
         let pending: Vec<usize> = (0..self.log.experiments.len())
             .filter(|&i| self.log.experiments[i].outcome.is_pending())
             .collect();
+        let batch_iterations: Vec<u64> = pending
+            .iter()
+            .map(|&i| self.log.experiments[i].iteration)
+            .collect();
         if pending.is_empty() {
             self.log.extra.remove("in_flight");
             self.save()?;
@@ -226,11 +230,65 @@ impl Loop {
                     .get_or_insert_with(|| format!("No usable {primary} in its output; reverted."));
             }
         }
+        self.model_learnings(&batch_iterations).await;
         self.log.extra.remove("in_flight");
         super::fault("evaluated-before-save");
         self.save()?;
         self.write_digest();
         Ok(())
+    }
+
+    /// With a model in use, one short model-written learning per decided
+    /// experiment; the templated learning stays when the model fails.
+    async fn model_learnings(&mut self, iterations: &[u64]) {
+        let Some(client) = self.ctx.llm.clone() else {
+            return;
+        };
+        let spec = self.ctx.spec.clone();
+        if spec.hypotheses.source != crate::spec::HypothesisSource::Llm {
+            return;
+        }
+        let model = client.model_or_default(spec.hypotheses.model.as_ref());
+        for &it in iterations {
+            let Some(e) = self.entry(it) else { continue };
+            let prompt = crate::prompt::fill(
+                crate::prompt::LEARNING,
+                &[
+                    ("description", spec.description.trim().to_string()),
+                    ("primary", spec.metric.primary.name.clone()),
+                    ("direction", spec.metric.primary.direction.as_str().into()),
+                    ("hypothesis", e.hypothesis.clone()),
+                    ("outcome", e.outcome.to_string()),
+                    (
+                        "delta",
+                        e.primary_delta.clone().unwrap_or_else(|| "no delta".into()),
+                    ),
+                    (
+                        "facts",
+                        e.learnings
+                            .clone()
+                            .or(e.error_message.clone())
+                            .unwrap_or_default(),
+                    ),
+                ],
+            );
+            let messages = [serde_json::json!({"role": "user", "content": prompt})];
+            let reply = tokio::select! {
+                r = client.chat(&model, &messages) => r,
+                _ = self.ctx.cancel.cancelled() => return,
+            };
+            let Ok(reply) = reply else { continue };
+            self.add_cost(reply.cost_usd.unwrap_or(0.0));
+            let line = crate::text::one_line(&reply.text, 240);
+            if let Some(e) = self.entry_mut(it)
+                && !line.is_empty()
+            {
+                if let Some(t) = e.learnings.take() {
+                    e.extra.insert("templated_learnings".into(), Value::from(t));
+                }
+                e.learnings = Some(line);
+            }
+        }
     }
 
     fn revert(&mut self, iteration: u64, learnings: String) {
