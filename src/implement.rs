@@ -65,34 +65,15 @@ pub async fn implement(
         ..
     } = site;
     if let Some(command) = &item.apply {
-        let inv = Invocation {
+        let shell = Shell {
+            what: "the apply command",
             command,
-            cwd: tree,
+            tree,
+            out_dir,
             env,
-            timeout: Duration::from_secs(spec.implementer.timeout_seconds),
-            stdout_path: out_dir.join("implement.stdout"),
-            stderr_path: out_dir.join("implement.stderr"),
             stdin: None,
         };
-        let done = process::run(inv, cancel, on_spawn).await.map_err(|e| {
-            ImplementFailure::Failed(format!("cannot start the apply command: {e}"))
-        })?;
-        return match done.exit {
-            Exit::Code(0) => Ok(0.0),
-            Exit::Cancelled => Err(ImplementFailure::Interrupted),
-            Exit::TimedOut => Err(ImplementFailure::Failed(format!(
-                "the apply command timed out after {}s (implementer.timeout_seconds)",
-                spec.implementer.timeout_seconds
-            ))),
-            exit => {
-                let tail = process::tail_lines(&done.stderr_tail, 5);
-                Err(ImplementFailure::Failed(if tail.is_empty() {
-                    format!("the apply command {exit}")
-                } else {
-                    format!("the apply command {exit}: {tail}")
-                }))
-            }
-        };
+        return run_shell(shell, spec, cancel, on_spawn).await.map(|()| 0.0);
     }
     if let Some(patch) = &item.patch {
         std::fs::write(out_dir.join("hypothesis.patch"), patch).ok();
@@ -133,30 +114,64 @@ async fn run_agent(
         "OPTIMIZE_PROMPT_FILE".into(),
         prompt_file.display().to_string(),
     ));
-    let inv = Invocation {
+    let shell = Shell {
+        what: "implementer.command",
         command,
-        cwd: tree,
+        tree,
+        out_dir,
         env,
-        timeout: Duration::from_secs(spec.implementer.timeout_seconds),
-        stdout_path: out_dir.join("implement.stdout"),
-        stderr_path: out_dir.join("implement.stderr"),
         stdin: Some(prompt.into_bytes()),
+    };
+    run_shell(shell, spec, cancel, on_spawn).await
+}
+
+/// A shell command that implements a hypothesis in the worktree.
+struct Shell<'a> {
+    /// How errors name it.
+    what: &'static str,
+    command: &'a str,
+    tree: &'a Path,
+    out_dir: &'a Path,
+    env: Vec<(String, String)>,
+    stdin: Option<Vec<u8>>,
+}
+
+/// Runs it with `implementer.timeout_seconds` in its own process group;
+/// output goes to `implement.stdout|stderr`, a failure names the exit and
+/// the end of stderr.
+async fn run_shell(
+    shell: Shell<'_>,
+    spec: &Spec,
+    cancel: &Cancel,
+    on_spawn: &(dyn Fn(u32) + Sync),
+) -> Result<(), ImplementFailure> {
+    let what = shell.what;
+    let inv = Invocation {
+        command: shell.command,
+        cwd: shell.tree,
+        env: shell.env,
+        timeout: Duration::from_secs(spec.implementer.timeout_seconds),
+        stdout_path: shell.out_dir.join("implement.stdout"),
+        stderr_path: shell.out_dir.join("implement.stderr"),
+        stdin: shell.stdin,
     };
     let done = process::run(inv, cancel, on_spawn)
         .await
-        .map_err(|e| ImplementFailure::Failed(format!("cannot start implementer.command: {e}")))?;
+        .map_err(|e| ImplementFailure::Failed(format!("cannot start {what}: {e}")))?;
     match done.exit {
         Exit::Code(0) => Ok(()),
         Exit::Cancelled => Err(ImplementFailure::Interrupted),
         Exit::TimedOut => Err(ImplementFailure::Failed(format!(
-            "implementer.command timed out after {}s (implementer.timeout_seconds); its process group was killed",
+            "{what} timed out after {}s (implementer.timeout_seconds); its process group was killed",
             spec.implementer.timeout_seconds
         ))),
         exit => {
             let tail = process::tail_lines(&done.stderr_tail, 5);
-            Err(ImplementFailure::Failed(format!(
-                "implementer.command {exit}: {tail}"
-            )))
+            Err(ImplementFailure::Failed(if tail.is_empty() {
+                format!("{what} {exit}")
+            } else {
+                format!("{what} {exit}: {tail}")
+            }))
         }
     }
 }
