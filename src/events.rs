@@ -26,7 +26,7 @@ pub enum Event {
     },
     Stage {
         iteration: u64,
-        stage: &'static str,
+        stage: String,
     },
     Recorded {
         iteration: u64,

@@ -145,6 +145,8 @@ pub struct Request<'a> {
     /// Where `measure-N.stdout` and `measure-N.stderr` go.
     pub out_dir: &'a Path,
     pub on_spawn: &'a (dyn Fn(u32) + Sync),
+    /// Told the number (1-based) of each run as it starts.
+    pub on_run: &'a (dyn Fn(u32) + Sync),
 }
 
 pub async fn measure(req: Request<'_>, cancel: &Cancel) -> Result<Measured, MeasureFailure> {
@@ -166,6 +168,7 @@ pub async fn measure(req: Request<'_>, cancel: &Cancel) -> Result<Measured, Meas
     let mut samples = Vec::new();
     let mut elapsed = Duration::ZERO;
     for run in 1..=runs {
+        (req.on_run)(run);
         let mut env = req.env.clone();
         env.push(("OPTIMIZE_RUN".into(), run.to_string()));
         let inv = Invocation {

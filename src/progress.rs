@@ -14,7 +14,7 @@ use crate::text::fmt_num;
 #[derive(Default)]
 struct State {
     batch: Option<u64>,
-    running: BTreeMap<u64, (&'static str, Instant)>,
+    running: BTreeMap<u64, (String, Instant)>,
     best: Option<f64>,
     done: bool,
 }
@@ -112,7 +112,8 @@ impl Reporter for TtyReporter {
         match event {
             Event::BatchStarted { batch, .. } => s.batch = Some(*batch),
             Event::Stage { iteration, stage } => {
-                s.running.insert(*iteration, (stage, Instant::now()));
+                s.running
+                    .insert(*iteration, (stage.clone(), Instant::now()));
             }
             Event::Recorded {
                 iteration, outcome, ..

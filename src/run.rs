@@ -452,6 +452,7 @@ async fn baseline(ctx: &Arc<Ctx>, repo: &Repo, commit: Oid) -> Result<Baseline, 
                 env: wt.env(&ctx.repo_root, spec, 0, 0),
                 out_dir: &out_dir,
                 on_spawn: &on_spawn,
+                on_run: &|_| {},
             };
             match measure::measure(req, &ctx.cancel).await {
                 Ok(mut m) => {

@@ -515,3 +515,27 @@ fn bad_inputs_to_run() {
         .expect_code(2)
         .stderr_has("--max-concurrent must be between 1 and 6");
 }
+
+#[test]
+fn repeat_mode_reports_each_run_and_aggregates() {
+    let hyps = "- description: idea\n  apply: \"echo 3 > src/f0.txt\"\n";
+    let repo = project("", hyps, &[]);
+    let spec = spec("").replace(
+        "stability: {noise_threshold: 0.5}",
+        "stability: {mode: repeat, repeat_count: 3, aggregation: median, noise_threshold: 0.5}",
+    );
+    repo.write("optimize.yaml", &spec);
+    repo.commit_all("repeat");
+    let run = repo.run(&["optimize.yaml"]);
+    run.expect_code(0)
+        .stderr_has("#1 measuring 1 of 3")
+        .stderr_has("#1 measuring 3 of 3");
+    let log = log_yaml(repo.path(), "proj");
+    assert_eq!(log["experiments"][0]["sample_count"], 3);
+    assert_eq!(log["baseline"]["sample_count"], 3);
+    assert!(
+        repo.state_dir("proj")
+            .join("experiments/001/measure-3.stdout")
+            .exists()
+    );
+}

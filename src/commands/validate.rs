@@ -72,6 +72,7 @@ pub fn run(repo_arg: Option<&Path>, args: &ValidateArgs) -> Result<(), CliError>
                 env: wt.env(&ws.repo.root, spec, 0, 0),
                 out_dir: &out_dir,
                 on_spawn: &|_| {},
+                on_run: &|_| {},
             };
             Ok::<_, CliError>(measure::measure(req, &cancel).await)
         })

@@ -119,7 +119,7 @@ impl Loop {
             let combined_branch = format!("{}-combined", experiment::exp_branch(&spec.name, r));
             self.ctx.reporter.report(&Event::Stage {
                 iteration: r,
-                stage: "measuring the combination with the new best",
+                stage: "measuring the combination with the new best".into(),
             });
             let out_dir = self.ctx.state.experiment_dir(r).join("combined");
             let measured =

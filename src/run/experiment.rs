@@ -180,9 +180,9 @@ async fn inside(
     ctx.reporter.report(&Event::Stage {
         iteration: job.iteration,
         stage: if job.item.extra.contains_key("from_commit") {
-            "re-applying its kept commit"
+            "re-applying its kept commit".into()
         } else {
-            "implementing"
+            "implementing".into()
         },
     });
     let on_spawn = ctx.group_recorder();
@@ -307,16 +307,24 @@ async fn inside(
     }
 
     phases.lap(outcome, "commit_s");
-    ctx.reporter.report(&Event::Stage {
-        iteration: job.iteration,
-        stage: "measuring",
-    });
+    let runs = spec.measurement.stability.runs();
+    let report_run = |run: u32| {
+        ctx.reporter.report(&Event::Stage {
+            iteration: job.iteration,
+            stage: if runs > 1 {
+                format!("measuring {run} of {runs}")
+            } else {
+                "measuring".into()
+            },
+        })
+    };
     let req = measure::Request {
         spec,
         tree: &wt.path,
         env,
         out_dir: &out_dir,
         on_spawn: &on_spawn,
+        on_run: &report_run,
     };
     outcome.verdict = match measure::measure(req, &ctx.cancel).await {
         Err(MeasureFailure::Interrupted) => Verdict::Interrupted,
@@ -381,6 +389,7 @@ pub async fn measure_commit(
         env: wt.env(&ctx.repo_root, &ctx.spec, iteration, 0),
         out_dir: &out_dir,
         on_spawn: &on_spawn,
+        on_run: &|_| {},
     };
     let mut result = measure::measure(req, &ctx.cancel).await;
     if let Ok(m) = &mut result
