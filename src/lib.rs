@@ -30,6 +30,7 @@ pub mod run;
 pub mod signals;
 pub mod spec;
 pub mod state;
+pub mod stop;
 pub mod text;
 pub mod worktree;
 pub mod wrapup;

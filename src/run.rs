@@ -52,36 +52,7 @@ pub enum RunError {
     Model(String),
 }
 
-/// Why the loop stopped.
-#[derive(Debug, Clone, PartialEq)]
-pub enum StopReason {
-    TargetReached,
-    MaxIterations(u64),
-    MaxHours(f64),
-    Plateau(u64),
-    BacklogEmpty,
-    Interrupted,
-    CostCap,
-}
-
-impl std::fmt::Display for StopReason {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            StopReason::TargetReached => write!(f, "the target was reached"),
-            StopReason::MaxIterations(n) => write!(f, "max_iterations ({n}) reached"),
-            StopReason::MaxHours(h) => write!(f, "max_hours ({h}) reached"),
-            StopReason::Plateau(n) => write!(
-                f,
-                "no improvement in the last {n} experiments (plateau_iterations)"
-            ),
-            StopReason::BacklogEmpty => write!(f, "no runnable hypotheses are left in the backlog"),
-            StopReason::Interrupted => write!(f, "interrupted"),
-            StopReason::CostCap => {
-                write!(f, "the judge budget (judge.max_total_cost_usd) is spent")
-            }
-        }
-    }
-}
+pub use crate::stop::{Standing, StopReason};
 
 pub struct Request<'a> {
     pub loaded: &'a LoadedSpec,
@@ -688,46 +659,16 @@ impl Loop {
     }
 
     fn stop_reason(&self) -> Option<StopReason> {
-        let spec = &self.ctx.spec;
-        let s = &spec.stopping;
         if self.ctx.cancel.is_cancelled() {
             return Some(StopReason::Interrupted);
         }
-        if s.target_reached
-            && let (Some(target), Some(best)) = (spec.metric.primary.target, self.best_value())
-            && spec.metric.primary.direction.improvement(best, target) >= 0.0
-        {
-            return Some(StopReason::TargetReached);
-        }
-        if let Some(cap) = spec
-            .metric
-            .judge
-            .as_ref()
-            .and_then(|j| j.max_total_cost_usd)
-            && spec.metric.primary.kind == MetricType::Judge
-            && *self
-                .ctx
-                .judge_spent
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                >= cap
-        {
-            return Some(StopReason::CostCap);
-        }
-        if self.log.experiments.len() as u64 >= s.max_iterations {
-            return Some(StopReason::MaxIterations(s.max_iterations));
-        }
-        if self.active_hours() >= s.max_hours {
-            return Some(StopReason::MaxHours(s.max_hours));
-        }
-        let since_kept = self.log.since_last_keep();
-        if since_kept >= s.plateau_iterations {
-            return Some(StopReason::Plateau(s.plateau_iterations));
-        }
-        if !self.log.hypothesis_backlog.iter().any(hypotheses::runnable) {
-            return Some(StopReason::BacklogEmpty);
-        }
-        None
+        let judge_spent = *self
+            .ctx
+            .judge_spent
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        Standing::of(&self.ctx.spec, &self.log, self.active_hours(), judge_spent)
+            .first_stop(&self.ctx.spec)
     }
 
     async fn iterate(&mut self) -> Result<StopReason, RunError> {

@@ -8,6 +8,7 @@ use crate::cli::StatusArgs;
 use crate::commands::{Workspace, display_path, fmt_num};
 use crate::error::CliError;
 use crate::log::{DepStatus, ExperimentLog};
+use crate::run::Standing;
 use crate::spec::{Direction, LoadedSpec};
 
 pub fn run(repo_arg: Option<&Path>, args: &StatusArgs) -> Result<(), CliError> {
@@ -106,7 +107,7 @@ impl Status {
                 })
             })
             .collect();
-        let stop = stop_conditions(spec, log, hours, best);
+        let stop = stop_conditions(spec, log, hours);
         let json = json!({
             "schema": 1,
             "spec": spec.name,
@@ -198,35 +199,30 @@ impl Status {
 }
 
 /// Each stop condition, its limit, where the run stands, and whether it holds.
-fn stop_conditions(
-    spec: &crate::spec::Spec,
-    log: &ExperimentLog,
-    hours: f64,
-    best: Option<f64>,
-) -> Value {
+fn stop_conditions(spec: &crate::spec::Spec, log: &ExperimentLog, hours: f64) -> Value {
     let s = &spec.stopping;
-    let n = log.experiments.len() as u64;
-    let since_kept = log.since_last_keep();
-    let runnable = log
-        .hypothesis_backlog
-        .iter()
-        .filter(|h| crate::hypotheses::runnable(h))
-        .count();
+    let at = Standing::of(
+        spec,
+        log,
+        hours,
+        log.best.total_judge_cost_usd.unwrap_or(0.0),
+    );
+    let (n, since_kept, runnable, best) =
+        (at.experiments, at.since_last_keep, at.runnable, at.best);
     let target = spec.metric.primary.target;
-    let target_met = matches!((target, best), (Some(t), Some(b)) if spec.metric.primary.direction.improvement(b, t) >= 0.0);
     json!({
-        "max_iterations": {"limit": s.max_iterations, "current": n, "met": n >= s.max_iterations,
+        "max_iterations": {"limit": s.max_iterations, "current": n, "met": at.max_iterations_met(spec),
             "text": format!("{n} of {} experiments", s.max_iterations)},
-        "max_hours": {"limit": s.max_hours, "current": (hours * 1000.0).round() / 1000.0, "met": hours >= s.max_hours,
+        "max_hours": {"limit": s.max_hours, "current": (hours * 1000.0).round() / 1000.0, "met": at.max_hours_met(spec),
             "text": format!("{hours:.2} of {} hours", s.max_hours)},
-        "plateau_iterations": {"limit": s.plateau_iterations, "current": since_kept, "met": since_kept >= s.plateau_iterations,
+        "plateau_iterations": {"limit": s.plateau_iterations, "current": since_kept, "met": at.plateau_met(spec),
             "text": format!("{since_kept} of {} experiments since the last keep", s.plateau_iterations)},
-        "target_reached": {"enabled": s.target_reached, "target": target, "best": best, "met": s.target_reached && target_met,
+        "target_reached": {"enabled": s.target_reached, "target": target, "best": best, "met": at.target_met(spec),
             "text": match target {
                 Some(t) => format!("target {} (best {})", fmt_num(t), best.map(fmt_num).unwrap_or_else(|| "?".into())),
                 None => "no target set".to_string(),
             }},
-        "backlog": {"runnable": runnable, "met": runnable == 0,
+        "backlog": {"runnable": runnable, "met": at.backlog_empty(),
             "text": format!("{runnable} runnable hypotheses left")},
     })
 }
