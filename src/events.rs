@@ -133,15 +133,3 @@ pub fn describe(event: &Event) -> String {
         Event::Stopped { reason } => format!("stopping: {reason}"),
     }
 }
-
-/// Collects events (for tests and for the wrap-up).
-#[derive(Default)]
-pub struct Recorder(pub Mutex<Vec<Event>>);
-
-impl Reporter for Recorder {
-    fn report(&self, event: &Event) {
-        if let Ok(mut v) = self.0.lock() {
-            v.push(event.clone());
-        }
-    }
-}

@@ -110,12 +110,6 @@ impl std::fmt::Display for MeasureFailure {
     }
 }
 
-impl MeasureFailure {
-    pub fn is_timeout(&self) -> bool {
-        matches!(self, MeasureFailure::Timeout { .. })
-    }
-}
-
 /// The keys every measurement output must contain.
 pub fn required_keys(spec: &Spec) -> Vec<String> {
     let mut keys: Vec<String> = Vec::new();

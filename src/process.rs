@@ -30,13 +30,6 @@ impl Cancel {
         (CancelHandle(tx), Cancel(rx))
     }
 
-    /// A cancel that never fires.
-    pub fn never() -> Cancel {
-        let (tx, rx) = watch::channel(false);
-        std::mem::forget(tx);
-        Cancel(rx)
-    }
-
     pub fn is_cancelled(&self) -> bool {
         *self.0.borrow()
     }

@@ -5,7 +5,6 @@
 mod evaluate;
 mod experiment;
 
-use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -82,17 +81,9 @@ pub(crate) struct Ctx {
     pub llm: Option<Arc<crate::llm::LlmClient>>,
     /// Dollars spent on judging so far (all sessions).
     pub judge_spent: Arc<Mutex<f64>>,
-    /// Process groups of running commands (so a resume can find leftovers).
-    pub groups: Arc<Mutex<BTreeSet<u32>>>,
 }
 
 impl Ctx {
-    /// Test-only fault injection: `OPTIMIZE_FAULT=<point>` kills the process
-    /// with SIGKILL at that point, exactly as `kill -9` would.
-    pub fn fault(&self, point: &str) {
-        fault(point);
-    }
-
     /// When the primary is a judge score: judges the tree's items and adds
     /// the scores to `m.metrics` (under the scoring names and the primary's
     /// name), so every comparison reads them like hard metrics.
@@ -136,20 +127,17 @@ impl Ctx {
         }
     }
 
+    /// Records each process group a command of this run starts, so a
+    /// later run can end the ones a killed run left behind.
     pub fn group_recorder(&self) -> impl Fn(u32) + Sync + use<> {
-        let groups = self.groups.clone();
         let registry = self.state.processes_path();
-        move |pgid| {
-            crate::process::leftovers::record(&registry, pgid);
-            if let Ok(mut g) = groups.lock() {
-                g.insert(pgid);
-            }
-        }
+        move |pgid| crate::process::leftovers::record(&registry, pgid)
     }
 }
 
-/// `OPTIMIZE_FAULT=<point>` fires the first time the loop reaches the
-/// point, `<point>:<n>` the n-th time.
+/// Test-only fault injection: `OPTIMIZE_FAULT=<point>` SIGKILLs the process
+/// (exactly as `kill -9` would) the first time the loop reaches the point,
+/// `<point>:<n>` the n-th time.
 pub fn fault(point: &str) {
     let Ok(wanted) = std::env::var("OPTIMIZE_FAULT") else {
         return;
@@ -247,7 +235,6 @@ pub async fn run(req: Request<'_>) -> Result<Finish, RunError> {
         cancel: req.cancel.clone(),
         reporter: req.reporter.clone(),
         always_immutable: always,
-        groups: Arc::new(Mutex::new(BTreeSet::new())),
     });
 
     let log = if resumed {

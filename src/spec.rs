@@ -47,15 +47,6 @@ pub enum SpecError {
     Invalid { issues: Vec<SpecIssue> },
 }
 
-impl SpecError {
-    pub fn issues(&self) -> &[SpecIssue] {
-        match self {
-            SpecError::Invalid { issues } => issues,
-            SpecError::Read { .. } => &[],
-        }
-    }
-}
-
 /// Parses any YAML document into `T` with the spec's located errors
 /// (used for hypothesis files too).
 pub fn parse_located<T: serde::de::DeserializeOwned>(

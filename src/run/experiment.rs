@@ -151,7 +151,7 @@ pub async fn run(ctx: Arc<Ctx>, job: Job) -> Outcome {
         }
     };
     phases.lap(&mut outcome, "worktree_s");
-    ctx.fault("worktree-created");
+    super::fault("worktree-created");
     inside(&ctx, &wt, out_dir, &mut outcome, &mut phases).await;
     let ctx2 = ctx.clone();
     let wt2 = wt.clone();
@@ -331,7 +331,7 @@ async fn inside(
         Err(f @ MeasureFailure::Timeout { .. }) => Verdict::Timeout(f.to_string()),
         Err(f) => Verdict::Error(f.to_string()),
         Ok(mut m) => {
-            ctx.fault("measured-before-append");
+            super::fault("measured-before-append");
             let gates = decide::evaluate_gates(&spec.metric.degenerate_gates, &m.metrics);
             if !decide::all_passed(&gates) {
                 Verdict::Degenerate(m, gates)
