@@ -194,14 +194,7 @@ impl LlmClient {
 
     fn classify(&self, e: OpenAIError) -> LlmError {
         let message = self.redact(&e.to_string());
-        let transient = match &e {
-            OpenAIError::ApiError(api) => {
-                api.status_code.as_u16() == 429 || api.status_code.is_server_error()
-            }
-            OpenAIError::Reqwest(r) => r.is_connect() || r.is_timeout() || r.is_request(),
-            _ => false,
-        };
-        if transient {
+        if retry::transient_error(&e) {
             LlmError::Outage {
                 base_url: self.base_url.clone(),
                 minutes: (self.outage.as_secs_f64() / 60.0 * 100.0).round() / 100.0,

@@ -183,26 +183,22 @@ struct Loop {
 
 pub async fn run(req: Request<'_>) -> Result<Finish, RunError> {
     let spec = req.loaded.spec.clone();
+    // Only a model source or a judge needs the model for sure; a file of
+    // `apply` hypotheses never calls it.
     let llm = match crate::llm::LlmClient::from_spec(&spec) {
         Ok(c) => Some(Arc::new(c)),
-        // Only a model source needs the model for sure; a file of `apply`
-        // hypotheses never calls it.
         Err(e) if spec.hypotheses.source == HypothesisSource::Llm => {
             return Err(RunError::Unsupported(format!(
                 "hypotheses.source is llm (the default), but {e}"
             )));
         }
+        Err(e) if spec.metric.primary.kind == MetricType::Judge => {
+            return Err(RunError::Unsupported(format!(
+                "metric.primary.type is judge, so the judge model is needed, but {e}"
+            )));
+        }
         Err(_) => None,
     };
-    if spec.metric.primary.kind == MetricType::Judge && llm.is_none() {
-        let why = crate::llm::LlmClient::from_spec(&spec)
-            .err()
-            .map(|e| e.to_string())
-            .unwrap_or_default();
-        return Err(RunError::Unsupported(format!(
-            "metric.primary.type is judge, so the judge model is needed, but {why}"
-        )));
-    }
     let hyp_file = spec
         .hypotheses
         .file

@@ -48,11 +48,25 @@ pub fn service(
         }))
 }
 
+/// Rate limits and server errors are worth waiting out.
+pub fn transient_status(status: reqwest::StatusCode) -> bool {
+    status.as_u16() == 429 || status.is_server_error()
+}
+
+/// So are failures to connect, timeouts and broken requests; anything else
+/// (a refused key, a malformed request) is not.
+pub fn transient_error(e: &OpenAIError) -> bool {
+    match e {
+        OpenAIError::ApiError(api) => transient_status(api.status_code),
+        OpenAIError::Reqwest(r) => r.is_connect() || r.is_timeout() || r.is_request(),
+        _ => false,
+    }
+}
+
 fn transient(result: &Result<Response, OpenAIError>) -> bool {
     match result {
-        Ok(r) => r.status().as_u16() == 429 || r.status().is_server_error(),
-        Err(OpenAIError::Reqwest(e)) => e.is_connect() || e.is_timeout() || e.is_request(),
-        Err(_) => false,
+        Ok(r) => transient_status(r.status()),
+        Err(e) => transient_error(e),
     }
 }
 
