@@ -97,11 +97,7 @@ pub fn apply(log: &mut ExperimentLog, approvals: &Approvals, spec_approved: &[St
         if e.outcome != Outcome::DeferredNeedsApproval || e.extra.contains_key("approval") {
             continue;
         }
-        let deps = e
-            .deferred_reason
-            .as_deref()
-            .map(deferred_deps)
-            .unwrap_or_default();
+        let deps = deferred_deps(e);
         if deps.is_empty() {
             continue;
         }

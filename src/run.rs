@@ -926,7 +926,7 @@ impl Loop {
             experiment::Verdict::Timeout(msg) => {
                 (Outcome::Timeout, crate::text::one_line(msg, 160))
             }
-            experiment::Verdict::Deferred(reason) => {
+            experiment::Verdict::Deferred(reason, _) => {
                 (Outcome::DeferredNeedsApproval, reason.clone())
             }
         };
@@ -1011,8 +1011,11 @@ impl Loop {
                     spec.measurement.timeout_seconds
                 ));
             }
-            experiment::Verdict::Deferred(reason) => {
+            experiment::Verdict::Deferred(reason, deps) => {
                 e.deferred_reason = Some(reason.clone());
+                let names: Vec<Value> = deps.iter().map(|d| Value::from(d.as_str())).collect();
+                e.extra
+                    .insert("deferred_deps".into(), Value::Sequence(names));
                 e.learnings = Some(
                     "Set aside until its new dependency is approved; its commit is kept.".into(),
                 );

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::path::Path;
 
-use crate::log::{DepStatus, ExperimentLog, Outcome, metric_value};
+use crate::log::{DepStatus, Experiment, ExperimentLog, Outcome, metric_value};
 use crate::spec::Spec;
 use crate::text::{fmt_num, one_line};
 
@@ -26,7 +26,7 @@ pub fn waiting_on_dependencies(log: &ExperimentLog) -> BTreeMap<String, Vec<Stri
         if e.outcome == Outcome::DeferredNeedsApproval
             && let Some(reason) = &e.deferred_reason
         {
-            for dep in deferred_deps(reason) {
+            for dep in deferred_deps(e) {
                 by_dep.entry(dep).or_default().push(format!(
                     "#{} \"{}\" ({reason})",
                     e.iteration,
@@ -38,9 +38,21 @@ pub fn waiting_on_dependencies(log: &ExperimentLog) -> BTreeMap<String, Vec<Stri
     by_dep
 }
 
-/// Dependency names from a deferred_reason we wrote ("...: a (in x), b (in y)").
-pub fn deferred_deps(reason: &str) -> Vec<String> {
-    let Some((_, list)) = reason.rsplit_once(": ") else {
+/// The dependencies a deferred entry waits on: its `deferred_deps`, or, in
+/// a log written without them, the names in its deferred_reason
+/// ("...: a (in x), b (in y)").
+pub fn deferred_deps(e: &Experiment) -> Vec<String> {
+    if let Some(list) = e.extra.get("deferred_deps").and_then(|v| v.as_sequence()) {
+        return list
+            .iter()
+            .filter_map(|v| v.as_str().map(str::to_string))
+            .collect();
+    }
+    let Some((_, list)) = e
+        .deferred_reason
+        .as_deref()
+        .and_then(|r| r.rsplit_once(": "))
+    else {
         return Vec::new();
     };
     list.split(", ")

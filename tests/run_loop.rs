@@ -211,6 +211,10 @@ fn dependencies_are_detected_in_every_manifest_kind() {
             e["experiment_commit"].is_string(),
             "the deferred commit is kept"
         );
+        assert_eq!(
+            e["deferred_deps"][0], dep,
+            "{h}: the names are recorded as data"
+        );
     }
     assert_ne!(
         by_name("add approved itertools")["outcome"],

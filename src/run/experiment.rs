@@ -33,7 +33,8 @@ pub enum Verdict {
     Degenerate(Measured, Vec<GateResult>),
     Error(String),
     Timeout(String),
-    Deferred(String),
+    /// The reason, and the names of the unapproved dependencies.
+    Deferred(String, Vec<String>),
     /// Stopped by Ctrl-C: nothing is recorded and the hypothesis stays in the
     /// backlog, to be run again on resume.
     Interrupted,
@@ -288,15 +289,18 @@ async fn inside(
     match deps {
         Ok(deps) if !deps.is_empty() => {
             let named: Vec<String> = deps.iter().map(|(d, m)| format!("{d} (in {m})")).collect();
-            outcome.verdict = Verdict::Deferred(format!(
-                "adds {} not in dependencies.approved: {}",
-                if deps.len() == 1 {
-                    "a dependency"
-                } else {
-                    "dependencies"
-                },
-                named.join(", ")
-            ));
+            outcome.verdict = Verdict::Deferred(
+                format!(
+                    "adds {} not in dependencies.approved: {}",
+                    if deps.len() == 1 {
+                        "a dependency"
+                    } else {
+                        "dependencies"
+                    },
+                    named.join(", ")
+                ),
+                deps.into_iter().map(|(d, _)| d).collect(),
+            );
             return;
         }
         Ok(_) => {}
