@@ -232,10 +232,11 @@ pub fn render(log: &ExperimentLog, spec: &Spec, spec_file: &Path, repo: Option<&
     let _ = writeln!(out, "- active time: {:.2} hours", hours);
 
     let _ = writeln!(out, "\n## Waiting for dependency approval\n");
-    if crate::wrapup::waiting_on_dependencies(log).is_empty() {
-        let _ = writeln!(out, "Nothing is waiting.");
-    } else {
-        out += &crate::wrapup::render_waiting(log, spec_file, true);
+    match crate::wrapup::render_waiting(log, spec_file, true) {
+        Some(waiting) => out += &waiting,
+        None => {
+            let _ = writeln!(out, "Nothing is waiting.");
+        }
     }
 
     let branch = format!("optimize/{}", spec.name);

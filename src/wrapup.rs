@@ -63,9 +63,13 @@ pub fn deferred_deps(e: &Experiment) -> Vec<String> {
 }
 
 /// The hypotheses waiting on each dependency and the command that approves
-/// them, as plain text (wrap-up) or markdown (report).
-pub fn render_waiting(log: &ExperimentLog, spec_file: &Path, markdown: bool) -> String {
+/// them, as plain text (wrap-up) or markdown (report); `None` when nothing
+/// waits.
+pub fn render_waiting(log: &ExperimentLog, spec_file: &Path, markdown: bool) -> Option<String> {
     let waiting = waiting_on_dependencies(log);
+    if waiting.is_empty() {
+        return None;
+    }
     let mut out = String::new();
     for (dep, who) in &waiting {
         let _ = writeln!(
@@ -96,7 +100,7 @@ pub fn render_waiting(log: &ExperimentLog, spec_file: &Path, markdown: bool) -> 
     } else {
         let _ = writeln!(out, "  approve with: {command}");
     }
-    out
+    Some(out)
 }
 
 pub fn render(log: &ExperimentLog, spec: &Spec, spec_file: &Path, stop: &str) -> String {
@@ -152,9 +156,9 @@ pub fn render(log: &ExperimentLog, spec: &Spec, spec_file: &Path, stop: &str) ->
             );
         }
     }
-    if !waiting_on_dependencies(log).is_empty() {
+    if let Some(waiting) = render_waiting(log, spec_file, false) {
         let _ = writeln!(out, "waiting for dependency approval:");
-        out += &render_waiting(log, spec_file, false);
+        out += &waiting;
     }
     let runnable = log
         .hypothesis_backlog

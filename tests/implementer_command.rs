@@ -6,7 +6,7 @@
 mod common;
 use std::time::{Duration, Instant};
 
-use common::{TestRepo, log_yaml, outcomes, processes_with};
+use common::{TestRepo, error_message, log_yaml, outcomes, processes_with};
 
 const EVAL: &str = "#!/bin/sh\necho \"{\\\"score\\\": $(cat src/value.txt), \\\"ok\\\": 1}\"\n";
 
@@ -80,12 +80,7 @@ fn an_agent_command_implements_hypotheses() {
         "{}",
         serde_yaml::to_string(&log).unwrap()
     );
-    let msg = |i: usize| {
-        log["experiments"][i]["error_message"]
-            .as_str()
-            .unwrap()
-            .to_string()
-    };
+    let msg = |i: usize| error_message(&log, i);
     assert!(
         msg(1).contains("eval.sh (inside scope.immutable entry \"eval.sh\")"),
         "{}",

@@ -5,7 +5,7 @@
 mod common;
 use std::time::{Duration, Instant};
 
-use common::{TestRepo, log_yaml, outcomes, processes_in, processes_with};
+use common::{TestRepo, error_message, log_yaml, outcomes, processes_in, processes_with};
 
 /// score = src/value.txt plus every src/f*.txt; f3 and f4 together cost 100.
 const EVAL: &str = r#"#!/bin/sh
@@ -77,12 +77,7 @@ fn scope_is_enforced() {
         out[..4].iter().map(|(_, o)| o.as_str()).collect::<Vec<_>>(),
         ["error"; 4]
     );
-    let msg = |i: usize| {
-        log["experiments"][i]["error_message"]
-            .as_str()
-            .unwrap()
-            .to_string()
-    };
+    let msg = |i: usize| error_message(&log, i);
     assert!(
         msg(0).contains("README.md (outside scope.mutable)"),
         "{}",
@@ -269,12 +264,7 @@ fn patches_and_failing_applies() {
         "{}",
         serde_yaml::to_string(&log).unwrap()
     );
-    let msg = |i: usize| {
-        log["experiments"][i]["error_message"]
-            .as_str()
-            .unwrap()
-            .to_string()
-    };
+    let msg = |i: usize| error_message(&log, i);
     assert!(msg(1).contains("the patch does not apply"), "{}", msg(1));
     assert!(
         msg(2).contains("the apply command exited with status 4: cannot find sed script"),

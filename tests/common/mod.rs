@@ -266,6 +266,14 @@ pub fn outcomes(log: &serde_yaml::Value) -> Vec<(String, String)> {
         .collect()
 }
 
+/// The error_message of the i-th experiment of a log.
+pub fn error_message(log: &serde_yaml::Value, i: usize) -> String {
+    log["experiments"][i]["error_message"]
+        .as_str()
+        .unwrap_or_else(|| panic!("experiment {i} has no error_message"))
+        .to_string()
+}
+
 /// Checks a log against the seed schema file itself: required top-level
 /// fields, each entry's required children, the outcome enum, and the types
 /// of the optional children it declares. Extra fields are allowed.
