@@ -2,7 +2,7 @@
 //! the wrap-up prompt). They live in the state dir (`approvals.yaml`), never
 //! in the user's spec, and are applied to the log's backlog.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 use serde_yaml::{Mapping, Value};
@@ -10,6 +10,22 @@ use serde_yaml::{Mapping, Value};
 use crate::deps::normalize;
 use crate::log::{BacklogItem, DepStatus, ExperimentLog, Outcome, Priority};
 use crate::wrapup::deferred_deps;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApprovalsError {
+    #[error("cannot read the approvals {}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("the approvals {} are not valid: {message}", path.display())]
+    Corrupt { path: PathBuf, message: String },
+    #[error("cannot write the approvals {}: {source}", path.display())]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Approvals {
@@ -20,20 +36,29 @@ pub struct Approvals {
 }
 
 impl Approvals {
-    pub fn load(path: &Path) -> Result<Approvals, String> {
+    pub fn load(path: &Path) -> Result<Approvals, ApprovalsError> {
         match std::fs::read_to_string(path) {
-            Ok(text) => serde_yaml::from_str(&text).map_err(|e| format!("{}: {e}", path.display())),
+            Ok(text) => serde_yaml::from_str(&text).map_err(|e| ApprovalsError::Corrupt {
+                path: path.to_path_buf(),
+                message: e.to_string(),
+            }),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Approvals::default()),
-            Err(e) => Err(format!("{}: {e}", path.display())),
+            Err(source) => Err(ApprovalsError::Read {
+                path: path.to_path_buf(),
+                source,
+            }),
         }
     }
 
-    pub fn save(&self, path: &Path) -> std::io::Result<()> {
+    pub fn save(&self, path: &Path) -> Result<(), ApprovalsError> {
         let text = format!(
             "# Dependency approvals for this run, written by `optimize approve` / `optimize deny`.\n{}",
             serde_yaml::to_string(self).expect("approvals serialize")
         );
-        crate::fsutil::write_atomic(path, text.as_bytes())
+        crate::fsutil::write_atomic(path, text.as_bytes()).map_err(|source| ApprovalsError::Write {
+            path: path.to_path_buf(),
+            source,
+        })
     }
 
     pub fn approve(&mut self, dep: &str) {
@@ -94,7 +119,7 @@ pub fn apply(log: &mut ExperimentLog, approvals: &Approvals, spec_approved: &[St
         rest.push(h);
     }
     for e in log.experiments.iter_mut() {
-        if e.outcome != Outcome::DeferredNeedsApproval || e.extra.contains_key("approval") {
+        if e.outcome != Outcome::DeferredNeedsApproval || e.record.approval.is_some() {
             continue;
         }
         let deps = deferred_deps(e);
@@ -102,21 +127,17 @@ pub fn apply(log: &mut ExperimentLog, approvals: &Approvals, spec_approved: &[St
             continue;
         }
         if let Some(d) = deps.iter().find(|d| approvals.is_denied(d)) {
-            e.extra
-                .insert("approval".into(), Value::from(format!("denied: {d}")));
+            e.record.approval = Some(format!("denied: {d}"));
             applied.dropped.push(e.hypothesis.clone());
             continue;
         }
         if !deps.iter().all(|d| ok(d)) {
             continue;
         }
-        let Some(commit) = e.extra_str("experiment_commit").map(str::to_string) else {
+        let Some(commit) = e.record.experiment_commit.clone() else {
             continue;
         };
-        e.extra.insert("approval".into(), Value::from("approved"));
-        let mut extra = Mapping::new();
-        extra.insert("from_commit".into(), Value::from(commit));
-        extra.insert("from_iteration".into(), Value::from(e.iteration));
+        e.record.approval = Some("approved".into());
         applied.remeasure.push(e.hypothesis.clone());
         front.push(BacklogItem {
             description: e.hypothesis.clone(),
@@ -127,7 +148,9 @@ pub fn apply(log: &mut ExperimentLog, approvals: &Approvals, spec_approved: &[St
             files: e.changes.iter().map(|c| c.file.clone()).collect(),
             apply: None,
             patch: None,
-            extra,
+            from_commit: Some(commit),
+            from_iteration: Some(e.iteration),
+            extra: Mapping::new(),
         });
     }
     front.extend(rest);

@@ -32,7 +32,12 @@ pub fn points(log: &ExperimentLog, primary: &str) -> Vec<(u64, f64, Outcome)> {
         .collect()
 }
 
-pub fn render(log: &ExperimentLog, spec: &Spec) -> Result<String, String> {
+/// The plotting library refused to draw.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot draw the progress chart: {0}")]
+pub struct ChartError(String);
+
+pub fn render(log: &ExperimentLog, spec: &Spec) -> Result<String, ChartError> {
     let primary = &spec.metric.primary.name;
     let pts = points(log, primary);
     let baseline = log.baseline.metric(primary);
@@ -81,7 +86,7 @@ pub fn render(log: &ExperimentLog, spec: &Spec) -> Result<String, String> {
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, (800, 450)).into_drawing_area();
-        let err = |e: &dyn std::fmt::Display| e.to_string();
+        let err = |e: &dyn std::fmt::Display| ChartError(e.to_string());
         root.fill(&WHITE).map_err(|e| err(&e))?;
         let mut chart = ChartBuilder::on(&root)
             .caption(

@@ -7,6 +7,15 @@ pub fn now_iso() -> String {
     iso_from_unix(unix_now())
 }
 
+/// `2026-11-22T03:13:43.123Z`, for events that follow each other closely.
+pub fn now_iso_millis() -> String {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    let secs = iso_from_unix(now.as_secs() as i64);
+    format!("{}.{:03}Z", &secs[..secs.len() - 1], now.subsec_millis())
+}
+
 pub fn unix_now() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)

@@ -1,6 +1,6 @@
 //! The bundled demo project (fixtures/demo), embedded in the binary.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use git2::{IndexAddOption, Repository, Signature};
 
@@ -29,27 +29,38 @@ pub const FILES: &[(&str, &str)] = demo_files![
 
 pub const SPEC: &str = "optimize.yaml";
 
+#[derive(Debug, thiserror::Error)]
+pub enum DemoError {
+    #[error("{} is not empty; give a new or empty directory", path.display())]
+    NotEmpty { path: PathBuf },
+    #[error("cannot write {}: {source}", path.display())]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot make the demo a git repository: {0}")]
+    Git(#[from] git2::Error),
+}
+
 /// Writes the demo project into `dir` (which must be empty or absent) and
 /// makes it a git repository with one commit.
-pub fn create(dir: &Path) -> Result<(), String> {
-    if dir.exists()
-        && std::fs::read_dir(dir)
-            .map_err(|e| e.to_string())?
-            .next()
-            .is_some()
-    {
-        return Err(format!(
-            "{} is not empty; give a new or empty directory",
-            dir.display()
-        ));
+pub fn create(dir: &Path) -> Result<(), DemoError> {
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| DemoError::Write { path, source }
+    };
+    if dir.exists() && std::fs::read_dir(dir).map_err(io(dir))?.next().is_some() {
+        return Err(DemoError::NotEmpty {
+            path: dir.to_path_buf(),
+        });
     }
     for (rel, content) in FILES {
         let path = dir.join(rel);
-        std::fs::create_dir_all(path.parent().expect("files have a parent"))
-            .map_err(|e| e.to_string())?;
-        std::fs::write(&path, content).map_err(|e| format!("write {}: {e}", path.display()))?;
+        let parent = path.parent().expect("files have a parent");
+        std::fs::create_dir_all(parent).map_err(io(parent))?;
+        std::fs::write(&path, content).map_err(io(&path))?;
     }
-    let git = |e: git2::Error| format!("git: {e}");
+    let git = DemoError::Git;
     let mut opts = git2::RepositoryInitOptions::new();
     opts.initial_head("main");
     let repo = Repository::init_opts(dir, &opts).map_err(git)?;

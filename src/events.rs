@@ -1,16 +1,29 @@
-//! What the loop reports as it goes. The loop writes the log itself; events
-//! only feed what the user sees (the terminal reporter, tests).
+//! What a run reports as it goes: typed, timestamped events, fanned out to
+//! every sink (the terminal, `optimize.log`, `events.jsonl`, tests). The
+//! loop writes the experiment log itself; events only feed what people and
+//! dashboards see.
 
+use std::fs::File;
 use std::io::Write;
-use std::sync::Mutex;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use serde::Serialize;
 
 use crate::log::Outcome;
+use crate::stop::StopReason;
+use crate::text::{fmt_num, one_line};
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
 pub enum Event {
-    Started {
-        name: String,
+    RunStarted {
+        spec: String,
         resumed: bool,
+    },
+    /// Process groups a killed run left behind were ended.
+    LeftoversEnded {
+        process_groups: usize,
     },
     BaselineStarted {
         commit: String,
@@ -20,20 +33,30 @@ pub enum Event {
         primary: String,
         value: Option<f64>,
     },
+    HypothesesRequested {
+        model: String,
+    },
+    HypothesesProposed {
+        count: usize,
+    },
     BatchStarted {
         batch: u64,
-        experiments: Vec<(u64, String)>,
+        experiments: Vec<Planned>,
     },
-    Stage {
+    StageChanged {
         iteration: u64,
-        stage: String,
+        #[serde(flatten)]
+        stage: Stage,
     },
-    Recorded {
+    /// Appended to the log as `measured`; its final outcome comes with
+    /// [`Event::ExperimentFinished`] after the batch is evaluated.
+    ExperimentMeasured {
         iteration: u64,
-        outcome: Outcome,
-        detail: String,
+        primary: String,
+        value: Option<f64>,
     },
-    Decided {
+    /// An experiment's final outcome, once per experiment.
+    ExperimentFinished {
         iteration: u64,
         outcome: Outcome,
         detail: String,
@@ -42,94 +65,357 @@ pub enum Event {
         iteration: u64,
         value: f64,
     },
-    Note(String),
-    Stopped {
-        reason: String,
+    PriceUnknown {
+        model: String,
+    },
+    Warning {
+        message: String,
+    },
+    /// A signal asked the run to stop; the running commands are being ended.
+    Interrupted {
+        signal: String,
+    },
+    /// A second signal: the process exits at once.
+    ExitingNow,
+    RunStopped {
+        #[serde(flatten)]
+        reason: StopReason,
+    },
+    RunFailed {
+        message: String,
     },
 }
 
-pub trait Reporter: Send + Sync {
-    fn report(&self, event: &Event);
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Planned {
+    pub iteration: u64,
+    pub hypothesis: String,
 }
 
-/// Timestamped plain lines on stderr (the default when not on a TTY).
+/// Where an experiment is.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "stage", rename_all = "snake_case")]
+pub enum Stage {
+    Implementing,
+    /// An approved deferred experiment: its kept commit on the current best.
+    Reapplying,
+    Measuring {
+        run: u32,
+        runs: u32,
+    },
+    Judging,
+    MeasuringCombination,
+}
+
+impl std::fmt::Display for Stage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Stage::Implementing => f.write_str("implementing"),
+            Stage::Reapplying => f.write_str("re-applying its kept commit"),
+            Stage::Measuring { runs: 1, .. } => f.write_str("measuring"),
+            Stage::Measuring { run, runs } => write!(f, "measuring {run} of {runs}"),
+            Stage::Judging => f.write_str("judging"),
+            Stage::MeasuringCombination => f.write_str("measuring the combination with the new best"),
+        }
+    }
+}
+
+impl Event {
+    pub fn warning(message: impl Into<String>) -> Event {
+        Event::Warning {
+            message: message.into(),
+        }
+    }
+
+    /// The outcome this event carries, for sinks that colour it.
+    pub fn outcome(&self) -> Option<&Outcome> {
+        match self {
+            Event::ExperimentFinished { outcome, .. } => Some(outcome),
+            _ => None,
+        }
+    }
+
+    /// One line, as the terminal and `optimize.log` show it; `paint` styles
+    /// an outcome's name.
+    pub fn describe_with(&self, paint: &dyn Fn(&Outcome) -> String) -> String {
+        match self {
+            Event::RunStarted { spec, resumed } => format!(
+                "{} run \"{spec}\"",
+                if *resumed { "resuming" } else { "starting" }
+            ),
+            Event::LeftoversEnded { process_groups } => format!(
+                "ended {process_groups} process group{} left running by an earlier run",
+                plural(*process_groups)
+            ),
+            Event::BaselineStarted { commit, runs } => format!(
+                "measuring the baseline at {} ({runs} run{})",
+                &commit[..10.min(commit.len())],
+                plural(*runs as usize)
+            ),
+            Event::BaselineMeasured { primary, value } => format!(
+                "baseline {primary} = {}",
+                value.map(fmt_num).unwrap_or_else(|| "(judged)".into())
+            ),
+            Event::HypothesesRequested { model } => format!("asking {model} for hypotheses"),
+            Event::HypothesesProposed { count } => {
+                format!("the model proposed {count} new hypotheses")
+            }
+            Event::BatchStarted { batch, experiments } => {
+                let list: Vec<String> = experiments
+                    .iter()
+                    .map(|p| format!("#{} {}", p.iteration, one_line(&p.hypothesis, 60)))
+                    .collect();
+                format!("batch {batch}: {}", list.join("; "))
+            }
+            Event::StageChanged { iteration, stage } => format!("  #{iteration} {stage}"),
+            Event::ExperimentMeasured {
+                iteration,
+                primary,
+                value,
+            } => format!(
+                "  #{iteration} measured: {primary} = {}",
+                value.map(fmt_num).unwrap_or_else(|| "?".into())
+            ),
+            Event::ExperimentFinished {
+                iteration,
+                outcome,
+                detail,
+            } => format!("  #{iteration} -> {}: {detail}", paint(outcome)),
+            Event::NewBest { iteration, value } => {
+                format!("new best {} (from #{iteration})", fmt_num(*value))
+            }
+            Event::PriceUnknown { model } => format!(
+                "note: the price of model \"{model}\" is unknown, so its cost is reported as unknown; set llm.prices.{model}"
+            ),
+            Event::Warning { message } => format!("warning: {message}"),
+            Event::Interrupted { signal } => format!(
+                "{signal}: stopping the running commands (interrupt again to exit at once)"
+            ),
+            Event::ExitingNow => "exiting at once".into(),
+            Event::RunStopped { reason } => format!("stopping: {reason}"),
+            Event::RunFailed { message } => format!("the run failed: {message}"),
+        }
+    }
+
+    pub fn describe(&self) -> String {
+        self.describe_with(&|o| o.to_string())
+    }
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}
+
+/// An event with the moment it happened.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Stamped {
+    /// ISO 8601, UTC.
+    pub time: String,
+    #[serde(flatten)]
+    pub event: Event,
+}
+
+/// Something that shows or stores events.
+pub trait Sink: Send + Sync {
+    fn accept(&self, event: &Stamped);
+}
+
+/// The one fan-out every part of a run emits through.
+#[derive(Clone, Default)]
+pub struct Events {
+    sinks: Arc<Vec<Arc<dyn Sink>>>,
+}
+
+impl Events {
+    pub fn new(sinks: Vec<Arc<dyn Sink>>) -> Events {
+        Events {
+            sinks: Arc::new(sinks),
+        }
+    }
+
+    /// Emits nowhere (for library callers that do not watch).
+    pub fn none() -> Events {
+        Events::default()
+    }
+
+    pub fn emit(&self, event: Event) {
+        let stamped = Stamped {
+            time: crate::clock::now_iso_millis(),
+            event,
+        };
+        for sink in self.sinks.iter() {
+            sink.accept(&stamped);
+        }
+    }
+}
+
+/// Timestamped plain lines on stderr (when not on a terminal); nothing
+/// with `--quiet`.
 pub struct PlainReporter {
-    quiet: bool,
     out: Mutex<()>,
 }
 
 impl PlainReporter {
-    pub fn new(quiet: bool) -> PlainReporter {
-        PlainReporter {
-            quiet,
-            out: Mutex::new(()),
-        }
+    pub fn new() -> PlainReporter {
+        PlainReporter { out: Mutex::new(()) }
     }
+}
 
-    fn line(&self, text: &str) {
+impl Default for PlainReporter {
+    fn default() -> Self {
+        PlainReporter::new()
+    }
+}
+
+impl Sink for PlainReporter {
+    fn accept(&self, e: &Stamped) {
         let _guard = self.out.lock();
-        let now = crate::clock::now_iso();
-        let _ = writeln!(std::io::stderr(), "[{}] {text}", &now[11..19]);
+        let _ = writeln!(
+            std::io::stderr(),
+            "[{}] {}",
+            clock_of(&e.time),
+            e.event.describe()
+        );
     }
 }
 
-impl Reporter for PlainReporter {
-    fn report(&self, event: &Event) {
-        let text = describe(event);
-        tracing::info!("{text}");
-        if !self.quiet {
-            self.line(&text);
+/// `HH:MM:SS` of an ISO 8601 time.
+pub fn clock_of(time: &str) -> &str {
+    time.get(11..19).unwrap_or(time)
+}
+
+/// `optimize.log`: every event through `tracing`, whatever the terminal shows.
+pub struct TracingSink;
+
+impl Sink for TracingSink {
+    fn accept(&self, e: &Stamped) {
+        match &e.event {
+            Event::Warning { .. } | Event::RunFailed { .. } => {
+                tracing::warn!("{}", e.event.describe())
+            }
+            _ => tracing::info!("{}", e.event.describe()),
         }
     }
 }
 
-/// One line for an event, as the terminal and optimize.log show it.
-pub fn describe(event: &Event) -> String {
-    match event {
-        Event::Started { name, resumed } => {
-            format!(
-                "{} run \"{name}\"",
-                if *resumed { "resuming" } else { "starting" }
-            )
-        }
-        Event::BaselineStarted { commit, runs } => {
-            format!(
-                "measuring the baseline at {} ({runs} run{})",
-                &commit[..10.min(commit.len())],
-                if *runs == 1 { "" } else { "s" }
-            )
-        }
-        Event::BaselineMeasured { primary, value } => format!(
-            "baseline {primary} = {}",
-            value
-                .map(crate::text::fmt_num)
-                .unwrap_or_else(|| "(judged)".into())
-        ),
-        Event::BatchStarted { batch, experiments } => {
-            let list: Vec<String> = experiments
-                .iter()
-                .map(|(i, d)| format!("#{i} {}", crate::text::one_line(d, 60)))
-                .collect();
-            format!("batch {batch}: {}", list.join("; "))
-        }
-        Event::Stage { iteration, stage } => format!("  #{iteration} {stage}"),
-        Event::Recorded {
-            iteration,
-            outcome,
-            detail,
-        } => format!("  #{iteration} {outcome}: {detail}"),
-        Event::Decided {
-            iteration,
-            outcome,
-            detail,
-        } => format!("  #{iteration} -> {outcome}: {detail}"),
-        Event::NewBest { iteration, value } => {
-            format!(
-                "new best {} (from #{iteration})",
-                crate::text::fmt_num(*value)
-            )
-        }
-        Event::Note(text) => text.clone(),
-        Event::Stopped { reason } => format!("stopping: {reason}"),
+/// `events.jsonl`: one JSON object a line, for dashboards and `tail -f | jq`.
+pub struct JsonLines {
+    file: Mutex<File>,
+}
+
+impl JsonLines {
+    pub fn append_to(path: &Path) -> std::io::Result<JsonLines> {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)?;
+        Ok(JsonLines {
+            file: Mutex::new(file),
+        })
+    }
+}
+
+impl Sink for JsonLines {
+    fn accept(&self, e: &Stamped) {
+        let Ok(mut line) = serde_json::to_string(e) else {
+            return;
+        };
+        line.push('\n');
+        let mut f = self.file.lock().unwrap_or_else(|p| p.into_inner());
+        // One write per line, so concurrent readers never see half a line.
+        let _ = f.write_all(line.as_bytes());
+    }
+}
+
+/// Keeps every event, for tests and embedders that check the stream.
+#[derive(Default)]
+pub struct Recorder {
+    seen: Mutex<Vec<Stamped>>,
+}
+
+impl Recorder {
+    pub fn events(&self) -> Vec<Event> {
+        self.seen
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .map(|s| s.event.clone())
+            .collect()
+    }
+}
+
+impl Sink for Recorder {
+    fn accept(&self, e: &Stamped) {
+        self.seen
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(e.clone());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_serialize_flat_with_time_and_snake_case_name() {
+        let e = Stamped {
+            time: "2026-01-02T03:04:05.678Z".into(),
+            event: Event::ExperimentFinished {
+                iteration: 3,
+                outcome: Outcome::Kept,
+                detail: "runtime_ms -20".into(),
+            },
+        };
+        let v: serde_json::Value = serde_json::to_value(&e).unwrap();
+        assert_eq!(v["event"], "experiment_finished");
+        assert_eq!(v["time"], "2026-01-02T03:04:05.678Z");
+        assert_eq!(v["iteration"], 3);
+        assert_eq!(v["outcome"], "kept");
+
+        let stage = serde_json::to_value(Event::StageChanged {
+            iteration: 2,
+            stage: Stage::Measuring { run: 1, runs: 5 },
+        })
+        .unwrap();
+        assert_eq!(stage["event"], "stage_changed");
+        assert_eq!(stage["stage"], "measuring");
+        assert_eq!(stage["runs"], 5);
+
+        let stop = serde_json::to_value(Event::RunStopped {
+            reason: StopReason::MaxIterations(20),
+        })
+        .unwrap();
+        assert_eq!(stop["event"], "run_stopped");
+        assert_eq!(stop["reason"], "max_iterations");
+        assert_eq!(stop["message"], "max_iterations (20) reached");
+        let unit = serde_json::to_value(Event::ExitingNow).unwrap();
+        assert_eq!(unit["event"], "exiting_now");
+    }
+
+    #[test]
+    fn the_recorder_sees_what_every_sink_sees() {
+        let rec = Arc::new(Recorder::default());
+        let events = Events::new(vec![rec.clone(), Arc::new(TracingSink)]);
+        events.emit(Event::HypothesesProposed { count: 2 });
+        events.emit(Event::warning("disk almost full"));
+        assert_eq!(
+            rec.events(),
+            [
+                Event::HypothesesProposed { count: 2 },
+                Event::warning("disk almost full")
+            ]
+        );
+    }
+
+    #[test]
+    fn painting_touches_only_the_outcome() {
+        let e = Event::ExperimentFinished {
+            iteration: 1,
+            outcome: Outcome::Reverted,
+            detail: "reverted because kept elsewhere".into(),
+        };
+        let line = e.describe_with(&|o| format!("<{o}>"));
+        assert_eq!(line, "  #1 -> <reverted>: reverted because kept elsewhere");
     }
 }

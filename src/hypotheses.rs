@@ -90,6 +90,8 @@ pub fn load_file(path: &Path, approved: &[String]) -> Result<Vec<BacklogItem>, H
             files: e.files,
             apply: e.apply,
             patch: e.patch,
+            from_commit: None,
+            from_iteration: None,
             extra: Default::default(),
         });
     }
@@ -165,6 +167,8 @@ mod tests {
             files: files.iter().map(|f| f.to_string()).collect(),
             apply: None,
             patch: None,
+            from_commit: None,
+            from_iteration: None,
             extra: Default::default(),
         }
     }

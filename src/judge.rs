@@ -152,18 +152,53 @@ fn read_scores(
         .collect()
 }
 
-pub struct Budget {
-    pub cap: Option<f64>,
-    pub spent: f64,
+/// The judge's money cap (`judge.max_total_cost_usd`), shared by every
+/// experiment of a run: each call is checked against what all of them have
+/// spent so far, so parallel experiments overshoot by at most the calls
+/// already in flight.
+#[derive(Debug, Default)]
+pub struct JudgeBudget {
+    cap: Option<f64>,
+    spent: std::sync::Mutex<f64>,
 }
 
-/// Judges a tree's items; `budget.spent` is updated as calls are made.
+impl JudgeBudget {
+    pub fn new(cap: Option<f64>, spent: f64) -> JudgeBudget {
+        JudgeBudget {
+            cap,
+            spent: std::sync::Mutex::new(spent),
+        }
+    }
+
+    pub fn spent(&self) -> f64 {
+        *self.spent.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Whether another call may start.
+    pub fn check(&self) -> Result<(), JudgeError> {
+        let spent = self.spent();
+        match self.cap {
+            Some(cap) if spent >= cap => Err(JudgeError::Budget { cap, spent }),
+            _ => Ok(()),
+        }
+    }
+
+    pub fn add(&self, cost: f64) {
+        *self.spent.lock().unwrap_or_else(|p| p.into_inner()) += cost;
+    }
+
+    pub fn exhausted(&self) -> bool {
+        self.check().is_err()
+    }
+}
+
+/// Judges a tree's items; every call is checked against and added to `budget`.
 pub async fn judge_tree(
     client: &LlmClient,
     judge: &Judge,
     items_path: &Path,
     transcript_path: &Path,
-    budget: &mut Budget,
+    budget: &JudgeBudget,
 ) -> Result<Scores, JudgeError> {
     let items = read_items(items_path)?;
     let (chosen, singletons) = sample(judge, &items);
@@ -182,14 +217,6 @@ pub async fn judge_tree(
         ),
     ] {
         for batch in group.chunks(judge.batch_size.max(1) as usize) {
-            if let Some(cap) = budget.cap
-                && budget.spent >= cap
-            {
-                return Err(JudgeError::Budget {
-                    cap,
-                    spent: budget.spent,
-                });
-            }
             let fields = fields(judge);
             let listed: Vec<String> = batch
                 .iter()
@@ -212,10 +239,11 @@ pub async fn judge_tree(
             );
             let mut messages = vec![json!({"role": "user", "content": prompt})];
             for attempt in 0..2 {
+                budget.check()?;
                 let reply = client.chat(&model, &messages).await?;
                 let cost = reply.cost_usd.unwrap_or(0.0);
                 scores.cost_usd += cost;
-                budget.spent += cost;
+                budget.add(cost);
                 let parsed = read_scores(&reply.text, batch.len(), &fields);
                 transcript(
                     client,
@@ -271,6 +299,16 @@ mod tests {
         s.dedup();
         assert_eq!(s.len(), 10);
         assert_eq!(Rng(1).choose(3, 10).len(), 3);
+    }
+
+    #[test]
+    fn the_budget_refuses_calls_once_spent_by_anyone() {
+        let shared = std::sync::Arc::new(JudgeBudget::new(Some(1.0), 0.6));
+        assert!(shared.check().is_ok());
+        let other = shared.clone();
+        other.add(0.5);
+        assert!(matches!(shared.check(), Err(JudgeError::Budget { .. })));
+        assert!(JudgeBudget::new(None, 1e9).check().is_ok());
     }
 
     #[test]

@@ -22,6 +22,8 @@ pub mod judge;
 pub mod llm;
 pub mod log;
 pub mod measure;
+pub mod names;
+pub mod output;
 pub mod process;
 pub mod progress;
 pub mod prompt;

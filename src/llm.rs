@@ -69,6 +69,8 @@ const DEFAULT_PRICES: &[(&str, f64, f64)] = &[
 pub struct LlmClient {
     /// Models whose price is unknown (their cost is reported as unknown).
     unknown_prices: std::sync::Mutex<std::collections::BTreeSet<String>>,
+    /// Told once per model whose price is unknown.
+    events: crate::events::Events,
     client: Client<OpenAIConfig>,
     pub base_url: String,
     default_model: String,
@@ -118,6 +120,7 @@ impl LlmClient {
         }
         Ok(LlmClient {
             unknown_prices: Default::default(),
+            events: crate::events::Events::none(),
             client,
             base_url,
             default_model: llm.model.clone(),
@@ -125,6 +128,12 @@ impl LlmClient {
             prices,
             outage,
         })
+    }
+
+    /// Where notices (an unknown price) go.
+    pub fn with_events(mut self, events: crate::events::Events) -> LlmClient {
+        self.events = events;
+        self
     }
 
     pub fn model_or_default(&self, role_model: Option<&String>) -> String {
@@ -177,9 +186,9 @@ impl LlmClient {
                 .lock()
                 .unwrap_or_else(|p| p.into_inner());
             if unknown.insert(model.to_string()) {
-                eprintln!(
-                    "note: the price of model \"{model}\" is unknown, so its cost is reported as unknown; set llm.prices.{model}"
-                );
+                self.events.emit(crate::events::Event::PriceUnknown {
+                    model: model.to_string(),
+                });
             }
         }
         let cost_usd = self.price(model).map(|(i, o)| {

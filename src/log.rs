@@ -10,6 +10,11 @@ use serde_yaml::{Mapping, Value};
 
 use crate::fsutil;
 
+mod run_state;
+mod timestamps;
+
+pub use run_state::{InFlight, InFlightMember, Limits, RunMeta, Session, SessionKind, Timings};
+
 #[derive(Debug, thiserror::Error)]
 pub enum LogError {
     #[error("cannot read the experiment log {}: {source}", path.display())]
@@ -45,6 +50,8 @@ pub struct ExperimentLog {
     #[serde(default)]
     pub hypothesis_backlog: Vec<BacklogItem>,
     #[serde(flatten)]
+    pub run: RunMeta,
+    #[serde(flatten)]
     pub extra: Mapping,
 }
 
@@ -60,6 +67,10 @@ pub struct Baseline {
     pub diagnostics: Mapping,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub judge: Option<Mapping>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub commit: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sample_count: Option<u64>,
     #[serde(flatten)]
     pub extra: Mapping,
 }
@@ -74,6 +85,9 @@ pub struct Best {
     pub judge: Option<Mapping>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub total_judge_cost_usd: Option<f64>,
+    /// The commit the optimization branch points at.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub commit: Option<String>,
     #[serde(flatten)]
     pub extra: Mapping,
 }
@@ -124,6 +138,12 @@ pub struct BacklogItem {
     /// ...or a unified diff.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub patch: Option<String>,
+    /// An approved deferred experiment: its kept commit, measured again on
+    /// the current best instead of being implemented again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from_commit: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from_iteration: Option<u64>,
     #[serde(flatten)]
     pub extra: Mapping,
 }
@@ -275,7 +295,40 @@ pub struct Experiment {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub merged_with: Option<u64>,
     #[serde(flatten)]
+    pub record: Recorded,
+    #[serde(flatten)]
     pub extra: Mapping,
+}
+
+/// What the tool records in an entry beside the schema's fields.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Recorded {
+    /// The experiment's own commit, kept on its `optimize-exp/` branch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub experiment_commit: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub branch: Option<String>,
+    /// Every model call made for this experiment (edits, learnings).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub llm_cost_usd: Option<f64>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub deferred_deps: Vec<String>,
+    /// Set once its dependencies were approved and it went back to the backlog.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approval: Option<String>,
+    /// An approved deferred experiment measured again: the original entry.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub measured_from_iteration: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timings: Option<Timings>,
+    /// A runner-up merged onto the new best: that combination.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub combined_commit: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub combined_metrics: Option<Mapping>,
+    /// The rule-based learning when a model wrote `learnings`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub templated_learnings: Option<String>,
 }
 
 impl Experiment {
@@ -307,6 +360,7 @@ impl Experiment {
             deferred_reason: None,
             error_message: None,
             merged_with: None,
+            record: Recorded::default(),
             extra: Mapping::new(),
         }
     }
@@ -319,9 +373,6 @@ impl Experiment {
             .find_map(|m| metric_value(m, name))
     }
 
-    pub fn extra_str(&self, key: &str) -> Option<&str> {
-        self.extra.get(key).and_then(Value::as_str)
-    }
 }
 
 /// A number from a metrics mapping. The newer schema stores snapshots such as
@@ -395,8 +446,11 @@ impl ExperimentLog {
         })
     }
 
+    /// The log as YAML; timestamps are quoted so that YAML 1.1 readers
+    /// (PyYAML) read them as the strings the schema says they are.
     pub fn to_yaml(&self) -> String {
-        serde_yaml::to_string(self).expect("an experiment log always serializes")
+        let text = serde_yaml::to_string(self).expect("an experiment log always serializes");
+        timestamps::quote(&text)
     }
 
     /// Writes the log atomically: a reader sees the old file or the new one.
@@ -405,6 +459,11 @@ impl ExperimentLog {
             path: path.to_path_buf(),
             source,
         })
+    }
+
+    /// Every dollar spent on models: the judge's and all other calls.
+    pub fn total_cost_usd(&self) -> f64 {
+        self.best.total_judge_cost_usd.unwrap_or(0.0) + self.run.total_llm_cost_usd.unwrap_or(0.0)
     }
 
     /// Experiments decided since the last keep (the plateau count).

@@ -7,14 +7,14 @@ use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::events::{Event, Reporter, describe};
+use crate::events::{Event, Sink, Stamped, clock_of};
 use crate::log::Outcome;
 use crate::text::fmt_num;
 
 #[derive(Default)]
 struct State {
     batch: Option<u64>,
-    running: BTreeMap<u64, (String, Instant)>,
+    running: BTreeMap<u64, (crate::events::Stage, Instant)>,
     best: Option<f64>,
     done: bool,
 }
@@ -47,7 +47,8 @@ impl TtyReporter {
         }
     }
 
-    fn paint(&self, outcome: &Outcome, text: &str) -> String {
+    fn paint(&self, outcome: &Outcome) -> String {
+        let text = outcome.as_str();
         if !self.color {
             return text.to_string();
         }
@@ -104,34 +105,30 @@ fn draw_status(s: &State) {
     let _ = err.flush();
 }
 
-impl Reporter for TtyReporter {
-    fn report(&self, event: &Event) {
-        let mut text = describe(event);
-        tracing::info!("{text}");
+impl Sink for TtyReporter {
+    fn accept(&self, stamped: &Stamped) {
+        let event = &stamped.event;
+        let text = event.describe_with(&|o| self.paint(o));
         let Ok(mut s) = self.state.lock() else { return };
         match event {
             Event::BatchStarted { batch, .. } => s.batch = Some(*batch),
-            Event::Stage { iteration, stage } => {
+            Event::StageChanged { iteration, stage } => {
                 s.running
                     .insert(*iteration, (stage.clone(), Instant::now()));
             }
-            Event::Recorded {
-                iteration, outcome, ..
-            }
-            | Event::Decided {
-                iteration, outcome, ..
-            } => {
+            Event::ExperimentMeasured { iteration, .. }
+            | Event::ExperimentFinished { iteration, .. } => {
                 s.running.remove(iteration);
-                text = text.replacen(outcome.as_str(), &self.paint(outcome, outcome.as_str()), 1);
             }
             Event::BaselineMeasured { value, .. } => s.best = *value,
             Event::NewBest { value, .. } => s.best = Some(*value),
-            Event::Stopped { .. } => s.done = true,
+            Event::RunStopped { .. } | Event::RunFailed { .. } | Event::ExitingNow => {
+                s.done = true
+            }
             _ => {}
         }
         let mut err = std::io::stderr().lock();
-        let now = crate::clock::now_iso();
-        let _ = writeln!(err, "\r\x1b[2K[{}] {text}", &now[11..19]);
+        let _ = writeln!(err, "\r\x1b[2K[{}] {text}", clock_of(&stamped.time));
         if !s.done {
             let _ = write!(err, "{}", status_line(&s));
         }

@@ -123,6 +123,8 @@ mod tests {
             files: vec!["../../etc/passwd".into()],
             apply: None,
             patch: None,
+            from_commit: None,
+            from_iteration: None,
             extra: Default::default(),
         };
         let dir = tempfile::tempdir().unwrap();

@@ -8,10 +8,21 @@ use crate::git::Repo;
 use crate::log::{ExperimentLog, Outcome, metric_value};
 use crate::spec::Spec;
 use crate::state::StateDir;
-use crate::text::{fmt_num, one_line};
+use crate::text::{fmt_num, fmt_usd, one_line};
 
 /// Lines of each kept change's diff shown in the report.
 const DIFF_LINES: usize = 60;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    #[error(transparent)]
+    Chart(#[from] crate::chart::ChartError),
+    #[error("cannot write {}: {source}", path.display())]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
 
 pub struct Written {
     pub report: PathBuf,
@@ -25,13 +36,13 @@ pub fn write(
     spec_file: &Path,
     state: &StateDir,
     repo: Option<&Repo>,
-) -> Result<Written, String> {
-    let svg = crate::chart::render(log, spec)?;
-    crate::fsutil::write_atomic(&state.chart_path(), svg.as_bytes())
-        .map_err(|e| format!("cannot write {}: {e}", state.chart_path().display()))?;
-    let md = render(log, spec, spec_file, repo);
-    crate::fsutil::write_atomic(&state.report_path(), md.as_bytes())
-        .map_err(|e| format!("cannot write {}: {e}", state.report_path().display()))?;
+) -> Result<Written, ReportError> {
+    let write = |path: PathBuf, text: &str| {
+        crate::fsutil::write_atomic(&path, text.as_bytes())
+            .map_err(|source| ReportError::Write { path, source })
+    };
+    write(state.chart_path(), &crate::chart::render(log, spec)?)?;
+    write(state.report_path(), &render(log, spec, spec_file, repo))?;
     Ok(Written {
         report: state.report_path(),
         chart: state.chart_path(),
@@ -40,12 +51,7 @@ pub fn write(
 
 /// Active hours and experiments per hour.
 pub fn pace(log: &ExperimentLog) -> (f64, Option<f64>) {
-    let hours = log
-        .extra
-        .get("active_seconds")
-        .and_then(|v| v.as_f64())
-        .unwrap_or(0.0)
-        / 3600.0;
+    let hours = log.run.active_seconds.unwrap_or(0.0) / 3600.0;
     let rate = (hours > 0.0).then(|| log.experiments.len() as f64 / hours);
     (hours, rate)
 }
@@ -62,7 +68,7 @@ pub fn render(log: &ExperimentLog, spec: &Spec, spec_file: &Path, repo: Option<&
     let best = log.best.metric(primary);
     let num = |v: Option<f64>| v.map(fmt_num).unwrap_or_else(|| "?".into());
     let _ = writeln!(out, "- run `{}`, started {}", log.run_id, log.started_at);
-    if let Some(stop) = log.extra.get("stopped_because").and_then(|v| v.as_str()) {
+    if let Some(stop) = &log.run.stopped_because {
         let _ = writeln!(out, "- stopped because {stop}");
     }
     let _ = writeln!(
@@ -221,12 +227,24 @@ pub fn render(log: &ExperimentLog, spec: &Spec, spec_file: &Path, repo: Option<&
     }
 
     let _ = writeln!(out, "\n## Cost and time\n");
-    match log.best.total_judge_cost_usd {
-        Some(c) => {
-            let _ = writeln!(out, "- judge cost: ${c:.2}");
-        }
-        None => {
-            let _ = writeln!(out, "- model cost: none (no model was called)");
+    let judge = log.best.total_judge_cost_usd;
+    let other = log.run.total_llm_cost_usd;
+    if judge.is_none() && other.is_none() {
+        let _ = writeln!(out, "- model cost: none (no model was called)");
+    } else {
+        let _ = writeln!(
+            out,
+            "- model cost: {} in total (hypotheses, edits and learnings {}; judge {})",
+            fmt_usd(log.total_cost_usd()),
+            fmt_usd(other.unwrap_or(0.0)),
+            fmt_usd(judge.unwrap_or(0.0))
+        );
+        if !log.run.cost_unknown_for_models.is_empty() {
+            let _ = writeln!(
+                out,
+                "- cost unknown for models without a price: {}",
+                log.run.cost_unknown_for_models.join(", ")
+            );
         }
     }
     let _ = writeln!(out, "- active time: {:.2} hours", hours);

@@ -3,29 +3,30 @@
 
 use tokio::signal::unix::{SignalKind, signal};
 
+use crate::events::{Event, Events};
 use crate::process::CancelHandle;
 
 /// Listens for signals until the process ends; must run inside a runtime.
-pub fn install(handle: CancelHandle) -> std::io::Result<()> {
+pub fn install(handle: CancelHandle, events: Events) -> std::io::Result<()> {
     let mut interrupt = signal(SignalKind::interrupt())?;
     let mut terminate = signal(SignalKind::terminate())?;
     let mut hangup = signal(SignalKind::hangup())?;
     tokio::spawn(async move {
         let mut count = 0;
         loop {
-            tokio::select! {
-                _ = interrupt.recv() => {}
-                _ = terminate.recv() => {}
-                _ = hangup.recv() => {}
-            }
+            let name = tokio::select! {
+                _ = interrupt.recv() => "SIGINT",
+                _ = terminate.recv() => "SIGTERM",
+                _ = hangup.recv() => "SIGHUP",
+            };
             count += 1;
             if count == 1 {
-                eprintln!(
-                    "\noptimize: interrupted; stopping the running commands (interrupt again to exit at once)"
-                );
+                events.emit(Event::Interrupted {
+                    signal: name.into(),
+                });
                 handle.cancel();
             } else {
-                eprintln!("optimize: exiting at once");
+                events.emit(Event::ExitingNow);
                 std::process::exit(130);
             }
         }

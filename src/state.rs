@@ -107,6 +107,10 @@ impl StateDir {
     pub fn chart_path(&self) -> PathBuf {
         self.dir.join("progress.svg")
     }
+    /// Every event of the run, one JSON object a line.
+    pub fn events_path(&self) -> PathBuf {
+        self.dir.join("events.jsonl")
+    }
 
     /// Creates the state dir, and `.optimize/.gitignore` so that nothing the
     /// tool writes shows up in the user's `git status`.

@@ -5,7 +5,7 @@ use crate::hypotheses;
 use crate::log::ExperimentLog;
 use crate::spec::{MetricType, Spec};
 
-/// Why the loop stopped.
+/// Why a session of a run stopped.
 #[derive(Debug, Clone, PartialEq)]
 pub enum StopReason {
     TargetReached,
@@ -15,6 +15,37 @@ pub enum StopReason {
     BacklogEmpty,
     Interrupted,
     CostCap,
+    /// The model server failed through its outage budget; resumable.
+    ModelOutage(String),
+    /// An error ended the session; what was recorded stays.
+    Failed(String),
+}
+
+impl StopReason {
+    /// A stable snake_case name, for `events.jsonl` and scripts.
+    pub fn code(&self) -> &'static str {
+        match self {
+            StopReason::TargetReached => "target_reached",
+            StopReason::MaxIterations(_) => "max_iterations",
+            StopReason::MaxHours(_) => "max_hours",
+            StopReason::Plateau(_) => "plateau",
+            StopReason::BacklogEmpty => "backlog_empty",
+            StopReason::Interrupted => "interrupted",
+            StopReason::CostCap => "cost_cap",
+            StopReason::ModelOutage(_) => "model_outage",
+            StopReason::Failed(_) => "failed",
+        }
+    }
+}
+
+impl serde::Serialize for StopReason {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = s.serialize_map(Some(2))?;
+        map.serialize_entry("reason", self.code())?;
+        map.serialize_entry("message", &self.to_string())?;
+        map.end()
+    }
 }
 
 impl std::fmt::Display for StopReason {
@@ -32,6 +63,8 @@ impl std::fmt::Display for StopReason {
             StopReason::CostCap => {
                 write!(f, "the judge budget (judge.max_total_cost_usd) is spent")
             }
+            StopReason::ModelOutage(message) => write!(f, "the model server is down: {message}"),
+            StopReason::Failed(message) => write!(f, "failed: {message}"),
         }
     }
 }

@@ -12,6 +12,22 @@ pub fn fmt_num(v: f64) -> String {
     s.trim_end_matches('0').trim_end_matches('.').to_string()
 }
 
+/// Dollars with the digits that matter: `$1.25`, `$0.0042`, `$0.00` for none.
+pub fn fmt_usd(v: f64) -> String {
+    if v <= 0.0 || !v.is_finite() {
+        return "$0.00".into();
+    }
+    if v >= 0.1 {
+        return format!("${v:.2}");
+    }
+    // Three significant digits, trailing zeros dropped (but keep two decimals).
+    let decimals = (-v.log10()).ceil() as usize + 2;
+    let s = format!("{v:.decimals$}");
+    let s = s.trim_end_matches('0');
+    let s = if s.len() < 4 { format!("{s:0<4}") } else { s.to_string() };
+    format!("${s}")
+}
+
 /// A text on one line (lines joined with " / "), cut to `max` characters.
 pub fn one_line(text: &str, max: usize) -> String {
     let joined: Vec<&str> = text
@@ -28,5 +44,20 @@ pub fn one_line(text: &str, max: usize) -> String {
             "{}…",
             line.chars().take(max.saturating_sub(1)).collect::<String>()
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fmt_usd;
+
+    #[test]
+    fn dollars_keep_their_significant_digits() {
+        assert_eq!(fmt_usd(0.0), "$0.00");
+        assert_eq!(fmt_usd(12.345), "$12.35");
+        assert_eq!(fmt_usd(0.25), "$0.25");
+        assert_eq!(fmt_usd(0.0042), "$0.0042");
+        assert_eq!(fmt_usd(0.000123456), "$0.000123");
+        assert_eq!(fmt_usd(0.05), "$0.05");
     }
 }

@@ -20,7 +20,7 @@ impl Worktree {
     /// `label` is `exp-007` for experiments, `validate-<pid>` for validate.
     pub fn location(state: &StateDir, label: &str) -> Worktree {
         Worktree {
-            admin: format!("optimize-{}-{label}", state.name),
+            admin: crate::names::worktree_admin(&state.name, label),
             path: state.worktrees_dir().join(label),
             branch: None,
         }

@@ -42,11 +42,8 @@ pub fn waiting_on_dependencies(log: &ExperimentLog) -> BTreeMap<String, Vec<Stri
 /// a log written without them, the names in its deferred_reason
 /// ("...: a (in x), b (in y)").
 pub fn deferred_deps(e: &Experiment) -> Vec<String> {
-    if let Some(list) = e.extra.get("deferred_deps").and_then(|v| v.as_sequence()) {
-        return list
-            .iter()
-            .filter_map(|v| v.as_str().map(str::to_string))
-            .collect();
+    if !e.record.deferred_deps.is_empty() {
+        return e.record.deferred_deps.clone();
     }
     let Some((_, list)) = e
         .deferred_reason
@@ -131,7 +128,14 @@ pub fn render(log: &ExperimentLog, spec: &Spec, spec_file: &Path, stop: &str) ->
         let _ = writeln!(out, "{line}");
     }
     if let Some(cost) = log.best.total_judge_cost_usd {
-        let _ = writeln!(out, "judge cost: ${cost:.2}");
+        let _ = writeln!(out, "judge cost: {}", crate::text::fmt_usd(cost));
+    }
+    if let Some(cost) = log.run.total_llm_cost_usd {
+        let _ = writeln!(
+            out,
+            "model cost (hypotheses, edits, learnings): {}",
+            crate::text::fmt_usd(cost)
+        );
     }
     let kept: Vec<_> = log
         .experiments

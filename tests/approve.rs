@@ -63,13 +63,7 @@ fn approving_both_kinds_then_running_measures_them_first() {
     );
     // The deferred idea was measured from its kept commit, as a new entry.
     let remeasured = &log.experiments[10];
-    assert_eq!(
-        remeasured
-            .extra
-            .get("measured_from_iteration")
-            .and_then(|v| v.as_u64()),
-        Some(4)
-    );
+    assert_eq!(remeasured.record.measured_from_iteration, Some(4));
     assert_eq!(
         log.experiments[3].outcome.to_string(),
         "deferred_needs_approval"

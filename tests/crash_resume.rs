@@ -101,13 +101,7 @@ fn check_log(dir: &Path, seen: &mut BTreeMap<u64, String>) {
 /// worktree and no process of the run are left.
 fn check_finished(dir: &Path) {
     let log = load(dir).unwrap();
-    let best = log
-        .best
-        .extra
-        .get("commit")
-        .and_then(|v| v.as_str())
-        .unwrap()
-        .to_string();
+    let best = log.best.commit.clone().unwrap();
     assert_eq!(
         git(dir, &["rev-parse", "optimize/demo"]),
         best,
@@ -124,7 +118,7 @@ fn check_finished(dir: &Path) {
         processes_in(dir)
     );
     assert!(
-        log.extra.get("in_flight").is_none(),
+        log.run.in_flight.is_none(),
         "no batch is left in flight"
     );
     assert!(

@@ -150,8 +150,9 @@ fn status_json_is_complete() {
 #[test]
 fn run_metadata_records_sessions() {
     let (_home, dir) = finished_demo();
-    let log = optimize::log::ExperimentLog::load(&dir.join(".optimize/demo/experiment-log.yaml"))
-        .unwrap();
+    // The keys as any YAML reader sees them, at the log's top level.
+    let text = std::fs::read_to_string(dir.join(".optimize/demo/experiment-log.yaml")).unwrap();
+    let log: serde_yaml::Value = serde_yaml::from_str(&text).unwrap();
     for key in [
         "tool_version",
         "start_commit",
@@ -159,13 +160,31 @@ fn run_metadata_records_sessions() {
         "spec_hash",
         "ended_at",
         "sessions",
+        "active_seconds",
+        "stopped_because",
     ] {
-        assert!(log.extra.contains_key(key), "log lacks {key}");
+        assert!(log.get(key).is_some(), "log lacks {key}");
     }
-    let sessions = log.extra.get("sessions").unwrap().as_sequence().unwrap();
+    assert!(log.get("in_flight").is_none(), "no batch is left in flight");
+    let sessions = log["sessions"].as_sequence().unwrap();
     assert_eq!(sessions.len(), 1);
     assert_eq!(sessions[0]["kind"], "start");
     assert!(sessions[0]["ended_at"].is_string());
+    assert_eq!(
+        sessions[0]["stopped_because"],
+        "no runnable hypotheses are left in the backlog"
+    );
+    assert_eq!(sessions[0]["limits"]["max_iterations"], 20);
+    assert!(log["best"]["commit"].is_string());
+    // Timestamps are quoted, so YAML 1.1 readers (PyYAML) read strings too.
+    for key in ["started_at", "ended_at"] {
+        assert!(
+            text.lines().any(|l| l.starts_with(&format!("{key}: '20"))),
+            "{key} is not quoted in:\n{text}"
+        );
+    }
+    assert!(text.contains("  timestamp: '20"), "baseline.timestamp is quoted");
+    assert!(text.contains("- started_at: '20"), "sessions[].started_at is quoted");
     assert!(dir.join(".optimize/demo/optimize.log").exists());
 }
 

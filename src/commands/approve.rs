@@ -51,10 +51,10 @@ fn decide(
     let waiting = waiting_on_dependencies(&log);
     let deps = deps(&log);
     if deps.is_empty() {
-        println!("no hypothesis is waiting on a dependency; nothing to approve");
+        crate::outln!("no hypothesis is waiting on a dependency; nothing to approve");
         return Ok(());
     }
-    let mut approvals = Approvals::load(&ws.state.approvals_path()).map_err(CliError::failure)?;
+    let mut approvals = Approvals::load(&ws.state.approvals_path())?;
     for dep in &deps {
         if approve {
             approvals.approve(dep);
@@ -70,12 +70,7 @@ fn decide(
             );
         }
     }
-    approvals.save(&ws.state.approvals_path()).map_err(|e| {
-        CliError::failure(format!(
-            "cannot write {}: {e}",
-            ws.state.approvals_path().display()
-        ))
-    })?;
+    approvals.save(&ws.state.approvals_path())?;
     let applied = approvals::apply(&mut log, &approvals, &loaded.spec.dependencies.approved);
     log.save(&log_path)?;
     print_applied(&deps, approve, &applied, spec_file);
@@ -83,22 +78,22 @@ fn decide(
 }
 
 pub fn print_applied(deps: &[String], approve: bool, applied: &Applied, spec_file: &Path) {
-    println!(
+    crate::outln!(
         "{} {}",
         if approve { "approved:" } else { "denied:" },
         deps.join(", ")
     );
     for h in &applied.runnable {
-        println!("  now runnable: \"{h}\"");
+        crate::outln!("  now runnable: \"{h}\"");
     }
     for h in &applied.remeasure {
-        println!("  will be measured from its kept commit: \"{h}\"");
+        crate::outln!("  will be measured from its kept commit: \"{h}\"");
     }
     for h in &applied.dropped {
-        println!("  dropped: \"{h}\"");
+        crate::outln!("  dropped: \"{h}\"");
     }
     if !applied.runnable.is_empty() || !applied.remeasure.is_empty() {
-        println!(
+        crate::outln!(
             "next: optimize {} (measures them first)",
             spec_file.display()
         );

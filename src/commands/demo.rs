@@ -9,11 +9,10 @@ pub fn run(args: &DemoArgs) -> Result<(), CliError> {
         Some(d) => d.clone(),
         None => std::env::temp_dir().join(format!("optimize-demo-{}", crate::clock::compact_now())),
     };
-    crate::demo::create(&dir)
-        .map_err(|e| CliError::failure(format!("cannot create the demo project: {e}")))?;
+    crate::demo::create(&dir)?;
     let dir = dir.canonicalize().unwrap_or(dir);
-    println!("demo project: {}", dir.display());
-    println!(
+    crate::outln!("demo project: {}", dir.display());
+    crate::outln!(
         "running `optimize optimize.yaml` there (offline: the hypotheses come from hypotheses.yaml)\n"
     );
     let run_args = RunArgs {
@@ -24,7 +23,7 @@ pub fn run(args: &DemoArgs) -> Result<(), CliError> {
     };
     super::run::execute(Some(&dir), &run_args)?;
     let d = dir.display();
-    println!(
+    crate::outln!(
         "\nwhat to look at next:
   cd {d}
   git log --oneline optimize/demo           the kept changes, one commit each

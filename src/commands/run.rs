@@ -6,12 +6,13 @@ use std::sync::Arc;
 
 use crate::cli::RunArgs;
 use crate::commands::{Workspace, display_path, runtime};
-use crate::error::{CliError, ExitKind};
-use crate::events::PlainReporter;
+use crate::error::CliError;
+use crate::events::{Events, JsonLines, PlainReporter, Sink, TracingSink};
 use crate::process::Cancel;
 use crate::run::{self, RunError};
 use crate::spec::LoadedSpec;
-use crate::{signals, wrapup};
+use crate::state::StateDir;
+use crate::{names, signals, wrapup};
 
 pub fn run(repo_arg: Option<&Path>, args: &RunArgs) -> Result<(), CliError> {
     execute(repo_arg, args).map(|_| ())
@@ -23,8 +24,10 @@ pub fn execute(
     args: &RunArgs,
 ) -> Result<crate::log::ExperimentLog, CliError> {
     let mut loaded = LoadedSpec::load(&args.spec)?;
-    for w in &loaded.warnings {
-        eprintln!("warning: {w}");
+    if !args.quiet {
+        for w in &loaded.warnings {
+            eprintln!("warning: {w}");
+        }
     }
     apply_overrides(&mut loaded, args)?;
     let ws = Workspace::open(repo_arg, &loaded)?;
@@ -34,26 +37,21 @@ pub fn execute(
     }
     init_tracing(&ws.state.dir.join("optimize.log"));
     let rt = runtime()?;
-    let reporter: Arc<dyn crate::events::Reporter> =
-        if !args.quiet && std::io::stderr().is_terminal() {
-            Arc::new(crate::progress::TtyReporter::new())
-        } else {
-            Arc::new(PlainReporter::new(args.quiet))
-        };
+    let events = run_events(&ws.state, args.quiet)?;
     let finish = rt.block_on(async {
         let (handle, cancel) = Cancel::new();
-        signals::install(handle)
-            .map_err(|e| CliError::failure(format!("cannot listen for signals: {e}")))?;
+        signals::install(handle, events.clone())
+            .map_err(|e| CliError::failure("cannot listen for signals").caused_by(e))?;
         let req = run::Request {
             loaded: &loaded,
             repo_root: ws.repo.root.clone(),
             state: ws.state.clone(),
-            reporter,
+            events,
             cancel,
         };
         run::run(req).await.map_err(|e| run_error(e, &args.spec))
     })?;
-    print!(
+    crate::out!(
         "{}",
         wrapup::render(
             &finish.log,
@@ -63,7 +61,7 @@ pub fn execute(
         )
     );
     if finish.already_complete {
-        println!(
+        crate::outln!(
             "\nthis run is complete ({}); nothing new was run.\n\
              extend it with: optimize {} --max-iterations {} (or add hypotheses to the log's hypothesis_backlog)\n\
              start anew with: optimize run {} --fresh",
@@ -73,7 +71,7 @@ pub fn execute(
             args.spec.display()
         );
     }
-    println!("log: {}", display_path(&ws.state.log_path()));
+    crate::outln!("log: {}", display_path(&ws.state.log_path()));
     match crate::report::write(
         &finish.log,
         &loaded.spec,
@@ -81,14 +79,14 @@ pub fn execute(
         &ws.state,
         Some(&ws.repo),
     ) {
-        Ok(w) => println!(
+        Ok(w) => crate::outln!(
             "report: {} and {}",
             display_path(&w.report),
             display_path(&w.chart)
         ),
         Err(e) => eprintln!("warning: could not write the report: {e}"),
     }
-    println!(
+    crate::outln!(
         "branch: optimize/{} (git log optimize/{} to review; merge it when happy)",
         loaded.spec.name, loaded.spec.name
     );
@@ -112,21 +110,20 @@ fn ask_approvals(
     if waiting.is_empty() {
         return Ok(());
     }
-    let mut approvals =
-        crate::approvals::Approvals::load(&ws.state.approvals_path()).map_err(CliError::failure)?;
+    let mut approvals = crate::approvals::Approvals::load(&ws.state.approvals_path())?;
     let (mut approved, mut denied) = (Vec::new(), Vec::new());
     let stdin = std::io::stdin();
     let mut lines = stdin.lock().lines();
     'deps: for (dep, who) in &waiting {
         loop {
-            print!(
+            crate::out!(
                 "approve dependency {dep} ({} hypothes{} waiting)? [a]pprove / [d]eny / [l]ater: ",
                 who.len(),
                 if who.len() == 1 { "is" } else { "es" }
             );
             let _ = std::io::stdout().flush();
             let Some(Ok(answer)) = lines.next() else {
-                println!();
+                crate::outln!();
                 break 'deps;
             };
             match answer.trim().to_ascii_lowercase().as_str() {
@@ -163,12 +160,7 @@ fn save_answers(
     }
     approved.iter().for_each(|d| approvals.approve(d));
     denied.iter().for_each(|d| approvals.deny(d));
-    approvals.save(&ws.state.approvals_path()).map_err(|e| {
-        CliError::failure(format!(
-            "cannot write {}: {e}",
-            ws.state.approvals_path().display()
-        ))
-    })?;
+    approvals.save(&ws.state.approvals_path())?;
     let applied = crate::approvals::apply(log, approvals, &loaded.spec.dependencies.approved);
     log.save(&ws.state.log_path())?;
     if !approved.is_empty() {
@@ -211,22 +203,43 @@ fn apply_overrides(loaded: &mut LoadedSpec, args: &RunArgs) -> Result<(), CliErr
     Ok(())
 }
 
+/// The run's error with what the user can do about it.
 fn run_error(e: RunError, spec_file: &Path) -> CliError {
-    match e {
-        RunError::Interrupted => CliError::interrupted(
-            "interrupted: the measurement processes were stopped and everything recorded is in the log",
-        )
-        .hint(format!("resume with: optimize {}", spec_file.display())),
-        RunError::Unsupported(_) => CliError::usage(e.to_string()),
-        RunError::BaselineGates(_) | RunError::Baseline(_) => {
-            CliError::failure(e.to_string()).hint(format!("`optimize validate {}` measures the baseline alone", spec_file.display()))
+    let resume = format!("resume with: optimize {}", spec_file.display());
+    let hint = match &e {
+        RunError::Interrupted => Some(resume),
+        RunError::BaselineGates(_) | RunError::Baseline(_) => Some(format!(
+            "`optimize validate {}` measures the baseline alone",
+            spec_file.display()
+        )),
+        RunError::ModelOutage { .. } | RunError::Model { .. } => {
+            Some(format!("everything recorded is in the log; {resume}"))
         }
-        RunError::Conflict(_) => CliError::new(ExitKind::Failure, e.to_string()),
-        RunError::Model(_) => CliError::failure(e.to_string())
-            .hint(format!("everything recorded is in the log; resume with: optimize {}", spec_file.display())),
-        RunError::Hypotheses(_) => CliError::usage(e.to_string()),
-        _ => CliError::failure(e.to_string()),
+        _ => None,
+    };
+    let error = CliError::from(e);
+    match hint {
+        Some(h) => error.hint(h),
+        None => error,
     }
+}
+
+/// Every run's events go to `optimize.log` and `events.jsonl`; the terminal
+/// gets live progress (a status line on a TTY, plain lines otherwise) unless
+/// `--quiet`.
+fn run_events(state: &StateDir, quiet: bool) -> Result<Events, CliError> {
+    let path = state.events_path();
+    let jsonl = JsonLines::append_to(&path)
+        .map_err(|e| CliError::failure(format!("cannot open {}", path.display())).caused_by(e))?;
+    let mut sinks: Vec<Arc<dyn Sink>> = vec![Arc::new(TracingSink), Arc::new(jsonl)];
+    if !quiet {
+        if std::io::stderr().is_terminal() {
+            sinks.push(Arc::new(crate::progress::TtyReporter::new()));
+        } else {
+            sinks.push(Arc::new(PlainReporter::new()));
+        }
+    }
+    Ok(Events::new(sinks))
 }
 
 /// `--fresh`: moves the old state to `.optimize/.archive/<name>/<ts>/` and
@@ -236,18 +249,18 @@ fn archive(ws: &Workspace) -> Result<(), CliError> {
     let name = &ws.state.name;
     let ts = crate::clock::compact_now();
     let fail = |e: String| CliError::failure(format!("cannot archive the previous run: {e}"));
-    let branch = crate::run::opt_branch(name);
+    let branch = names::opt_branch(name);
     if let Some(commit) = ws
         .repo
         .branch_commit(&branch)
         .map_err(|e| fail(e.to_string()))?
     {
         ws.repo
-            .set_branch(&format!("optimize-archive/{name}/{ts}"), commit)
+            .set_branch(&names::archive_branch(name, &ts), commit)
             .and_then(|_| ws.repo.delete_branch(&branch))
             .map_err(|e| fail(e.to_string()))?;
     }
-    let prefix = format!("optimize-exp/{name}/");
+    let prefix = names::exp_branches_root(name);
     for b in ws
         .repo
         .branches_with_prefix(&prefix)
@@ -256,7 +269,7 @@ fn archive(ws: &Workspace) -> Result<(), CliError> {
         let rest = b.trim_start_matches(&prefix);
         if let Some(commit) = ws.repo.branch_commit(&b).map_err(|e| fail(e.to_string()))? {
             ws.repo
-                .set_branch(&format!("optimize-archive-exp/{name}/{ts}/{rest}"), commit)
+                .set_branch(&names::archive_exp_branch(name, &ts, rest), commit)
                 .and_then(|_| ws.repo.delete_branch(&b))
                 .map_err(|e| fail(e.to_string()))?;
         }
@@ -275,9 +288,11 @@ fn archive(ws: &Workspace) -> Result<(), CliError> {
             }
             std::fs::rename(entry.path(), dest.join(&file)).map_err(|e| fail(e.to_string()))?;
         }
+        // Said even with --quiet: it tells where the old run went.
         eprintln!(
-            "archived the previous run to {} and branch optimize-archive/{name}/{ts}",
-            display_path(&dest)
+            "archived the previous run to {} and branch {}",
+            display_path(&dest),
+            names::archive_branch(name, &ts)
         );
     }
     Ok(())

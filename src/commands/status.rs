@@ -24,12 +24,12 @@ pub fn run(repo_arg: Option<&Path>, args: &StatusArgs) -> Result<(), CliError> {
     };
     let report = Status::new(&loaded, log.as_ref(), holder.as_ref(), &log_path);
     if args.json {
-        println!(
+        crate::outln!(
             "{}",
             serde_json::to_string_pretty(&report.json).expect("JSON always serializes")
         );
     } else {
-        print!("{}", report.text);
+        crate::out!("{}", report.text);
     }
     Ok(())
 }
@@ -46,7 +46,7 @@ impl Status {
         holder: Option<&crate::state::Holder>,
         log_path: &Path,
     ) -> Status {
-        let spec = &loaded.spec;
+        let spec = &in_force(&loaded.spec, log);
         let primary = &spec.metric.primary;
         let lock_json = holder.map(|h| json!({"pid": h.pid, "host": h.host, "since": h.since}));
         let running_line = match holder {
@@ -115,9 +115,9 @@ impl Status {
             "metrics": metrics,
             "elapsed_hours": (hours * 1000.0).round() / 1000.0,
             "experiments_per_hour": rate.map(|r| (r * 10.0).round() / 10.0),
-            "cost_usd": total_cost(log),
+            "cost_usd": log.total_cost_usd(),
             "stop_conditions": stop,
-            "stopped_because": log.extra.get("stopped_because").and_then(|v| v.as_str()),
+            "stopped_because": log.run.stopped_because,
             "run_id": log.run_id,
             "started_at": log.started_at,
             "log": log_path.display().to_string(),
@@ -177,8 +177,8 @@ impl Status {
         }
         text += "\n";
         text += &format!(
-            "  cost: ${:.2}; active time {:.2} h{}\n",
-            total_cost(log),
+            "  cost: {}; active time {:.2} h{}\n",
+            crate::text::fmt_usd(log.total_cost_usd()),
             hours,
             rate.map(|r| format!(", {r:.1} experiments/hour"))
                 .unwrap_or_default()
@@ -227,12 +227,14 @@ fn stop_conditions(spec: &crate::spec::Spec, log: &ExperimentLog, hours: f64) ->
     })
 }
 
-/// Judge and model spend so far, in dollars.
-fn total_cost(log: &ExperimentLog) -> f64 {
-    log.best.total_judge_cost_usd.unwrap_or(0.0)
-        + log
-            .extra
-            .get("total_llm_cost_usd")
-            .and_then(|v| v.as_f64())
-            .unwrap_or(0.0)
+/// The spec with the limits the run's latest session ran under (command-line
+/// overrides such as `--max-iterations` included).
+fn in_force(spec: &crate::spec::Spec, log: Option<&ExperimentLog>) -> crate::spec::Spec {
+    let mut spec = spec.clone();
+    if let Some(limits) = log.and_then(|l| l.run.limits_in_force()) {
+        spec.stopping.max_iterations = limits.max_iterations;
+        spec.stopping.max_hours = limits.max_hours;
+        spec.execution.max_concurrent = limits.max_concurrent;
+    }
+    spec
 }

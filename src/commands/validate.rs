@@ -2,16 +2,17 @@
 //! the start commit in a temporary worktree that is always removed.
 
 use std::path::Path;
+use std::sync::Arc;
 
 use crate::cli::ValidateArgs;
 use crate::commands::{Workspace, display_path, fmt_num, runtime};
 use crate::decide;
 use crate::error::CliError;
-use crate::measure::{self, Request};
+use crate::events::{Events, PlainReporter, TracingSink};
 use crate::process::Cancel;
-use crate::signals;
+use crate::run::{BaselineError, BaselineSite, measure_baseline};
 use crate::spec::{LoadedSpec, MetricType};
-use crate::worktree::Worktree;
+use crate::{names, signals};
 
 pub fn run(repo_arg: Option<&Path>, args: &ValidateArgs) -> Result<(), CliError> {
     let mut loaded = LoadedSpec::parse_file(&args.spec)?;
@@ -21,7 +22,7 @@ pub fn run(repo_arg: Option<&Path>, args: &ValidateArgs) -> Result<(), CliError>
     }
     checked?;
     let spec = &loaded.spec;
-    println!(
+    crate::outln!(
         "{}: valid spec \"{}\" ({} {} {})",
         args.spec.display(),
         spec.name,
@@ -43,10 +44,9 @@ pub fn run(repo_arg: Option<&Path>, args: &ValidateArgs) -> Result<(), CliError>
     let head = ws.repo.head_commit()?;
     ws.state
         .ensure()
-        .map_err(|e| CliError::failure(format!("cannot create {}: {e}", ws.state.dir.display())))?;
-    let label = format!("validate-{}", std::process::id());
+        .map_err(|e| CliError::failure(format!("cannot create {}", ws.state.dir.display())).caused_by(e))?;
     let runs = spec.measurement.stability.runs();
-    println!(
+    crate::outln!(
         "measuring the baseline at {} ({} run{}{}) ...",
         &head.to_string()[..10],
         runs,
@@ -57,37 +57,34 @@ pub fn run(repo_arg: Option<&Path>, args: &ValidateArgs) -> Result<(), CliError>
             String::new()
         }
     );
-    let wt = Worktree::create_detached(&ws.repo, &ws.state, &label, head)?;
     let out_dir = ws.state.dir.join("validate");
-    let result = (|| {
-        wt.copy_shared_files(&ws.repo.root, spec)?;
-        let rt = runtime()?;
-        rt.block_on(async {
-            let (handle, cancel) = Cancel::new();
-            signals::install(handle)
-                .map_err(|e| CliError::failure(format!("cannot listen for signals: {e}")))?;
-            let req = Request {
-                spec,
-                tree: &wt.path,
-                env: wt.env(&ws.repo.root, spec, 0, 0),
-                out_dir: &out_dir,
-                on_spawn: &|_| {},
-                on_run: &|_| {},
-            };
-            Ok::<_, CliError>(measure::measure(req, &cancel).await)
-        })
-    })();
-    let removed = wt.remove(&ws.repo);
-    let measured = result?;
-    removed?;
-    let measured = match measured {
-        Ok(m) => m,
-        Err(measure::MeasureFailure::Interrupted) => {
+    let events = Events::new(vec![Arc::new(TracingSink)]);
+    let rt = runtime()?;
+    let measurement = rt.block_on(async {
+        let (handle, cancel) = Cancel::new();
+        let signal_events = Events::new(vec![Arc::new(PlainReporter::new())]);
+        signals::install(handle, signal_events)
+            .map_err(|e| CliError::failure("cannot listen for signals").caused_by(e))?;
+        let site = BaselineSite {
+            repo: &ws.repo,
+            state: &ws.state,
+            spec,
+            commit: head,
+            label: names::validate_label(std::process::id()),
+            out_dir: out_dir.clone(),
+            cancel: &cancel,
+            events: &events,
+        };
+        Ok::<_, CliError>(measure_baseline(site).await)
+    })?;
+    let measured = match measurement {
+        Ok(m) => m.measured,
+        Err(BaselineError::Interrupted) => {
             return Err(CliError::interrupted(
                 "validate was interrupted; the baseline worktree was removed",
             ));
         }
-        Err(failure) => {
+        Err(BaselineError::Measure { failure, out_dir }) => {
             return Err(
                 CliError::failure(format!("baseline measurement failed: {failure}")).hint(format!(
                     "the command's output is in {}",
@@ -95,9 +92,10 @@ pub fn run(repo_arg: Option<&Path>, args: &ValidateArgs) -> Result<(), CliError>
                 )),
             );
         }
+        Err(e) => return Err(CliError::from(crate::run::RunError::Baseline(e))),
     };
 
-    println!("metrics ({:.1}s):", measured.elapsed.as_secs_f64());
+    crate::outln!("metrics ({:.1}s):", measured.elapsed.as_secs_f64());
     let width = measured.metrics.keys().map(String::len).max().unwrap_or(0);
     let values: Vec<String> = measured.metrics.values().map(|v| fmt_num(*v)).collect();
     let vwidth = values.iter().map(String::len).max().unwrap_or(0);
@@ -108,19 +106,19 @@ pub fn run(repo_arg: Option<&Path>, args: &ValidateArgs) -> Result<(), CliError>
         } else {
             format!("  ({role})")
         };
-        println!("  {name:<width$}  {value:>vwidth$}{role}");
+        crate::outln!("  {name:<width$}  {value:>vwidth$}{role}");
     }
     if spec.metric.primary.kind == MetricType::Judge {
-        println!(
+        crate::outln!(
             "  {} is a judge score: it is measured by the judge model during a run, not by validate",
             spec.metric.primary.name
         );
     }
     let gates = decide::evaluate_gates(&spec.metric.degenerate_gates, &measured.metrics);
-    println!("gates:");
+    crate::outln!("gates:");
     let width = gates.iter().map(|g| g.name.len()).max().unwrap_or(0);
     for g in &gates {
-        println!(
+        crate::outln!(
             "  {}  {:<width$}  {} {}",
             if g.passed { "pass" } else { "FAIL" },
             g.name,
@@ -141,7 +139,7 @@ pub fn run(repo_arg: Option<&Path>, args: &ValidateArgs) -> Result<(), CliError>
         ))
         .hint("fix the project or the gate's check before starting a run"));
     }
-    println!("baseline ok: every gate passes; the worktree was removed and nothing else changed");
+    crate::outln!("baseline ok: every gate passes; the worktree was removed and nothing else changed");
     Ok(())
 }
 

@@ -201,6 +201,8 @@ fn read_reply(text: &str) -> Result<Vec<BacklogItem>, String> {
             files: strings("files")?,
             apply: None,
             patch: None,
+            from_commit: None,
+            from_iteration: None,
             extra: Default::default(),
         });
     }

@@ -7,13 +7,15 @@ use std::sync::Arc;
 
 use git2::Oid;
 
-use super::Ctx;
+use super::context::Ctx;
+use super::fault;
 use crate::decide::{self, GateResult};
-use crate::events::Event;
+use crate::events::{Event, Stage};
 use crate::git::Repo;
 use crate::implement::{self, ImplementFailure};
-use crate::log::BacklogItem;
+use crate::log::{BacklogItem, Timings};
 use crate::measure::{self, MeasureFailure, Measured};
+use crate::names;
 use crate::worktree::Worktree;
 
 #[derive(Debug, Clone)]
@@ -42,7 +44,7 @@ pub enum Verdict {
     /// recorded, and the run stops after this batch's other experiments.
     Outage(String),
     /// The judge budget is spent: not recorded, and the run stops.
-    BudgetSpent(String),
+    BudgetSpent,
 }
 
 #[derive(Debug)]
@@ -51,9 +53,9 @@ pub struct Outcome {
     pub commit: Option<Oid>,
     pub changes: Vec<(String, &'static str)>,
     pub verdict: Verdict,
-    /// Seconds spent per phase, in order: worktree, implement, commit (with
-    /// scope and dependency checks), measure, cleanup.
-    pub timings: Vec<(&'static str, f64)>,
+    /// Seconds spent per phase: worktree, implement, commit (with scope and
+    /// dependency checks), measure, cleanup.
+    pub timings: Timings,
     /// Dollars spent on the model for this experiment.
     pub cost_usd: f64,
     /// Judge scores, when the primary is a judge score.
@@ -66,43 +68,67 @@ struct Phases {
 }
 
 impl Phases {
-    fn lap(&mut self, outcome: &mut Outcome, phase: &'static str) {
+    /// Seconds since the last lap, to the millisecond.
+    fn lap(&mut self) -> Option<f64> {
         let now = std::time::Instant::now();
-        outcome.timings.push((phase, (now - self.at).as_secs_f64()));
+        let secs = (now - self.at).as_secs_f64();
         self.at = now;
+        Some((secs * 1000.0).round() / 1000.0)
     }
 }
 
-pub fn exp_branch(name: &str, iteration: u64) -> String {
-    format!("optimize-exp/{name}/exp-{iteration:03}")
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(value) => value,
+        // Carried on to the experiment's task, whose panic becomes its entry.
+        Err(e) => std::panic::resume_unwind(e.into_panic()),
+    }
 }
 
-pub fn commit_message(name: &str, hypothesis: &str) -> String {
-    format!(
-        "optimize({name}): {}",
-        crate::text::one_line(hypothesis, 200)
+impl Outcome {
+    pub fn new(job: Job, verdict: Verdict) -> Outcome {
+        Outcome {
+            job,
+            commit: None,
+            changes: Vec::new(),
+            verdict,
+            timings: Timings::default(),
+            cost_usd: 0.0,
+            judge: None,
+        }
+    }
+}
+
+/// The outcome of an experiment whose task panicked (a bug): an `error`
+/// entry, its worktree removed, and the run goes on.
+pub async fn panicked(ctx: &Arc<Ctx>, job: Job, panic: Box<dyn std::any::Any + Send>) -> Outcome {
+    let message = panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "no message".into());
+    let wt = Worktree::location(&ctx.state, &names::exp_label(job.iteration));
+    let root = ctx.repo_root.clone();
+    let _ = tokio::task::spawn_blocking(move || {
+        Repo::open(&root).and_then(|r| {
+            let _git = crate::git::exclusive();
+            r.forget_worktree(&wt.admin, &wt.path)
+        })
+    })
+    .await;
+    Outcome::new(
+        job,
+        Verdict::Error(format!(
+            "the experiment stopped on an internal error (a bug in optimize; please report it): {message}"
+        )),
     )
 }
 
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
-    tokio::task::spawn_blocking(f)
-        .await
-        .expect("a blocking git task panicked")
-}
-
 pub async fn run(ctx: Arc<Ctx>, job: Job) -> Outcome {
-    let label = format!("exp-{:03}", job.iteration);
-    let branch = exp_branch(&ctx.spec.name, job.iteration);
+    let label = names::exp_label(job.iteration);
+    let branch = names::exp_branch(&ctx.spec.name, job.iteration);
     let out_dir = ctx.state.experiment_dir(job.iteration);
-    let mut outcome = Outcome {
-        job: job.clone(),
-        commit: None,
-        changes: Vec::new(),
-        verdict: Verdict::Interrupted,
-        timings: Vec::new(),
-        cost_usd: 0.0,
-        judge: None,
-    };
+    let mut outcome = Outcome::new(job.clone(), Verdict::Interrupted);
     let mut phases = Phases {
         at: std::time::Instant::now(),
     };
@@ -111,16 +137,11 @@ pub async fn run(ctx: Arc<Ctx>, job: Job) -> Outcome {
         return outcome;
     }
     // An approved deferred experiment: its kept change, on top of the current best.
-    let from_commit = job
-        .item
-        .extra
-        .get("from_commit")
-        .and_then(|v| v.as_str())
-        .and_then(Repo::parse_oid);
+    let from_commit = job.item.from_commit.as_deref().and_then(Repo::parse_oid);
     let created = {
         let ctx = ctx.clone();
         let base = job.base;
-        let message = commit_message(&ctx.spec.name, &job.item.description);
+        let message = names::commit_message(&ctx.spec.name, &job.item.description);
         blocking(move || {
             let repo = Repo::open(&ctx.repo_root)?;
             let start = match from_commit {
@@ -151,19 +172,19 @@ pub async fn run(ctx: Arc<Ctx>, job: Job) -> Outcome {
             return outcome;
         }
     };
-    phases.lap(&mut outcome, "worktree_s");
-    super::fault("worktree-created");
+    outcome.timings.worktree_s = phases.lap();
+    fault("worktree-created");
     inside(&ctx, &wt, out_dir, &mut outcome, &mut phases).await;
     let ctx2 = ctx.clone();
     let wt2 = wt.clone();
     let removed = blocking(move || Repo::open(&ctx2.repo_root).and_then(|r| wt2.remove(&r))).await;
     if let Err(e) = removed {
-        ctx.reporter.report(&Event::Note(format!(
-            "warning: could not remove {}: {e}",
+        ctx.events.emit(Event::warning(format!(
+            "could not remove {}: {e}",
             wt.path.display()
         )));
     }
-    phases.lap(&mut outcome, "cleanup_s");
+    outcome.timings.cleanup_s = phases.lap();
     outcome
 }
 
@@ -178,16 +199,16 @@ async fn inside(
     let job = &job;
     let spec = &ctx.spec;
     let env = wt.env(&ctx.repo_root, spec, job.iteration, job.slot);
-    ctx.reporter.report(&Event::Stage {
+    let reused = job.item.from_commit.is_some();
+    ctx.events.emit(Event::StageChanged {
         iteration: job.iteration,
-        stage: if job.item.extra.contains_key("from_commit") {
-            "re-applying its kept commit".into()
+        stage: if reused {
+            Stage::Reapplying
         } else {
-            "implementing".into()
+            Stage::Implementing
         },
     });
     let on_spawn = ctx.group_recorder();
-    let reused = job.item.extra.contains_key("from_commit");
     let implemented = if reused {
         Ok(0.0)
     } else {
@@ -219,13 +240,13 @@ async fn inside(
             return;
         }
     }
-    phases.lap(outcome, "implement_s");
+    outcome.timings.implement_s = phases.lap();
 
     let committed = {
         let ctx = ctx.clone();
         let wt = wt.clone();
         let base = job.base;
-        let message = commit_message(&spec.name, &job.item.description);
+        let message = names::commit_message(&spec.name, &job.item.description);
         let shared = spec.parallel.shared_files.clone();
         blocking(move || {
             let repo = Repo::open(&ctx.repo_root)?;
@@ -310,16 +331,12 @@ async fn inside(
         }
     }
 
-    phases.lap(outcome, "commit_s");
+    outcome.timings.commit_s = phases.lap();
     let runs = spec.measurement.stability.runs();
     let report_run = |run: u32| {
-        ctx.reporter.report(&Event::Stage {
+        ctx.events.emit(Event::StageChanged {
             iteration: job.iteration,
-            stage: if runs > 1 {
-                format!("measuring {run} of {runs}")
-            } else {
-                "measuring".into()
-            },
+            stage: Stage::Measuring { run, runs },
         })
     };
     let req = measure::Request {
@@ -335,11 +352,17 @@ async fn inside(
         Err(f @ MeasureFailure::Timeout { .. }) => Verdict::Timeout(f.to_string()),
         Err(f) => Verdict::Error(f.to_string()),
         Ok(mut m) => {
-            super::fault("measured-before-append");
+            fault("measured-before-append");
             let gates = decide::evaluate_gates(&spec.metric.degenerate_gates, &m.metrics);
             if !decide::all_passed(&gates) {
                 Verdict::Degenerate(m, gates)
             } else {
+                if ctx.spec.metric.primary.kind == crate::spec::MetricType::Judge {
+                    ctx.events.emit(Event::StageChanged {
+                        iteration: job.iteration,
+                        stage: Stage::Judging,
+                    });
+                }
                 match ctx
                     .judge_into(&wt.path, &mut m, &out_dir.join("judge-transcript.jsonl"))
                     .await
@@ -348,9 +371,7 @@ async fn inside(
                         outcome.judge = scores;
                         Verdict::Measured(m, gates)
                     }
-                    Err(e @ crate::judge::JudgeError::Budget { .. }) => {
-                        Verdict::BudgetSpent(e.to_string())
-                    }
+                    Err(crate::judge::JudgeError::Budget { .. }) => Verdict::BudgetSpent,
                     Err(crate::judge::JudgeError::Model(
                         e @ crate::llm::LlmError::Outage { .. },
                     )) => Verdict::Outage(e.to_string()),
@@ -359,22 +380,26 @@ async fn inside(
             }
         }
     };
-    phases.lap(outcome, "measure_s");
+    outcome.timings.measure_s = phases.lap();
 }
 
-/// Measures an existing commit (a runner-up combination) in a temporary
-/// worktree on `branch`, which keeps the commit reachable afterwards.
-pub async fn measure_commit(
+/// Measures runner-up `iteration` cherry-picked onto the new best, in a
+/// temporary worktree on its `-combined` branch, which keeps the commit
+/// reachable afterwards.
+pub async fn measure_combination(
     ctx: &Arc<Ctx>,
     commit: Oid,
-    label: String,
-    branch: String,
     iteration: u64,
-    out_dir: PathBuf,
 ) -> Result<Measured, MeasureFailure> {
+    let label = names::combined_label(iteration);
+    let branch = names::combined_branch(&ctx.spec.name, iteration);
+    let out_dir = ctx.state.experiment_dir(iteration).join("combined");
+    ctx.events.emit(Event::StageChanged {
+        iteration,
+        stage: Stage::MeasuringCombination,
+    });
     let created = {
         let ctx = ctx.clone();
-        let label = label.clone();
         blocking(move || {
             let repo = Repo::open(&ctx.repo_root)?;
             let wt = Worktree::create(&repo, &ctx.state, &label, &branch, commit)?;

@@ -1,0 +1,124 @@
+//! What the tool records about the run itself, beside the schema's fields:
+//! run metadata, one record per session, and the batch in flight. Typed here,
+//! written at the log's top level with the same keys as always; keys a newer
+//! version adds are kept by the log's `extra`.
+
+use serde::{Deserialize, Serialize};
+use serde_yaml::Mapping;
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RunMeta {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_version: Option<String>,
+    /// The commit the run started from (the baseline's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_commit: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+    /// FNV-1a of the spec text, to tell whether it changed between sessions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spec_hash: Option<String>,
+    /// Time spent running, summed over sessions (what `max_hours` counts).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub active_seconds: Option<f64>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sessions: Vec<Session>,
+    /// The batch being run, written before any of it starts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub in_flight: Option<InFlight>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stopped_because: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ended_at: Option<String>,
+    /// Every model call but the judge's (hypotheses, edits, learnings).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub total_llm_cost_usd: Option<f64>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cost_unknown_for_models: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SessionKind {
+    Start,
+    Resume,
+}
+
+/// One start or resume of the run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Session {
+    pub started_at: String,
+    pub kind: SessionKind,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pid: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_version: Option<String>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub spec_changed: bool,
+    /// The limits in force, command-line overrides included.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limits: Option<Limits>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ended_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stopped_because: Option<String>,
+    #[serde(flatten)]
+    pub extra: Mapping,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Limits {
+    pub max_iterations: u64,
+    pub max_hours: f64,
+    pub max_concurrent: u32,
+}
+
+/// A batch planned and not yet evaluated: a resume finishes it with the same
+/// members, iterations and base commit.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InFlight {
+    pub batch: u64,
+    pub base: String,
+    #[serde(default)]
+    pub experiments: Vec<InFlightMember>,
+    #[serde(flatten)]
+    pub extra: Mapping,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InFlightMember {
+    pub iteration: u64,
+    pub slot: u32,
+    pub hypothesis: String,
+}
+
+/// Seconds spent per phase of one experiment.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Timings {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub worktree_s: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub implement_s: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub commit_s: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub measure_s: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cleanup_s: Option<f64>,
+    #[serde(flatten)]
+    pub extra: Mapping,
+}
+
+impl RunMeta {
+    /// The session this process is running (the last one recorded).
+    pub fn current_session(&mut self) -> Option<&mut Session> {
+        self.sessions.last_mut()
+    }
+
+    /// The limits of the latest session that recorded them.
+    pub fn limits_in_force(&self) -> Option<Limits> {
+        self.sessions.iter().rev().find_map(|s| s.limits)
+    }
+}

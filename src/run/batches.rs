@@ -1,0 +1,187 @@
+//! Steps 3 to 7: batches until a stop condition is met. Each batch is
+//! planned (written to the log), dispatched (in parallel unless the spec asks
+//! for serial runs), each experiment appended as it finishes, then evaluated.
+
+use std::collections::HashMap;
+
+use super::experiment::{self, Job};
+use super::record::{self, Recording};
+use super::{BatchEnd, Loop, RunError, StopReason, fault};
+use crate::events::{Event, Planned};
+use crate::hypotheses;
+use crate::spec::{ExecutionMode, HypothesisSource};
+
+impl Loop {
+    pub(super) async fn iterate(&mut self) -> Result<StopReason, RunError> {
+        // A batch an earlier session started: finish it with the same members,
+        // iterations and base commit, so the result equals an uninterrupted run's.
+        let resumed = if let Some(jobs) = self.unfinished_batch() {
+            self.run_batch(jobs).await?
+        } else if self.log.experiments.iter().any(|e| e.outcome.is_pending()) {
+            self.evaluate().await?
+        } else {
+            BatchEnd::Done
+        };
+        if let BatchEnd::Stop(reason) = resumed {
+            return Ok(reason);
+        }
+        loop {
+            if matches!(self.stop_reason(), None | Some(StopReason::BacklogEmpty))
+                && self.wants_hypotheses()
+                && let BatchEnd::Stop(reason) = self.propose().await?
+            {
+                return Ok(reason);
+            }
+            if let Some(stop) = self.stop_reason() {
+                return Ok(stop);
+            }
+            let jobs = self.plan_batch()?;
+            self.plan_in_flight(&jobs)?;
+            fault("batch-planned");
+            if let BatchEnd::Stop(reason) = self.run_batch(jobs).await? {
+                return Ok(reason);
+            }
+        }
+    }
+
+    /// Whether to ask the model for more hypotheses now.
+    pub(super) fn wants_hypotheses(&self) -> bool {
+        let spec = &self.ctx.spec;
+        let runnable = self
+            .log
+            .hypothesis_backlog
+            .iter()
+            .filter(|h| hypotheses::runnable(h))
+            .count();
+        spec.hypotheses.source == HypothesisSource::Llm
+            && !self.model_exhausted
+            && runnable < spec.execution.max_concurrent as usize
+    }
+
+    /// The next batch: up to `max_concurrent` hypotheses from the current best.
+    fn plan_batch(&self) -> Result<Vec<Job>, RunError> {
+        let spec = &self.ctx.spec;
+        let done = self.log.experiments.len() as u64;
+        let remaining = spec.stopping.max_iterations.saturating_sub(done);
+        let width = (spec.execution.max_concurrent as u64).min(remaining) as usize;
+        let chosen = hypotheses::select_batch(&self.log.hypothesis_backlog, width);
+        let base = self.best_commit().ok_or(RunError::NoBestCommit)?;
+        let batch = self.log.next_batch();
+        let first = self.log.next_iteration();
+        Ok(chosen
+            .iter()
+            .enumerate()
+            .map(|(slot, &i)| Job {
+                iteration: first + slot as u64,
+                batch,
+                slot: slot as u32,
+                item: self.log.hypothesis_backlog[i].clone(),
+                base,
+                best: self.best_value(),
+            })
+            .collect())
+    }
+
+    async fn run_batch(&mut self, jobs: Vec<Job>) -> Result<BatchEnd, RunError> {
+        match self.dispatch(jobs).await? {
+            BatchEnd::Done => self.evaluate().await,
+            stop => Ok(stop),
+        }
+    }
+
+    /// Runs the batch's experiments and appends each as it finishes. An
+    /// experiment whose task panics becomes its own `error` entry.
+    async fn dispatch(&mut self, jobs: Vec<Job>) -> Result<BatchEnd, RunError> {
+        let Some(first) = jobs.first() else {
+            return Ok(BatchEnd::Done);
+        };
+        self.ctx.events.emit(Event::BatchStarted {
+            batch: first.batch,
+            experiments: jobs
+                .iter()
+                .map(|j| Planned {
+                    iteration: j.iteration,
+                    hypothesis: j.item.description.clone(),
+                })
+                .collect(),
+        });
+        let spec = &self.ctx.spec;
+        let serial = spec.execution.mode == ExecutionMode::Serial
+            || !spec.parallel.exclusive_resources.is_empty();
+        let mut stops = Vec::new();
+        if serial {
+            for job in jobs {
+                if self.ctx.cancel.is_cancelled() {
+                    break;
+                }
+                let task = tokio::spawn(experiment::run(self.ctx.clone(), job.clone()));
+                let outcome = match task.await {
+                    Ok(outcome) => outcome,
+                    Err(e) => experiment::panicked(&self.ctx, job, e.into_panic()).await,
+                };
+                stops.extend(self.append(outcome)?);
+            }
+        } else {
+            let mut set = tokio::task::JoinSet::new();
+            let mut running = HashMap::new();
+            for job in jobs {
+                let id = set.spawn(experiment::run(self.ctx.clone(), job.clone())).id();
+                running.insert(id, job);
+            }
+            while let Some(done) = set.join_next_with_id().await {
+                let outcome = match done {
+                    Ok((_, outcome)) => outcome,
+                    Err(e) => {
+                        let job = running.remove(&e.id()).expect("every task was recorded");
+                        experiment::panicked(&self.ctx, job, e.into_panic()).await
+                    }
+                };
+                stops.extend(self.append(outcome)?);
+            }
+        }
+        // An outage or a spent budget stops the run before a Ctrl-C does:
+        // it says what the user must fix.
+        stops.sort_by_key(|s| match s {
+            StopReason::ModelOutage(_) => 0,
+            StopReason::CostCap => 1,
+            _ => 2,
+        });
+        if let Some(stop) = stops.into_iter().next() {
+            return Ok(BatchEnd::Stop(stop));
+        }
+        if self.ctx.cancel.is_cancelled() {
+            return Ok(BatchEnd::Stop(StopReason::Interrupted));
+        }
+        Ok(BatchEnd::Done)
+    }
+
+    /// Appends an experiment's entry and takes its hypothesis off the
+    /// backlog, in one atomic write; or says why the run must stop.
+    fn append(&mut self, outcome: experiment::Outcome) -> Result<Option<StopReason>, RunError> {
+        let (entry, event) = match record::entry(&self.ctx.spec, &outcome, self.best_value()) {
+            Recording::Stop(reason) => return Ok(Some(reason)),
+            Recording::Append { entry, event } => (entry, event),
+        };
+        let at = self
+            .log
+            .experiments
+            .iter()
+            .position(|x| x.iteration > entry.iteration)
+            .unwrap_or(self.log.experiments.len());
+        self.log.experiments.insert(at, *entry);
+        self.add_cost(outcome.cost_usd);
+        let description = &outcome.job.item.description;
+        if let Some(i) = self
+            .log
+            .hypothesis_backlog
+            .iter()
+            .position(|h| &h.description == description)
+        {
+            self.log.hypothesis_backlog.remove(i);
+        }
+        self.save()?;
+        fault("appended-before-evaluation");
+        self.ctx.events.emit(event);
+        Ok(None)
+    }
+}

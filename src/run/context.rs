@@ -1,0 +1,132 @@
+//! What every experiment of a run shares: the spec, where things live, the
+//! model client, the judge's budget, and the events they report through.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use super::{Request, RunError};
+use crate::events::Events;
+use crate::judge::{JudgeBudget, JudgeError, Scores};
+use crate::llm::LlmClient;
+use crate::measure::Measured;
+use crate::process::Cancel;
+use crate::spec::{HypothesisSource, MetricType, Spec};
+use crate::state::StateDir;
+
+pub(crate) struct Ctx {
+    pub spec: Spec,
+    pub repo_root: PathBuf,
+    pub state: StateDir,
+    pub cancel: Cancel,
+    pub events: Events,
+    /// Paths no experiment may change, whatever the scope says.
+    pub always_immutable: Vec<String>,
+    /// The spec's approved dependencies plus those approved after a run.
+    pub approved: Vec<String>,
+    /// The model client, when the spec uses one (and a key is available).
+    pub llm: Option<Arc<LlmClient>>,
+    pub judge_budget: JudgeBudget,
+    /// `hypotheses.file`, relative to the spec.
+    pub hypotheses_file: Option<PathBuf>,
+}
+
+impl Ctx {
+    pub fn new(req: &Request<'_>) -> Result<Ctx, RunError> {
+        let spec = req.loaded.spec.clone();
+        // Only a model source or a judge needs the model for sure; a file of
+        // `apply` hypotheses never calls it.
+        let llm = match LlmClient::from_spec(&spec) {
+            Ok(c) => Some(Arc::new(c.with_events(req.events.clone()))),
+            Err(source) if spec.hypotheses.source == HypothesisSource::Llm => {
+                return Err(RunError::ModelNeeded {
+                    role: "hypotheses.source is llm (the default)",
+                    source,
+                });
+            }
+            Err(source) if spec.metric.primary.kind == MetricType::Judge => {
+                return Err(RunError::ModelNeeded {
+                    role: "metric.primary.type is judge, so the judge model is needed",
+                    source,
+                });
+            }
+            Err(_) => None,
+        };
+        let hypotheses_file = spec
+            .hypotheses
+            .file
+            .as_ref()
+            .map(|f| req.loaded.dir().join(f));
+        let extra: Vec<&Path> = hypotheses_file.iter().map(PathBuf::as_path).collect();
+        let always_immutable = crate::implement::always_immutable(
+            &spec,
+            &req.repo_root,
+            &req.repo_root,
+            &req.loaded.file,
+            &extra,
+        );
+        let approvals = crate::approvals::Approvals::load(&req.state.approvals_path())?;
+        let mut approved = spec.dependencies.approved.clone();
+        approved.extend(approvals.approved.iter().cloned());
+        let cap = spec.metric.judge.as_ref().and_then(|j| j.max_total_cost_usd);
+        Ok(Ctx {
+            approved,
+            llm,
+            judge_budget: JudgeBudget::new(cap, 0.0),
+            hypotheses_file,
+            spec,
+            repo_root: req.repo_root.clone(),
+            state: req.state.clone(),
+            cancel: req.cancel.clone(),
+            events: req.events.clone(),
+            always_immutable,
+        })
+    }
+
+    /// When the primary is a judge score: judges the tree's items and adds
+    /// the scores to `m.metrics` (under the scoring names and the primary's
+    /// name), so every comparison reads them like hard metrics.
+    pub async fn judge_into(
+        &self,
+        tree: &Path,
+        m: &mut Measured,
+        transcript: &Path,
+    ) -> Result<Option<Scores>, JudgeError> {
+        let spec = &self.spec;
+        let (MetricType::Judge, Some(judge), Some(client)) =
+            (spec.metric.primary.kind, &spec.metric.judge, &self.llm)
+        else {
+            return Ok(None);
+        };
+        let items = tree
+            .join(&spec.measurement.working_directory)
+            .join(&judge.items_file);
+        let scores =
+            crate::judge::judge_tree(client, judge, &items, transcript, &self.judge_budget).await?;
+        for (k, v) in &scores.fields {
+            m.metrics.insert(k.clone(), *v);
+        }
+        if let Some(v) = scores.fields.get(&judge.scoring.primary) {
+            m.metrics.insert(spec.metric.primary.name.clone(), *v);
+        }
+        Ok(Some(scores))
+    }
+
+    /// The comparison threshold: `judge.minimum_improvement` for judges.
+    pub fn threshold(&self) -> f64 {
+        match (&self.spec.metric.primary.kind, &self.spec.metric.judge) {
+            (MetricType::Judge, Some(j)) => j.minimum_improvement,
+            _ => self.spec.measurement.stability.noise_threshold,
+        }
+    }
+
+    /// Records each process group a command of this run starts, so a
+    /// later run can end the ones a killed run left behind.
+    pub fn group_recorder(&self) -> impl Fn(u32) + Sync + use<> {
+        group_recorder(&self.state)
+    }
+}
+
+pub fn group_recorder(state: &StateDir) -> impl Fn(u32) + Sync + use<> {
+    let registry = state.processes_path();
+    move |pgid| crate::process::leftovers::record(&registry, pgid)
+}

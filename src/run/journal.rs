@@ -1,0 +1,102 @@
+//! Crash safety: the batch in flight is written before any of it starts, a
+//! resume finishes it with the same members, iterations and base commit, and
+//! the repository is made to agree with the log.
+
+use super::experiment::Job;
+use super::{Loop, RunError};
+use crate::git::Repo;
+use crate::log::{InFlight, InFlightMember, Outcome};
+use crate::names;
+use crate::worktree::Worktree;
+
+impl Loop {
+    /// Writes the batch about to run into the log (`in_flight`), before any
+    /// of it starts; the hypotheses stay in the backlog until appended.
+    pub(super) fn plan_in_flight(&mut self, jobs: &[Job]) -> Result<(), RunError> {
+        let Some(first) = jobs.first() else {
+            return Ok(());
+        };
+        self.log.run.in_flight = Some(InFlight {
+            batch: first.batch,
+            base: first.base.to_string(),
+            experiments: jobs
+                .iter()
+                .map(|j| InFlightMember {
+                    iteration: j.iteration,
+                    slot: j.slot,
+                    hypothesis: j.item.description.clone(),
+                })
+                .collect(),
+            extra: Default::default(),
+        });
+        self.save()
+    }
+
+    /// The members of the `in_flight` batch that have no entry yet.
+    pub(super) fn unfinished_batch(&self) -> Option<Vec<Job>> {
+        let plan = self.log.run.in_flight.as_ref()?;
+        let base = Repo::parse_oid(&plan.base)?;
+        let jobs = plan
+            .experiments
+            .iter()
+            .filter(|m| self.entry(m.iteration).is_none())
+            // A hypothesis removed from the backlog by hand is not run.
+            .filter_map(|m| {
+                let item = self
+                    .log
+                    .hypothesis_backlog
+                    .iter()
+                    .find(|h| h.description == m.hypothesis)?;
+                Some(Job {
+                    iteration: m.iteration,
+                    batch: plan.batch,
+                    slot: m.slot,
+                    item: item.clone(),
+                    base,
+                    best: self.best_value(),
+                })
+            })
+            .collect();
+        Some(jobs)
+    }
+
+    /// Makes the branch agree with `best`, removes stray worktrees, and
+    /// deletes the branches of work that never reached the log.
+    pub(super) fn reconcile(&mut self, repo: &Repo) -> Result<(), RunError> {
+        let name = &self.ctx.spec.name;
+        let branch = names::opt_branch(name);
+        if let Some(best) = self.best_commit()
+            && repo.branch_commit(&branch)? != Some(best)
+        {
+            repo.set_branch(&branch, best)?;
+        }
+        let prefix = names::worktree_admin_prefix(name);
+        for admin in repo.worktrees_with_prefix(&prefix)? {
+            let label = admin.trim_start_matches(&prefix).to_string();
+            // A concurrent `optimize validate` owns its own worktree.
+            if label.starts_with(names::VALIDATE_PREFIX) {
+                continue;
+            }
+            let wt = Worktree::location(&self.ctx.state, &label);
+            repo.forget_worktree(&wt.admin, &wt.path)?;
+        }
+        let _git = crate::git::exclusive();
+        for b in repo.branches_with_prefix(&names::exp_branch_prefix(name))? {
+            let Some((iteration, combined)) = names::parse_exp_branch(name, &b) else {
+                continue;
+            };
+            // Combinations are kept only for the runner-ups that were tried.
+            let keep = match self.entry(iteration) {
+                None => false,
+                Some(e) if combined => {
+                    matches!(e.outcome, Outcome::RunnerUpKept | Outcome::RunnerUpReverted)
+                }
+                Some(_) => true,
+            };
+            if !keep {
+                repo.delete_branch(&b)?;
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,247 @@
+//! The loop: baseline, batches, evaluation, stopping. The log is written by
+//! the loop itself, synchronously, before it moves on; events only feed what
+//! the user sees.
+//!
+//! One concept per file: [`session`] opens and closes a session of the run,
+//! [`baseline`] measures the start commit (shared with `validate`),
+//! [`batches`] plans and dispatches batches, [`experiment`] runs one,
+//! [`record`] turns its verdict into a log entry, [`evaluate`] decides a
+//! batch, [`journal`] keeps the batch in flight and reconciles on resume,
+//! [`proposals`] asks the model for hypotheses and learnings.
+
+mod baseline;
+mod batches;
+mod context;
+mod evaluate;
+mod experiment;
+mod fault;
+mod journal;
+mod proposals;
+mod record;
+mod session;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use git2::Oid;
+
+use crate::events::{Event, Events};
+use crate::git::{GitError, Repo};
+use crate::hypotheses::HypothesesError;
+use crate::log::{Experiment, ExperimentLog, LogError};
+use crate::process::Cancel;
+use crate::spec::LoadedSpec;
+use crate::state::StateDir;
+
+pub use baseline::{BaselineError, BaselineMeasurement, BaselineSite, measure_baseline};
+pub use fault::fault;
+pub use session::spec_hash;
+
+pub use crate::stop::{Standing, StopReason};
+use context::Ctx;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error(transparent)]
+    Git(#[from] GitError),
+    #[error(transparent)]
+    Log(#[from] LogError),
+    #[error(transparent)]
+    Hypotheses(#[from] HypothesesError),
+    #[error(transparent)]
+    Approvals(#[from] crate::approvals::ApprovalsError),
+    #[error("{0}")]
+    Baseline(#[source] BaselineError),
+    #[error("the baseline fails its own gate{}: {}; fix the project or the gate before starting a run", if .0.len() == 1 { "" } else { "s" }, .0.join(", "))]
+    BaselineGates(Vec<String>),
+    /// The spec needs the model (a model source, or a judge) and it cannot be used.
+    #[error("{role}, but {source}")]
+    ModelNeeded {
+        role: &'static str,
+        #[source]
+        source: crate::llm::LlmError,
+    },
+    #[error(
+        "branch {branch} already exists but {} has no log; run with --fresh to archive it and start anew",
+        log.display()
+    )]
+    BranchExists { branch: String, log: PathBuf },
+    #[error("the log's best has no commit; the log was edited or is not ours")]
+    NoBestCommit,
+    #[error("experiment #{iteration} has no experiment_commit in the log")]
+    NoExperimentCommit { iteration: u64 },
+    #[error("cannot write {}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The model server failed through its outage budget; resumable.
+    #[error("{message}")]
+    ModelOutage { message: String },
+    #[error("the model failed: {source}")]
+    Model {
+        #[source]
+        source: crate::llm::LlmError,
+    },
+    #[error("interrupted; run the same command again to resume")]
+    Interrupted,
+}
+
+pub struct Request<'a> {
+    pub loaded: &'a LoadedSpec,
+    pub repo_root: PathBuf,
+    pub state: StateDir,
+    pub events: Events,
+    pub cancel: Cancel,
+}
+
+pub struct Finish {
+    pub log: ExperimentLog,
+    pub stop: StopReason,
+    /// The run had already stopped before this session; nothing new ran.
+    pub already_complete: bool,
+}
+
+/// Starts or resumes the run of a spec, and closes the session with why it
+/// stopped, whatever the path.
+pub async fn run(req: Request<'_>) -> Result<Finish, RunError> {
+    let ctx = match Ctx::new(&req) {
+        Ok(ctx) => Arc::new(ctx),
+        Err(e) => return Err(failed(&req.events, e)),
+    };
+    let repo = match Repo::open(&req.repo_root) {
+        Ok(repo) => repo,
+        Err(e) => return Err(failed(&req.events, e.into())),
+    };
+    let resumed = req.state.log_path().exists();
+    ctx.events.emit(Event::RunStarted {
+        spec: ctx.spec.name.clone(),
+        resumed,
+    });
+    let mut lp = match session::open(ctx, &repo, req.loaded, resumed).await {
+        Ok(lp) => lp,
+        Err(RunError::Interrupted) => {
+            req.events.emit(Event::RunStopped {
+                reason: StopReason::Interrupted,
+            });
+            return Err(RunError::Interrupted);
+        }
+        Err(e) => return Err(failed(&req.events, e)),
+    };
+    let driven = lp.drive(&repo, resumed).await;
+    lp.close(driven)
+}
+
+fn failed(events: &Events, e: RunError) -> RunError {
+    events.emit(Event::RunFailed {
+        message: e.to_string(),
+    });
+    e
+}
+
+/// How a session's work ended.
+enum Driven {
+    Stopped(StopReason),
+    /// The run had stopped before; this session found nothing to do.
+    AlreadyComplete(StopReason),
+}
+
+/// How a batch ended: the loop goes on, or stops for a reason.
+#[derive(Debug, PartialEq)]
+enum BatchEnd {
+    Done,
+    Stop(StopReason),
+}
+
+/// A run in progress: its log, and the clock `max_hours` counts.
+struct Loop {
+    ctx: Arc<Ctx>,
+    log: ExperimentLog,
+    log_path: PathBuf,
+    /// The model proposed nothing new last time it was asked.
+    model_exhausted: bool,
+    session_start: Instant,
+    prior_active: f64,
+}
+
+impl Loop {
+    fn save(&mut self) -> Result<(), RunError> {
+        if let Some(client) = &self.ctx.llm {
+            let unknown = client.unknown_prices();
+            if !unknown.is_empty() {
+                self.log.run.cost_unknown_for_models = unknown;
+            }
+        }
+        if self.ctx.spec.metric.primary.kind == crate::spec::MetricType::Judge {
+            self.log.best.total_judge_cost_usd = Some(round6(self.ctx.judge_budget.spent()));
+        }
+        let active = self.prior_active + self.session_start.elapsed().as_secs_f64();
+        self.log.run.active_seconds = Some((active * 10.0).round() / 10.0);
+        self.log.save(&self.log_path)?;
+        Ok(())
+    }
+
+    fn active_hours(&self) -> f64 {
+        (self.prior_active + self.session_start.elapsed().as_secs_f64()) / 3600.0
+    }
+
+    fn best_commit(&self) -> Option<Oid> {
+        self.log.best.commit.as_deref().and_then(Repo::parse_oid)
+    }
+
+    fn best_value(&self) -> Option<f64> {
+        self.log.best.metric(&self.ctx.spec.metric.primary.name)
+    }
+
+    fn entry(&self, iteration: u64) -> Option<&Experiment> {
+        self.log
+            .experiments
+            .iter()
+            .find(|e| e.iteration == iteration)
+    }
+
+    fn entry_mut(&mut self, iteration: u64) -> Option<&mut Experiment> {
+        self.log
+            .experiments
+            .iter_mut()
+            .find(|e| e.iteration == iteration)
+    }
+
+    fn add_cost(&mut self, cost: f64) {
+        if cost > 0.0 {
+            let total = self.log.run.total_llm_cost_usd.unwrap_or(0.0) + cost;
+            self.log.run.total_llm_cost_usd = Some(round6(total));
+        }
+    }
+
+    fn write_digest(&self) {
+        let text = crate::digest::render(&self.log, &self.ctx.spec);
+        fault("digest-write");
+        if let Err(e) = crate::fsutil::write_atomic(&self.ctx.state.digest_path(), text.as_bytes())
+        {
+            self.ctx.events.emit(Event::warning(format!(
+                "cannot write the strategy digest: {e}"
+            )));
+        }
+    }
+
+    fn stop_reason(&self) -> Option<StopReason> {
+        if self.ctx.cancel.is_cancelled() {
+            return Some(StopReason::Interrupted);
+        }
+        Standing::of(
+            &self.ctx.spec,
+            &self.log,
+            self.active_hours(),
+            self.ctx.judge_budget.spent(),
+        )
+        .first_stop(&self.ctx.spec)
+    }
+}
+
+/// Dollars as the log records them.
+fn round6(x: f64) -> f64 {
+    (x * 1e6).round() / 1e6
+}

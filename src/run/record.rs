@@ -1,0 +1,257 @@
+//! An experiment's verdict as a log entry: a pure function, so every rule of
+//! what gets recorded is checked with plain values.
+
+use super::experiment::{Outcome, Verdict};
+use super::session::{split_metrics, to_mapping};
+use super::{StopReason, round6};
+use crate::events::Event;
+use crate::log::{Change, Experiment, Outcome as LogOutcome};
+use crate::names;
+use crate::spec::Spec;
+use crate::text::one_line;
+
+/// What to do with a finished experiment.
+#[derive(Debug)]
+pub enum Recording {
+    /// Append the entry (its hypothesis leaves the backlog in the same
+    /// write), then emit the event.
+    Append { entry: Box<Experiment>, event: Event },
+    /// Nothing is appended: the hypothesis stays in the backlog, to run
+    /// again when the run resumes, and the run stops for this reason.
+    Stop(StopReason),
+}
+
+/// The entry for `outcome`; `best` is the primary's current best value.
+pub fn entry(spec: &Spec, outcome: &Outcome, best: Option<f64>) -> Recording {
+    let job = &outcome.job;
+    let primary = &spec.metric.primary.name;
+    let state = match &outcome.verdict {
+        Verdict::Interrupted => return Recording::Stop(StopReason::Interrupted),
+        Verdict::Outage(message) => return Recording::Stop(StopReason::ModelOutage(message.clone())),
+        Verdict::BudgetSpent => return Recording::Stop(StopReason::CostCap),
+        Verdict::Measured(..) => LogOutcome::Measured,
+        Verdict::Degenerate(..) => LogOutcome::Degenerate,
+        Verdict::Error(_) => LogOutcome::Error,
+        Verdict::Timeout(_) => LogOutcome::Timeout,
+        Verdict::Deferred(..) => LogOutcome::DeferredNeedsApproval,
+    };
+    let mut e = Experiment::new(
+        job.iteration,
+        job.batch,
+        &job.item.description,
+        &job.item.category,
+        state.clone(),
+    );
+    e.changes = outcome
+        .changes
+        .iter()
+        .map(|(f, what)| Change {
+            file: f.clone(),
+            summary: what.to_string(),
+        })
+        .collect();
+    if let Some(scores) = &outcome.judge {
+        let mut j = to_mapping(&scores.fields);
+        j.insert("judge_cost_usd".into(), round6(scores.cost_usd).into());
+        e.judge = Some(j);
+    }
+    if outcome.cost_usd > 0.0 {
+        e.record.llm_cost_usd = Some(round6(outcome.cost_usd));
+    }
+    e.record.measured_from_iteration = job.item.from_iteration;
+    e.record.timings = Some(outcome.timings.clone());
+    if let Some(c) = outcome.commit {
+        e.record.experiment_commit = Some(c.to_string());
+        e.record.branch = Some(names::exp_branch(&spec.name, job.iteration));
+    }
+    let detail = match &outcome.verdict {
+        Verdict::Measured(m, gates) | Verdict::Degenerate(m, gates) => {
+            let (g, d) = split_metrics(spec, &m.metrics);
+            e.gates = Some(g);
+            e.gates_passed = Some(gates.iter().all(|g| g.passed));
+            e.diagnostics = Some(d);
+            e.metrics = Some(to_mapping(&m.metrics));
+            e.sample_count = Some(m.samples.len() as u64);
+            let value = m.metrics.get(primary).copied();
+            if let (Some(v), Some(best)) = (value, best) {
+                e.primary_delta = Some(crate::decide::format_delta(v - best));
+            }
+            if state == LogOutcome::Measured {
+                let event = Event::ExperimentMeasured {
+                    iteration: job.iteration,
+                    primary: primary.clone(),
+                    value,
+                };
+                return Recording::Append {
+                    entry: Box::new(e),
+                    event,
+                };
+            }
+            let failed: Vec<String> = gates
+                .iter()
+                .filter(|g| !g.passed)
+                .map(|g| format!("{} {}", g.name, g.check))
+                .collect();
+            let detail = format!("failed gate {}", failed.join(", "));
+            e.learnings = Some(format!(
+                "Broke a degenerate gate ({detail}); reverted without comparison."
+            ));
+            detail
+        }
+        Verdict::Error(msg) => {
+            e.error_message = Some(msg.clone());
+            e.learnings = Some(format!("Could not be evaluated: {}", one_line(msg, 160)));
+            one_line(msg, 160)
+        }
+        Verdict::Timeout(msg) => {
+            e.error_message = Some(msg.clone());
+            e.learnings = Some(format!(
+                "The measurement exceeded timeout_seconds ({}s); the approach is too slow or hangs.",
+                spec.measurement.timeout_seconds
+            ));
+            one_line(msg, 160)
+        }
+        Verdict::Deferred(reason, deps) => {
+            e.deferred_reason = Some(reason.clone());
+            e.record.deferred_deps = deps.clone();
+            e.learnings =
+                Some("Set aside until its new dependency is approved; its commit is kept.".into());
+            reason.clone()
+        }
+        Verdict::Interrupted | Verdict::Outage(_) | Verdict::BudgetSpent => {
+            unreachable!("returned above")
+        }
+    };
+    let event = Event::ExperimentFinished {
+        iteration: job.iteration,
+        outcome: state,
+        detail,
+    };
+    Recording::Append {
+        entry: Box::new(e),
+        event,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decide::GateResult;
+    use crate::log::{BacklogItem, DepStatus, Priority};
+    use crate::measure::Measured;
+    use crate::run::experiment::Job;
+
+    fn spec() -> Spec {
+        let yaml = "name: t\ndescription: d\nmetric:\n  primary: {type: hard, name: ms, direction: minimize}\n  degenerate_gates: [{name: ok, check: \"== 1\"}]\n  diagnostics: [{name: mem}]\nmeasurement: {command: ./m.sh, timeout_seconds: 7}\nscope: {mutable: [src/], immutable: [m.sh]}\n";
+        crate::spec::LoadedSpec::parse_str(yaml, std::path::Path::new("s.yaml"))
+            .unwrap()
+            .spec
+    }
+
+    fn outcome(verdict: Verdict) -> Outcome {
+        let item = BacklogItem {
+            description: "cache it".into(),
+            category: "caching".into(),
+            priority: Priority::High,
+            dep_status: DepStatus::NotApplicable,
+            required_deps: vec![],
+            files: vec![],
+            apply: None,
+            patch: None,
+            from_commit: None,
+            from_iteration: Some(4),
+            extra: Default::default(),
+        };
+        let job = Job {
+            iteration: 9,
+            batch: 3,
+            slot: 1,
+            item,
+            base: git2::Oid::ZERO_SHA1,
+            best: Some(100.0),
+        };
+        let mut o = Outcome::new(job, verdict);
+        o.commit = Some(git2::Oid::from_str("1111111111111111111111111111111111111111").unwrap());
+        o.changes = vec![("src/a.rs".into(), "modified")];
+        o.cost_usd = 0.0123456789;
+        o
+    }
+
+    fn measured(ms: f64, ok: f64) -> (Measured, Vec<GateResult>) {
+        let metrics: crate::measure::Metrics =
+            [("ms".to_string(), ms), ("ok".into(), ok), ("mem".into(), 5.0)].into();
+        let gates = crate::decide::evaluate_gates(&spec().metric.degenerate_gates, &metrics);
+        (
+            Measured {
+                samples: vec![metrics.clone(), metrics.clone()],
+                metrics,
+                elapsed: std::time::Duration::from_millis(5),
+            },
+            gates,
+        )
+    }
+
+    fn append(r: Recording) -> (Experiment, Event) {
+        match r {
+            Recording::Append { entry, event } => (*entry, event),
+            Recording::Stop(s) => panic!("stopped: {s}"),
+        }
+    }
+
+    #[test]
+    fn a_measured_verdict_is_appended_pending_with_its_numbers() {
+        let (m, g) = measured(80.0, 1.0);
+        let (e, event) = append(entry(&spec(), &outcome(Verdict::Measured(m, g)), Some(100.0)));
+        assert_eq!(e.outcome, LogOutcome::Measured);
+        assert_eq!((e.iteration, e.batch), (9, 3));
+        assert_eq!(e.primary_delta.as_deref(), Some("-20"));
+        assert_eq!(e.sample_count, Some(2));
+        assert_eq!(e.gates_passed, Some(true));
+        assert_eq!(e.diagnostics.unwrap().len(), 1);
+        assert_eq!(e.record.llm_cost_usd, Some(0.012346));
+        assert_eq!(e.record.branch.as_deref(), Some("optimize-exp/t/exp-009"));
+        assert_eq!(e.record.measured_from_iteration, Some(4));
+        assert_eq!(e.changes[0].file, "src/a.rs");
+        assert!(e.learnings.is_none(), "learnings come with the decision");
+        assert!(matches!(event, Event::ExperimentMeasured { iteration: 9, value: Some(v), .. } if v == 80.0));
+    }
+
+    #[test]
+    fn terminal_verdicts_are_final_with_learnings() {
+        let (m, g) = measured(80.0, 0.0);
+        let (e, event) = append(entry(&spec(), &outcome(Verdict::Degenerate(m, g)), Some(100.0)));
+        assert_eq!(e.outcome, LogOutcome::Degenerate);
+        assert!(e.learnings.unwrap().contains("failed gate ok == 1"));
+        assert!(matches!(event, Event::ExperimentFinished { outcome: LogOutcome::Degenerate, .. }));
+
+        let (e, _) = append(entry(&spec(), &outcome(Verdict::Timeout("slow".into())), None));
+        assert_eq!(e.outcome, LogOutcome::Timeout);
+        assert_eq!(e.error_message.as_deref(), Some("slow"));
+        assert!(e.learnings.unwrap().contains("timeout_seconds (7s)"));
+
+        let (e, _) = append(entry(
+            &spec(),
+            &outcome(Verdict::Deferred("adds serde".into(), vec!["serde".into()])),
+            None,
+        ));
+        assert_eq!(e.outcome, LogOutcome::DeferredNeedsApproval);
+        assert_eq!(e.record.deferred_deps, ["serde"]);
+        assert_eq!(e.deferred_reason.as_deref(), Some("adds serde"));
+    }
+
+    #[test]
+    fn interruptions_and_outages_append_nothing() {
+        assert!(matches!(
+            entry(&spec(), &outcome(Verdict::Interrupted), None),
+            Recording::Stop(StopReason::Interrupted)
+        ));
+        assert!(matches!(
+            entry(&spec(), &outcome(Verdict::Outage("down".into())), None),
+            Recording::Stop(StopReason::ModelOutage(m)) if m == "down"
+        ));
+        assert!(matches!(
+            entry(&spec(), &outcome(Verdict::BudgetSpent), None),
+            Recording::Stop(StopReason::CostCap)
+        ));
+    }
+}

@@ -1,0 +1,274 @@
+//! A session of a run: open (a new run measures its baseline and writes the
+//! log; a resume loads it), the session record with the limits in force, and
+//! closing it with why it stopped, whatever the path.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use git2::Oid;
+use serde_yaml::{Mapping, Value};
+
+use super::baseline::{BaselineMeasurement, BaselineSite, measure_with};
+use super::context::Ctx;
+use super::{BaselineError, Driven, Finish, Loop, RunError, StopReason, round6};
+use crate::events::Event;
+use crate::git::Repo;
+use crate::log::{Baseline, BacklogItem, Best, ExperimentLog, Limits, Session, SessionKind};
+use crate::measure::Metrics;
+use crate::names;
+use crate::spec::{LoadedSpec, Spec};
+
+/// FNV-1a of the spec text: tells whether the spec changed between sessions.
+pub fn spec_hash(text: &str) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in text.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("{h:016x}")
+}
+
+/// Loads the log (or starts a new run) and records the session's start.
+pub(super) async fn open(
+    ctx: Arc<Ctx>,
+    repo: &Repo,
+    loaded: &LoadedSpec,
+    resumed: bool,
+) -> Result<Loop, RunError> {
+    let log_path = ctx.state.log_path();
+    let mut log = if resumed {
+        let log = ExperimentLog::load(&log_path)?;
+        ctx.judge_budget
+            .add(log.best.total_judge_cost_usd.unwrap_or(0.0));
+        log
+    } else {
+        start(&ctx, repo, loaded).await?
+    };
+    let approvals = crate::approvals::Approvals::load(&ctx.state.approvals_path())?;
+    crate::approvals::apply(&mut log, &approvals, &ctx.spec.dependencies.approved);
+    let prior_active = log.run.active_seconds.unwrap_or(0.0);
+    let mut lp = Loop {
+        ctx,
+        log,
+        log_path,
+        model_exhausted: false,
+        session_start: Instant::now(),
+        prior_active,
+    };
+    lp.start_session(&loaded.text, resumed);
+    lp.save()?;
+    Ok(lp)
+}
+
+/// A new run: the baseline, the log, the spec as it started, the branch.
+async fn start(ctx: &Ctx, repo: &Repo, loaded: &LoadedSpec) -> Result<ExperimentLog, RunError> {
+    let backlog = match &ctx.hypotheses_file {
+        Some(f) => crate::hypotheses::load_file(f, &ctx.approved)?,
+        None => Vec::new(),
+    };
+    let branch = names::opt_branch(&ctx.spec.name);
+    if repo.branch_commit(&branch)?.is_some() {
+        return Err(RunError::BranchExists {
+            branch,
+            log: ctx.state.log_path(),
+        });
+    }
+    let commit = repo.head_commit()?;
+    let site = BaselineSite {
+        repo,
+        state: &ctx.state,
+        spec: &ctx.spec,
+        commit,
+        label: names::BASELINE_LABEL.into(),
+        out_dir: ctx.state.dir.join("baseline"),
+        cancel: &ctx.cancel,
+        events: &ctx.events,
+    };
+    let measurement = match measure_with(site, Some(ctx)).await {
+        Ok(m) => m,
+        Err(BaselineError::Interrupted) => return Err(RunError::Interrupted),
+        Err(e) => return Err(RunError::Baseline(e)),
+    };
+    let failed = measurement.failed_gates();
+    if !failed.is_empty() {
+        return Err(RunError::BaselineGates(failed));
+    }
+    let mut log = new_log(&ctx.spec, commit, baseline_entry(&ctx.spec, commit, &measurement), backlog);
+    let spec_copy = ctx.state.spec_path();
+    crate::fsutil::write_atomic(&spec_copy, loaded.text.as_bytes()).map_err(|source| {
+        RunError::Io {
+            path: spec_copy.clone(),
+            source,
+        }
+    })?;
+    log.run.active_seconds = Some(0.0);
+    log.save(&ctx.state.log_path())?;
+    repo.set_branch(&branch, commit)?;
+    Ok(log)
+}
+
+/// The baseline as the schema records it.
+fn baseline_entry(spec: &Spec, commit: Oid, m: &BaselineMeasurement) -> Baseline {
+    let (gates, diagnostics) = split_metrics(spec, &m.measured.metrics);
+    let judge = m.judged.as_ref().map(|scores| {
+        let mut j = to_mapping(&scores.fields);
+        if let Some(cfg) = &spec.metric.judge {
+            j.insert("sample_seed".into(), Value::from(cfg.sample_seed));
+        }
+        j.insert("judge_cost_usd".into(), Value::from(round6(scores.cost_usd)));
+        j
+    });
+    let samples = m.measured.samples.len() as u64;
+    Baseline {
+        timestamp: Some(crate::clock::now_iso()),
+        gates,
+        metrics: Some(to_mapping(&m.measured.metrics)),
+        diagnostics,
+        judge,
+        commit: Some(commit.to_string()),
+        sample_count: (samples > 1).then_some(samples),
+        extra: Mapping::new(),
+    }
+}
+
+fn new_log(spec: &Spec, start: Oid, baseline: Baseline, backlog: Vec<BacklogItem>) -> ExperimentLog {
+    let mut log = ExperimentLog {
+        spec: spec.name.clone(),
+        run_id: crate::clock::compact_now(),
+        started_at: crate::clock::now_iso(),
+        best: Best {
+            iteration: 0,
+            metrics: baseline.metrics.clone().unwrap_or_default(),
+            judge: baseline.judge.clone(),
+            total_judge_cost_usd: baseline
+                .judge
+                .as_ref()
+                .and_then(|j| j.get("judge_cost_usd"))
+                .and_then(Value::as_f64),
+            commit: Some(start.to_string()),
+            extra: Mapping::new(),
+        },
+        baseline,
+        hypothesis_backlog: backlog,
+        ..ExperimentLog::default()
+    };
+    log.run.tool_version = Some(env!("CARGO_PKG_VERSION").into());
+    log.run.start_commit = Some(start.to_string());
+    log.run.host = Some(crate::state::hostname());
+    log
+}
+
+pub fn to_mapping(m: &Metrics) -> Mapping {
+    m.iter()
+        .map(|(k, v)| (Value::from(k.as_str()), Value::from(*v)))
+        .collect()
+}
+
+/// Gates and diagnostics as the schema records them.
+pub fn split_metrics(spec: &Spec, m: &Metrics) -> (Mapping, Mapping) {
+    let pick = |names: Vec<&String>| -> Mapping {
+        names
+            .into_iter()
+            .filter_map(|n| m.get(n).map(|v| (Value::from(n.as_str()), Value::from(*v))))
+            .collect()
+    };
+    (
+        pick(spec.metric.degenerate_gates.iter().map(|g| &g.name).collect()),
+        pick(spec.metric.diagnostics.iter().map(|d| &d.name).collect()),
+    )
+}
+
+impl Loop {
+    /// Run metadata: one `sessions` entry per start or resume, with the
+    /// limits in force (command-line overrides included).
+    fn start_session(&mut self, spec_text: &str, resumed: bool) {
+        let hash = spec_hash(spec_text);
+        let run = &mut self.log.run;
+        let spec_changed = run.spec_hash.as_ref().is_some_and(|h| *h != hash);
+        run.spec_hash = Some(hash);
+        let spec = &self.ctx.spec;
+        run.sessions.push(Session {
+            started_at: crate::clock::now_iso(),
+            kind: if resumed {
+                SessionKind::Resume
+            } else {
+                SessionKind::Start
+            },
+            pid: Some(std::process::id()),
+            host: Some(crate::state::hostname()),
+            tool_version: Some(env!("CARGO_PKG_VERSION").into()),
+            spec_changed,
+            limits: Some(Limits {
+                max_iterations: spec.stopping.max_iterations,
+                max_hours: spec.stopping.max_hours,
+                max_concurrent: spec.execution.max_concurrent,
+            }),
+            ended_at: None,
+            stopped_because: None,
+            extra: Mapping::new(),
+        });
+    }
+
+    /// Records why the session stopped, saves, and tells the user.
+    pub(super) fn close(mut self, driven: Result<Driven, RunError>) -> Result<Finish, RunError> {
+        let reason = match &driven {
+            Ok(Driven::Stopped(r) | Driven::AlreadyComplete(r)) => r.clone(),
+            Err(RunError::Interrupted) => StopReason::Interrupted,
+            Err(RunError::ModelOutage { message }) => StopReason::ModelOutage(message.clone()),
+            Err(e) => StopReason::Failed(e.to_string()),
+        };
+        let now = crate::clock::now_iso();
+        self.log.run.ended_at = Some(now.clone());
+        self.log.run.stopped_because = Some(reason.to_string());
+        if let Some(session) = self.log.run.current_session() {
+            session.ended_at = Some(now);
+            session.stopped_because = Some(reason.to_string());
+        }
+        let saved = self.save();
+        self.write_digest();
+        match &reason {
+            StopReason::Failed(message) => self.ctx.events.emit(Event::RunFailed {
+                message: message.clone(),
+            }),
+            r => self.ctx.events.emit(Event::RunStopped { reason: r.clone() }),
+        }
+        let (stop, already_complete) = match driven? {
+            Driven::Stopped(StopReason::Interrupted) => return Err(RunError::Interrupted),
+            Driven::Stopped(StopReason::ModelOutage(message)) => {
+                return Err(RunError::ModelOutage { message });
+            }
+            Driven::Stopped(stop) => (stop, false),
+            Driven::AlreadyComplete(stop) => (stop, true),
+        };
+        saved?;
+        Ok(Finish {
+            log: self.log,
+            stop,
+            already_complete,
+        })
+    }
+
+    /// The session's work: end what a killed run left, reconcile, then the
+    /// batches until a stop condition is met.
+    pub(super) async fn drive(&mut self, repo: &Repo, resumed: bool) -> Result<Driven, RunError> {
+        let state = &self.ctx.state;
+        let ended =
+            crate::process::leftovers::end_all(&state.processes_path(), &state.process_marker());
+        if !ended.is_empty() {
+            self.ctx.events.emit(Event::LeftoversEnded {
+                process_groups: ended.len(),
+            });
+        }
+        self.reconcile(repo)?;
+        if resumed
+            && self.log.run.in_flight.is_none()
+            && !self.log.experiments.iter().any(|e| e.outcome.is_pending())
+            && let Some(stop) = self.stop_reason()
+            && stop != StopReason::Interrupted
+            && !(stop == StopReason::BacklogEmpty && self.wants_hypotheses())
+        {
+            return Ok(Driven::AlreadyComplete(stop));
+        }
+        self.iterate().await.map(Driven::Stopped)
+    }
+}
