@@ -86,13 +86,14 @@ impl LoadedSpec {
     }
 
     pub fn parse_str(text: &str, file: &Path) -> Result<LoadedSpec, SpecError> {
-        let issue = |e: marked::DeError| SpecError::Invalid {
-            issues: vec![SpecIssue {
-                file: file.to_path_buf(),
-                pos: e.pos.unwrap_or(Pos { line: 1, col: 1 }),
-                path: e.path.unwrap_or_default(),
-                message: e.message,
-            }],
+        let located = |e: marked::DeError| SpecIssue {
+            file: file.to_path_buf(),
+            pos: e.pos.unwrap_or(Pos { line: 1, col: 1 }),
+            path: e.path.unwrap_or_default(),
+            message: e.message,
+        };
+        let issue = |e| SpecError::Invalid {
+            issues: vec![located(e)],
         };
         let tree = marked::parse(text).map_err(issue)?;
         if !matches!(tree, Node::Map(..)) {
@@ -101,7 +102,9 @@ impl LoadedSpec {
                 "a spec must be a YAML mapping with name, description, metric, measurement and scope",
             )));
         }
-        let spec: Spec = marked::from_node(&tree).map_err(issue)?;
+        let spec: Spec = marked::from_node_all(&tree).map_err(|problems| SpecError::Invalid {
+            issues: problems.into_iter().map(located).collect(),
+        })?;
         Ok(LoadedSpec {
             spec,
             file: file.to_path_buf(),

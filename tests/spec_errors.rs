@@ -351,3 +351,17 @@ fn anchor_examples_load() {
     )
     .stderr_has("comparison method \"relative\" is not supported yet");
 }
+
+#[test]
+fn every_unknown_key_is_named_at_once() {
+    let text = replace_line(1, "name: t\nnmae: typo\ncolour: blue")
+        + "measurement_extra: 1\nscope_typo: 2\n";
+    let repo = TestRepo::new(&[("README", "x")]);
+    repo.write("bad.yaml", &text);
+    let run = repo.run(&["validate", "--no-measure", "bad.yaml"]);
+    run.expect_code(2)
+        .stderr_has("bad.yaml:2:1: nmae: unknown key \"nmae\"; did you mean \"name\"?")
+        .stderr_has("bad.yaml:3:1: colour: unknown key \"colour\"")
+        .stderr_has("measurement_extra: unknown key")
+        .stderr_has("scope_typo: unknown key");
+}

@@ -4,6 +4,7 @@
 //! a plain `serde_yaml::from_str` cannot do.
 
 use std::collections::HashMap;
+use std::cell::RefCell;
 use std::fmt;
 
 use saphyr_parser::{Event, Parser, ScalarStyle, Span};
@@ -306,17 +307,37 @@ fn levenshtein(a: &str, b: &str) -> usize {
     prev[b.len()]
 }
 
-/// Deserializes `T` from a marked node, refusing unknown keys.
+/// Deserializes `T` from a marked node, refusing unknown keys; the first
+/// problem found.
 pub fn from_node<'de, T: de::Deserialize<'de>>(node: &Node) -> Result<T, DeError> {
-    T::deserialize(NodeDe {
+    from_node_all(node).map_err(|mut all| all.remove(0))
+}
+
+/// Deserializes `T` from a marked node; every unknown key is reported (not
+/// only the first), with the first other problem.
+pub fn from_node_all<'de, T: de::Deserialize<'de>>(node: &Node) -> Result<T, Vec<DeError>> {
+    let unknown = RefCell::new(Vec::new());
+    let result = T::deserialize(NodeDe {
         node,
         path: String::new(),
-    })
+        unknown: &unknown,
+    });
+    let mut problems = unknown.into_inner();
+    match result {
+        Ok(value) if problems.is_empty() => Ok(value),
+        Ok(_) => Err(problems),
+        Err(e) => {
+            problems.push(e);
+            Err(problems)
+        }
+    }
 }
 
 struct NodeDe<'a> {
     node: &'a Node,
     path: String,
+    /// Unknown keys found so far: reported together at the end.
+    unknown: &'a RefCell<Vec<DeError>>,
 }
 
 impl<'a> NodeDe<'a> {
@@ -326,7 +347,11 @@ impl<'a> NodeDe<'a> {
         } else {
             format!("{}.{segment}", self.path)
         };
-        NodeDe { node, path }
+        NodeDe {
+            node,
+            path,
+            unknown: self.unknown,
+        }
     }
 
     fn wrap<T>(&self, r: Result<T, DeError>) -> Result<T, DeError> {
@@ -444,7 +469,8 @@ impl<'de, 'a> de::Deserializer<'de> for NodeDe<'a> {
                     None => message.push_str(&format!("; expected one of {}", fields.join(", "))),
                 }
                 let child = self.child(key, name);
-                return Err(DeError::at(key.pos(), message).located(key.pos(), &child.path));
+                let error = DeError::at(key.pos(), message).located(key.pos(), &child.path);
+                self.unknown.borrow_mut().push(error);
             }
         }
         let result = visitor.visit_map(Map {
