@@ -143,7 +143,26 @@ fn a_full_run_keeps_the_models_ideas_and_never_writes_the_key() {
             .unwrap()
             .contains("kept")
     );
-    assert!(log["experiments"][0]["llm_cost_usd"].as_f64().unwrap() > 0.0);
+    // Each entry pays for its edit and its learning (two calls).
+    for e in log["experiments"].as_sequence().unwrap() {
+        let cost = e["llm_cost_usd"].as_f64().unwrap();
+        assert!((cost - 2.0 * 0.0014).abs() < 1e-9, "entry cost {cost}");
+    }
+    let learned = std::fs::read_to_string(
+        repo.state_dir("proj")
+            .join("experiments/001/learnings-transcript.jsonl"),
+    )
+    .unwrap();
+    assert!(learned.contains("Bigger values raise the score directly."));
+    // Sub-cent spend is shown with its significant digits, everywhere.
+    repo.run(&["status", "optimize.yaml"])
+        .expect_code(0)
+        .stdout_has("cost: $0.0084;");
+    let report = std::fs::read_to_string(repo.state_dir("proj").join("report.md")).unwrap();
+    assert!(
+        report.contains("- model cost: $0.0084 in total (hypotheses, edits and learnings $0.0084; judge $0.00)"),
+        "{report}"
+    );
     // Transcripts and prompts are kept, the key is sent but never written.
     let state = repo.state_dir("proj");
     assert!(state.join("experiments/001/transcript.jsonl").exists());
@@ -241,11 +260,23 @@ fn a_sustained_outage_stops_cleanly_and_resumes() {
         .stderr_has("resume with: optimize optimize.yaml");
     assert!(start.elapsed() < Duration::from_secs(20));
     assert!(server.requests().len() >= 2, "it retried before giving up");
-    // The baseline was recorded; nothing is lost.
-    assert_eq!(outcomes(&log_yaml(repo.path(), "proj")).len(), 0);
+    // The baseline was recorded; nothing is lost; the session says why it stopped.
+    let log = log_yaml(repo.path(), "proj");
+    assert_eq!(outcomes(&log).len(), 0);
+    let session = &log["sessions"][0];
+    assert!(session["ended_at"].is_string());
+    assert!(
+        session["stopped_because"]
+            .as_str()
+            .unwrap()
+            .starts_with("the model server is down: the model server at"),
+        "{session:?}"
+    );
     healthy.store(true, Ordering::SeqCst);
     run(&repo).expect_code(0);
-    assert_eq!(outcomes(&log_yaml(repo.path(), "proj")).len(), 2);
+    let log = log_yaml(repo.path(), "proj");
+    assert_eq!(outcomes(&log).len(), 2);
+    assert_eq!(log["sessions"].as_sequence().unwrap().len(), 2);
 }
 
 #[test]
@@ -438,4 +469,24 @@ fn an_unknown_models_cost_is_reported_unknown_once() {
     let log = log_yaml(repo.path(), "proj");
     assert_eq!(log["cost_unknown_for_models"][0], "mystery-model");
     assert!(log["total_llm_cost_usd"].is_null());
+}
+
+#[test]
+fn a_refused_model_call_before_any_experiment_still_closes_the_session() {
+    let server = FakeLlm::start(|_, _| Reply::Status(401, None));
+    let repo = project(&server.url, "");
+    run(&repo).expect_code(1).stderr_has("the model failed");
+    let log = log_yaml(repo.path(), "proj");
+    let sessions = log["sessions"].as_sequence().unwrap();
+    assert_eq!(sessions.len(), 1, "{log:?}");
+    assert!(sessions[0]["ended_at"].is_string());
+    assert!(
+        sessions[0]["stopped_because"]
+            .as_str()
+            .unwrap()
+            .starts_with("failed: the model failed"),
+        "{:?}",
+        sessions[0]
+    );
+    assert!(log["stopped_because"].as_str().unwrap().starts_with("failed:"));
 }
