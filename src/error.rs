@@ -256,14 +256,17 @@ mod tests {
             e.to_string(),
             "error: cannot write the log\ncaused by: No space left on device\nhint: free some space"
         );
-        let shown = CliError::failure("cannot open x: denied")
-            .caused_by(std::io::Error::other("denied"));
+        let shown =
+            CliError::failure("cannot open x: denied").caused_by(std::io::Error::other("denied"));
         assert_eq!(shown.to_string(), "error: cannot open x: denied");
     }
 
     #[test]
     fn run_errors_map_to_their_exit_codes() {
-        assert_eq!(CliError::from(RunError::Interrupted).kind, ExitKind::Interrupted);
+        assert_eq!(
+            CliError::from(RunError::Interrupted).kind,
+            ExitKind::Interrupted
+        );
         assert_eq!(
             CliError::from(RunError::BaselineGates(vec!["ok".into()])).kind,
             ExitKind::Failure

@@ -115,7 +115,9 @@ impl std::fmt::Display for Stage {
             Stage::Measuring { runs: 1, .. } => f.write_str("measuring"),
             Stage::Measuring { run, runs } => write!(f, "measuring {run} of {runs}"),
             Stage::Judging => f.write_str("judging"),
-            Stage::MeasuringCombination => f.write_str("measuring the combination with the new best"),
+            Stage::MeasuringCombination => {
+                f.write_str("measuring the combination with the new best")
+            }
         }
     }
 }
@@ -188,9 +190,9 @@ impl Event {
                 "note: the price of model \"{model}\" is unknown, so its cost is reported as unknown; set llm.prices.{model}"
             ),
             Event::Warning { message } => format!("warning: {message}"),
-            Event::Interrupted { signal } => format!(
-                "{signal}: stopping the running commands (interrupt again to exit at once)"
-            ),
+            Event::Interrupted { signal } => {
+                format!("{signal}: stopping the running commands (interrupt again to exit at once)")
+            }
             Event::ExitingNow => "exiting at once".into(),
             Event::RunStopped { reason } => format!("stopping: {reason}"),
             Event::RunFailed { message } => format!("the run failed: {message}"),
@@ -257,7 +259,9 @@ pub struct PlainReporter {
 
 impl PlainReporter {
     pub fn new() -> PlainReporter {
-        PlainReporter { out: Mutex::new(()) }
+        PlainReporter {
+            out: Mutex::new(()),
+        }
     }
 }
 

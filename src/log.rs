@@ -372,7 +372,6 @@ impl Experiment {
             .flatten()
             .find_map(|m| metric_value(m, name))
     }
-
 }
 
 /// A number from a metrics mapping. The newer schema stores snapshots such as

@@ -88,13 +88,19 @@ mod tests {
     #[test]
     fn experiment_branches_round_trip() {
         assert_eq!(exp_branch("demo", 7), "optimize-exp/demo/exp-007");
-        assert_eq!(parse_exp_branch("demo", &exp_branch("demo", 7)), Some((7, false)));
+        assert_eq!(
+            parse_exp_branch("demo", &exp_branch("demo", 7)),
+            Some((7, false))
+        );
         assert_eq!(
             parse_exp_branch("demo", &combined_branch("demo", 1234)),
             Some((1234, true))
         );
         assert_eq!(parse_exp_branch("demo", "optimize-exp/other/exp-001"), None);
         assert_eq!(parse_exp_branch("demo", "optimize-exp/demo/exp-x"), None);
-        assert_eq!(worktree_admin("demo", &exp_label(3)), "optimize-demo-exp-003");
+        assert_eq!(
+            worktree_admin("demo", &exp_label(3)),
+            "optimize-demo-exp-003"
+        );
     }
 }

@@ -122,9 +122,7 @@ impl Sink for TtyReporter {
             }
             Event::BaselineMeasured { value, .. } => s.best = *value,
             Event::NewBest { value, .. } => s.best = Some(*value),
-            Event::RunStopped { .. } | Event::RunFailed { .. } | Event::ExitingNow => {
-                s.done = true
-            }
+            Event::RunStopped { .. } | Event::RunFailed { .. } | Event::ExitingNow => s.done = true,
             _ => {}
         }
         let mut err = std::io::stderr().lock();

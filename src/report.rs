@@ -257,7 +257,7 @@ pub fn render(log: &ExperimentLog, spec: &Spec, spec_file: &Path, repo: Option<&
         }
     }
 
-    let branch = format!("optimize/{}", spec.name);
+    let branch = crate::names::opt_branch(&spec.name);
     let _ = writeln!(out, "\n## Merging\n");
     let _ = writeln!(
         out,

@@ -24,7 +24,11 @@ pub fn fmt_usd(v: f64) -> String {
     let decimals = (-v.log10()).ceil() as usize + 2;
     let s = format!("{v:.decimals$}");
     let s = s.trim_end_matches('0');
-    let s = if s.len() < 4 { format!("{s:0<4}") } else { s.to_string() };
+    let s = if s.len() < 4 {
+        format!("{s:0<4}")
+    } else {
+        s.to_string()
+    };
     format!("${s}")
 }
 

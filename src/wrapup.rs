@@ -145,8 +145,8 @@ pub fn render(log: &ExperimentLog, spec: &Spec, spec_file: &Path, stop: &str) ->
     if !kept.is_empty() {
         let _ = writeln!(
             out,
-            "key improvements (in order, on branch optimize/{}):",
-            spec.name
+            "key improvements (in order, on branch {}):",
+            crate::names::opt_branch(&spec.name)
         );
         for e in kept {
             let _ = writeln!(

@@ -33,12 +33,7 @@ fn events(dir: &Path, spec: &str) -> Vec<serde_json::Value> {
 }
 
 fn log(dir: &Path, spec: &str) -> ExperimentLog {
-    ExperimentLog::load(
-        &dir.join(".optimize")
-            .join(spec)
-            .join("experiment-log.yaml"),
-    )
-    .unwrap()
+    ExperimentLog::load(&dir.join(".optimize").join(spec).join("experiment-log.yaml")).unwrap()
 }
 
 #[test]
@@ -46,7 +41,11 @@ fn events_jsonl_follows_the_run_with_one_final_outcome_per_experiment() {
     let (_home, dir) = demo();
     let run = optimize_in(&dir, &["optimize.yaml", "--quiet"]);
     run.expect_code(0);
-    assert!(run.stderr.is_empty(), "--quiet prints nothing: {}", run.stderr);
+    assert!(
+        run.stderr.is_empty(),
+        "--quiet prints nothing: {}",
+        run.stderr
+    );
     let events = events(&dir, "demo");
     for e in &events {
         let time = e["time"].as_str().unwrap();
@@ -57,7 +56,10 @@ fn events_jsonl_follows_the_run_with_one_final_outcome_per_experiment() {
             "snake_case: {name}"
         );
     }
-    let names: Vec<&str> = events.iter().map(|e| e["event"].as_str().unwrap()).collect();
+    let names: Vec<&str> = events
+        .iter()
+        .map(|e| e["event"].as_str().unwrap())
+        .collect();
     assert_eq!(names.first(), Some(&"run_started"));
     assert_eq!(names.last(), Some(&"run_stopped"));
     assert!(names.contains(&"baseline_measured") && names.contains(&"batch_started"));
@@ -126,13 +128,21 @@ fn a_panicking_experiment_is_an_error_entry_and_the_run_goes_on() {
         .collect();
     assert_eq!(panicked.len(), 1, "one entry records the panic");
     assert_eq!(panicked[0].outcome.to_string(), "error");
-    assert_eq!(log.experiments.len(), 10, "every other experiment still ran");
+    assert_eq!(
+        log.experiments.len(),
+        10,
+        "every other experiment still ran"
+    );
     assert!(log.run.sessions[0].ended_at.is_some());
     let mut c = Command::new("git");
     c.args(["worktree", "list"]).current_dir(&dir);
     isolate(&mut c, &dir);
     let worktrees = String::from_utf8(c.output().unwrap().stdout).unwrap();
-    assert_eq!(worktrees.lines().count(), 1, "no worktree left: {worktrees}");
+    assert_eq!(
+        worktrees.lines().count(),
+        1,
+        "no worktree left: {worktrees}"
+    );
 }
 
 #[test]
@@ -162,12 +172,12 @@ fn output_to_a_closed_pipe_is_not_an_error() {
 }
 
 /// score = src/value.txt plus every src/f*.txt. A combination (a runner-up
-/// re-measured on the new best) waits while `hold` exists beside the repo,
-/// after saying so in `combining`.
+/// re-measured on the new best) waits while `$SIGNALS/hold` exists, after
+/// saying so in `$SIGNALS/combining`.
 const EVAL: &str = r#"#!/bin/sh
 case "$OPTIMIZE_WORKTREE" in *-combined)
-  touch "$OPTIMIZE_REPO_ROOT/../combining"
-  while [ -f "$OPTIMIZE_REPO_ROOT/../hold" ]; do sleep 0.05; done ;;
+  touch "$SIGNALS/combining"
+  while [ -f "$SIGNALS/hold" ]; do sleep 0.05; done ;;
 esac
 s=$(cat src/value.txt)
 for f in src/f*.txt; do [ -f "$f" ] && s=$((s + $(cat "$f"))); done
@@ -201,18 +211,22 @@ fn combining_project() -> (tempfile::TempDir, TestRepo) {
 
 #[test]
 fn interrupted_during_a_runner_up_merge_the_session_is_closed_and_resume_decides_alike() {
-    let (_outer, repo) = combining_project();
-    let beside = repo.path().parent().unwrap().to_path_buf();
+    let (signals, repo) = combining_project();
+    let beside = signals.path().to_path_buf();
     std::fs::write(beside.join("hold"), "").unwrap();
     let mut child = repo
         .command(&["optimize.yaml", "--quiet"])
+        .env("SIGNALS", &beside)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
     let deadline = Instant::now() + Duration::from_secs(120);
     while !beside.join("combining").exists() {
-        assert!(Instant::now() < deadline, "the combination was never measured");
+        assert!(
+            Instant::now() < deadline,
+            "the combination was never measured"
+        );
         assert!(child.try_wait().unwrap().is_none(), "the run ended early");
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -231,9 +245,19 @@ fn interrupted_during_a_runner_up_merge_the_session_is_closed_and_resume_decides
     );
     assert!(log.run.in_flight.is_some());
 
-    repo.run(&["optimize.yaml", "--quiet"]).expect_code(0);
+    Run::from(
+        repo.command(&["optimize.yaml", "--quiet"])
+            .env("SIGNALS", &beside)
+            .output()
+            .unwrap(),
+    )
+    .expect_code(0);
     let log = self::log(repo.path(), "combo");
-    let outcomes: Vec<String> = log.experiments.iter().map(|e| e.outcome.to_string()).collect();
+    let outcomes: Vec<String> = log
+        .experiments
+        .iter()
+        .map(|e| e.outcome.to_string())
+        .collect();
     assert_eq!(outcomes, ["kept", "runner_up_kept"]);
     assert_eq!(log.best.metric("score"), Some(18.0));
     assert_eq!(log.run.sessions.len(), 2);

@@ -199,3 +199,38 @@ fn the_cost_cap_stops_judging_and_the_run() {
         "no judge call after the cap was reached"
     );
 }
+
+/// Parallel experiments share the cap: once it is reached no judge call
+/// starts, so the run overshoots by at most the calls already in flight
+/// (one per experiment), never by a whole experiment's judging each.
+#[test]
+fn parallel_experiments_share_the_judge_budget() {
+    let server = FakeLlm::start(|r, _| judge_reply(r));
+    // The baseline's 3 calls cost $0.0048 ($0.0016 each at haiku's price);
+    // the cap leaves room for two more.
+    let repo = project(&server.url, 42, 0.0079);
+    let spec = repo.read("optimize.yaml").replace(
+        "execution: {mode: serial, max_concurrent: 1}",
+        "execution: {mode: parallel, max_concurrent: 2}",
+    );
+    repo.write("optimize.yaml", &spec);
+    repo.commit_all("parallel");
+    let run = Run::from(
+        repo.command(&["optimize.yaml"])
+            .env("JUDGE_TEST_KEY", "k")
+            .output()
+            .unwrap(),
+    );
+    run.expect_code(0)
+        .stdout_has("finished: the judge budget (judge.max_total_cost_usd) is spent");
+    let calls_after_baseline = server.requests().len() - 3;
+    // Two calls fit under the cap; at most one more was in flight when the
+    // other experiment reached it. Per-experiment budgets would allow four.
+    assert!(
+        (2..=3).contains(&calls_after_baseline),
+        "{calls_after_baseline} judge calls after the baseline"
+    );
+    let log = log_yaml(repo.path(), "judged");
+    let spent = log["best"]["total_judge_cost_usd"].as_f64().unwrap();
+    assert!(spent <= 0.0079 + 0.0016 + 1e-9, "spent {spent}");
+}

@@ -160,7 +160,9 @@ fn a_full_run_keeps_the_models_ideas_and_never_writes_the_key() {
         .stdout_has("cost: $0.0084;");
     let report = std::fs::read_to_string(repo.state_dir("proj").join("report.md")).unwrap();
     assert!(
-        report.contains("- model cost: $0.0084 in total (hypotheses, edits and learnings $0.0084; judge $0.00)"),
+        report.contains(
+            "- model cost: $0.0084 in total (hypotheses, edits and learnings $0.0084; judge $0.00)"
+        ),
         "{report}"
     );
     // Transcripts and prompts are kept, the key is sent but never written.
@@ -488,5 +490,10 @@ fn a_refused_model_call_before_any_experiment_still_closes_the_session() {
         "{:?}",
         sessions[0]
     );
-    assert!(log["stopped_because"].as_str().unwrap().starts_with("failed:"));
+    assert!(
+        log["stopped_because"]
+            .as_str()
+            .unwrap()
+            .starts_with("failed:")
+    );
 }

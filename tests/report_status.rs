@@ -183,8 +183,14 @@ fn run_metadata_records_sessions() {
             "{key} is not quoted in:\n{text}"
         );
     }
-    assert!(text.contains("  timestamp: '20"), "baseline.timestamp is quoted");
-    assert!(text.contains("- started_at: '20"), "sessions[].started_at is quoted");
+    assert!(
+        text.contains("  timestamp: '20"),
+        "baseline.timestamp is quoted"
+    );
+    assert!(
+        text.contains("- started_at: '20"),
+        "sessions[].started_at is quoted"
+    );
     assert!(dir.join(".optimize/demo/optimize.log").exists());
 }
 

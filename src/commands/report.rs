@@ -20,8 +20,7 @@ pub fn run(repo_arg: Option<&Path>, args: &SpecArg) -> Result<(), CliError> {
         .hint(format!("start one with: optimize {}", args.spec.display())));
     }
     let log = ExperimentLog::load(&log_path)?;
-    let written =
-        crate::report::write(&log, &loaded.spec, &args.spec, &ws.state, Some(&ws.repo))?;
+    let written = crate::report::write(&log, &loaded.spec, &args.spec, &ws.state, Some(&ws.repo))?;
     crate::outln!("{}", display_path(&written.report));
     crate::outln!("{}", display_path(&written.chart));
     Ok(())

@@ -86,10 +86,8 @@ pub fn execute(
         ),
         Err(e) => eprintln!("warning: could not write the report: {e}"),
     }
-    crate::outln!(
-        "branch: optimize/{} (git log optimize/{} to review; merge it when happy)",
-        loaded.spec.name, loaded.spec.name
-    );
+    let branch = names::opt_branch(&loaded.spec.name);
+    crate::outln!("branch: {branch} (git log {branch} to review; merge it when happy)");
     let mut log = finish.log;
     if !args.quiet && std::io::stdin().is_terminal() && std::io::stdout().is_terminal() {
         ask_approvals(&ws, &loaded, &mut log, &args.spec)?;

@@ -42,9 +42,9 @@ pub fn run(repo_arg: Option<&Path>, args: &ValidateArgs) -> Result<(), CliError>
 
     let ws = Workspace::open(repo_arg, &loaded)?;
     let head = ws.repo.head_commit()?;
-    ws.state
-        .ensure()
-        .map_err(|e| CliError::failure(format!("cannot create {}", ws.state.dir.display())).caused_by(e))?;
+    ws.state.ensure().map_err(|e| {
+        CliError::failure(format!("cannot create {}", ws.state.dir.display())).caused_by(e)
+    })?;
     let runs = spec.measurement.stability.runs();
     crate::outln!(
         "measuring the baseline at {} ({} run{}{}) ...",
@@ -139,7 +139,9 @@ pub fn run(repo_arg: Option<&Path>, args: &ValidateArgs) -> Result<(), CliError>
         ))
         .hint("fix the project or the gate's check before starting a run"));
     }
-    crate::outln!("baseline ok: every gate passes; the worktree was removed and nothing else changed");
+    crate::outln!(
+        "baseline ok: every gate passes; the worktree was removed and nothing else changed"
+    );
     Ok(())
 }
 

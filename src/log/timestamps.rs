@@ -60,11 +60,17 @@ fn is_timestamp_key(key_part: &str) -> bool {
 /// The YAML 1.1 timestamp forms: a date, optionally with a time.
 fn is_timestamp(value: &str) -> bool {
     let b = value.as_bytes();
-    let digits = |r: std::ops::Range<usize>| b.get(r).is_some_and(|s| s.iter().all(u8::is_ascii_digit));
-    b.len() >= 10 && digits(0..4) && b[4] == b'-' && digits(5..7) && b[7] == b'-' && digits(8..10)
-        && value[10..]
-            .chars()
-            .all(|c| c.is_ascii_digit() || matches!(c, 'T' | 't' | ' ' | ':' | '.' | 'Z' | '+' | '-'))
+    let digits =
+        |r: std::ops::Range<usize>| b.get(r).is_some_and(|s| s.iter().all(u8::is_ascii_digit));
+    b.len() >= 10
+        && digits(0..4)
+        && b[4] == b'-'
+        && digits(5..7)
+        && b[7] == b'-'
+        && digits(8..10)
+        && value[10..].chars().all(|c| {
+            c.is_ascii_digit() || matches!(c, 'T' | 't' | ' ' | ':' | '.' | 'Z' | '+' | '-')
+        })
 }
 
 #[cfg(test)]

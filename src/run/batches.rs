@@ -125,7 +125,9 @@ impl Loop {
             let mut set = tokio::task::JoinSet::new();
             let mut running = HashMap::new();
             for job in jobs {
-                let id = set.spawn(experiment::run(self.ctx.clone(), job.clone())).id();
+                let id = set
+                    .spawn(experiment::run(self.ctx.clone(), job.clone()))
+                    .id();
                 running.insert(id, job);
             }
             while let Some(done) = set.join_next_with_id().await {

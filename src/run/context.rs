@@ -67,7 +67,11 @@ impl Ctx {
         let approvals = crate::approvals::Approvals::load(&req.state.approvals_path())?;
         let mut approved = spec.dependencies.approved.clone();
         approved.extend(approvals.approved.iter().cloned());
-        let cap = spec.metric.judge.as_ref().and_then(|j| j.max_total_cost_usd);
+        let cap = spec
+            .metric
+            .judge
+            .as_ref()
+            .and_then(|j| j.max_total_cost_usd);
         Ok(Ctx {
             approved,
             llm,

@@ -178,7 +178,8 @@ impl Loop {
                         decide::format_delta(value - best_now)
                     ));
                     self.set_best(r, to_mapping(&m.metrics), combined, None);
-                    decided.push(self.finished(r, format!("combined {primary} {}", fmt_num(value))));
+                    decided
+                        .push(self.finished(r, format!("combined {primary} {}", fmt_num(value))));
                     decided.push(Event::NewBest {
                         iteration: r,
                         value,

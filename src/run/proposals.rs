@@ -44,7 +44,9 @@ impl Loop {
         if items.is_empty() {
             self.model_exhausted = true;
         }
-        self.ctx.events.emit(Event::HypothesesProposed { count: items.len() });
+        self.ctx
+            .events
+            .emit(Event::HypothesesProposed { count: items.len() });
         for mut item in items {
             item.dep_status = hypotheses::dep_status(&item.required_deps, &self.ctx.approved);
             self.log.hypothesis_backlog.push(item);

@@ -15,7 +15,10 @@ use crate::text::one_line;
 pub enum Recording {
     /// Append the entry (its hypothesis leaves the backlog in the same
     /// write), then emit the event.
-    Append { entry: Box<Experiment>, event: Event },
+    Append {
+        entry: Box<Experiment>,
+        event: Event,
+    },
     /// Nothing is appended: the hypothesis stays in the backlog, to run
     /// again when the run resumes, and the run stops for this reason.
     Stop(StopReason),
@@ -27,7 +30,9 @@ pub fn entry(spec: &Spec, outcome: &Outcome, best: Option<f64>) -> Recording {
     let primary = &spec.metric.primary.name;
     let state = match &outcome.verdict {
         Verdict::Interrupted => return Recording::Stop(StopReason::Interrupted),
-        Verdict::Outage(message) => return Recording::Stop(StopReason::ModelOutage(message.clone())),
+        Verdict::Outage(message) => {
+            return Recording::Stop(StopReason::ModelOutage(message.clone()));
+        }
         Verdict::BudgetSpent => return Recording::Stop(StopReason::CostCap),
         Verdict::Measured(..) => LogOutcome::Measured,
         Verdict::Degenerate(..) => LogOutcome::Degenerate,
@@ -178,8 +183,12 @@ mod tests {
     }
 
     fn measured(ms: f64, ok: f64) -> (Measured, Vec<GateResult>) {
-        let metrics: crate::measure::Metrics =
-            [("ms".to_string(), ms), ("ok".into(), ok), ("mem".into(), 5.0)].into();
+        let metrics: crate::measure::Metrics = [
+            ("ms".to_string(), ms),
+            ("ok".into(), ok),
+            ("mem".into(), 5.0),
+        ]
+        .into();
         let gates = crate::decide::evaluate_gates(&spec().metric.degenerate_gates, &metrics);
         (
             Measured {
@@ -201,7 +210,11 @@ mod tests {
     #[test]
     fn a_measured_verdict_is_appended_pending_with_its_numbers() {
         let (m, g) = measured(80.0, 1.0);
-        let (e, event) = append(entry(&spec(), &outcome(Verdict::Measured(m, g)), Some(100.0)));
+        let (e, event) = append(entry(
+            &spec(),
+            &outcome(Verdict::Measured(m, g)),
+            Some(100.0),
+        ));
         assert_eq!(e.outcome, LogOutcome::Measured);
         assert_eq!((e.iteration, e.batch), (9, 3));
         assert_eq!(e.primary_delta.as_deref(), Some("-20"));
@@ -213,18 +226,34 @@ mod tests {
         assert_eq!(e.record.measured_from_iteration, Some(4));
         assert_eq!(e.changes[0].file, "src/a.rs");
         assert!(e.learnings.is_none(), "learnings come with the decision");
-        assert!(matches!(event, Event::ExperimentMeasured { iteration: 9, value: Some(v), .. } if v == 80.0));
+        assert!(
+            matches!(event, Event::ExperimentMeasured { iteration: 9, value: Some(v), .. } if v == 80.0)
+        );
     }
 
     #[test]
     fn terminal_verdicts_are_final_with_learnings() {
         let (m, g) = measured(80.0, 0.0);
-        let (e, event) = append(entry(&spec(), &outcome(Verdict::Degenerate(m, g)), Some(100.0)));
+        let (e, event) = append(entry(
+            &spec(),
+            &outcome(Verdict::Degenerate(m, g)),
+            Some(100.0),
+        ));
         assert_eq!(e.outcome, LogOutcome::Degenerate);
         assert!(e.learnings.unwrap().contains("failed gate ok == 1"));
-        assert!(matches!(event, Event::ExperimentFinished { outcome: LogOutcome::Degenerate, .. }));
+        assert!(matches!(
+            event,
+            Event::ExperimentFinished {
+                outcome: LogOutcome::Degenerate,
+                ..
+            }
+        ));
 
-        let (e, _) = append(entry(&spec(), &outcome(Verdict::Timeout("slow".into())), None));
+        let (e, _) = append(entry(
+            &spec(),
+            &outcome(Verdict::Timeout("slow".into())),
+            None,
+        ));
         assert_eq!(e.outcome, LogOutcome::Timeout);
         assert_eq!(e.error_message.as_deref(), Some("slow"));
         assert!(e.learnings.unwrap().contains("timeout_seconds (7s)"));

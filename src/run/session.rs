@@ -13,7 +13,7 @@ use super::context::Ctx;
 use super::{BaselineError, Driven, Finish, Loop, RunError, StopReason, round6};
 use crate::events::Event;
 use crate::git::Repo;
-use crate::log::{Baseline, BacklogItem, Best, ExperimentLog, Limits, Session, SessionKind};
+use crate::log::{BacklogItem, Baseline, Best, ExperimentLog, Limits, Session, SessionKind};
 use crate::measure::Metrics;
 use crate::names;
 use crate::spec::{LoadedSpec, Spec};
@@ -93,7 +93,12 @@ async fn start(ctx: &Ctx, repo: &Repo, loaded: &LoadedSpec) -> Result<Experiment
     if !failed.is_empty() {
         return Err(RunError::BaselineGates(failed));
     }
-    let mut log = new_log(&ctx.spec, commit, baseline_entry(&ctx.spec, commit, &measurement), backlog);
+    let mut log = new_log(
+        &ctx.spec,
+        commit,
+        baseline_entry(&ctx.spec, commit, &measurement),
+        backlog,
+    );
     let spec_copy = ctx.state.spec_path();
     crate::fsutil::write_atomic(&spec_copy, loaded.text.as_bytes()).map_err(|source| {
         RunError::Io {
@@ -115,7 +120,10 @@ fn baseline_entry(spec: &Spec, commit: Oid, m: &BaselineMeasurement) -> Baseline
         if let Some(cfg) = &spec.metric.judge {
             j.insert("sample_seed".into(), Value::from(cfg.sample_seed));
         }
-        j.insert("judge_cost_usd".into(), Value::from(round6(scores.cost_usd)));
+        j.insert(
+            "judge_cost_usd".into(),
+            Value::from(round6(scores.cost_usd)),
+        );
         j
     });
     let samples = m.measured.samples.len() as u64;
@@ -131,7 +139,12 @@ fn baseline_entry(spec: &Spec, commit: Oid, m: &BaselineMeasurement) -> Baseline
     }
 }
 
-fn new_log(spec: &Spec, start: Oid, baseline: Baseline, backlog: Vec<BacklogItem>) -> ExperimentLog {
+fn new_log(
+    spec: &Spec,
+    start: Oid,
+    baseline: Baseline,
+    backlog: Vec<BacklogItem>,
+) -> ExperimentLog {
     let mut log = ExperimentLog {
         spec: spec.name.clone(),
         run_id: crate::clock::compact_now(),
@@ -173,7 +186,13 @@ pub fn split_metrics(spec: &Spec, m: &Metrics) -> (Mapping, Mapping) {
             .collect()
     };
     (
-        pick(spec.metric.degenerate_gates.iter().map(|g| &g.name).collect()),
+        pick(
+            spec.metric
+                .degenerate_gates
+                .iter()
+                .map(|g| &g.name)
+                .collect(),
+        ),
         pick(spec.metric.diagnostics.iter().map(|d| &d.name).collect()),
     )
 }
@@ -230,7 +249,10 @@ impl Loop {
             StopReason::Failed(message) => self.ctx.events.emit(Event::RunFailed {
                 message: message.clone(),
             }),
-            r => self.ctx.events.emit(Event::RunStopped { reason: r.clone() }),
+            r => self
+                .ctx
+                .events
+                .emit(Event::RunStopped { reason: r.clone() }),
         }
         let (stop, already_complete) = match driven? {
             Driven::Stopped(StopReason::Interrupted) => return Err(RunError::Interrupted),

@@ -3,8 +3,8 @@
 //! the offending node, and unknown keys are refused with a did-you-mean, which
 //! a plain `serde_yaml::from_str` cannot do.
 
-use std::collections::HashMap;
 use std::cell::RefCell;
+use std::collections::HashMap;
 use std::fmt;
 
 use saphyr_parser::{Event, Parser, ScalarStyle, Span};
