@@ -6,22 +6,13 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use common::{BIN, Run, isolate};
+use common::{BIN, isolate, new_demo, optimize_in};
 use optimize::log::ExperimentLog;
 
 fn demo_run() -> (tempfile::TempDir, PathBuf) {
-    let home = tempfile::tempdir().unwrap();
-    let dir = home.path().join("demo");
-    optimize::demo::create(&dir).unwrap();
+    let (home, dir) = new_demo();
     optimize_in(&dir, &["optimize.yaml", "--quiet"]).expect_code(0);
     (home, dir)
-}
-
-fn optimize_in(dir: &Path, args: &[&str]) -> Run {
-    let mut cmd = Command::new(BIN);
-    cmd.args(args).current_dir(dir).stdin(Stdio::null());
-    isolate(&mut cmd, dir);
-    Run::from(cmd.output().unwrap())
 }
 
 fn log(dir: &Path) -> ExperimentLog {

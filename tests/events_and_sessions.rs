@@ -7,22 +7,8 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{BIN, Run, TestRepo, isolate};
+use common::{BIN, Run, TestRepo, isolate, new_demo, optimize_in};
 use optimize::log::ExperimentLog;
-
-fn demo() -> (tempfile::TempDir, std::path::PathBuf) {
-    let home = tempfile::tempdir().unwrap();
-    let dir = home.path().join("demo");
-    optimize::demo::create(&dir).unwrap();
-    (home, dir)
-}
-
-fn optimize_in(dir: &Path, args: &[&str]) -> Run {
-    let mut cmd = Command::new(BIN);
-    cmd.args(args).current_dir(dir).stdin(Stdio::null());
-    isolate(&mut cmd, dir);
-    Run::from(cmd.output().unwrap())
-}
 
 fn events(dir: &Path, spec: &str) -> Vec<serde_json::Value> {
     std::fs::read_to_string(dir.join(".optimize").join(spec).join("events.jsonl"))
@@ -38,7 +24,7 @@ fn log(dir: &Path, spec: &str) -> ExperimentLog {
 
 #[test]
 fn events_jsonl_follows_the_run_with_one_final_outcome_per_experiment() {
-    let (_home, dir) = demo();
+    let (_home, dir) = new_demo();
     let run = optimize_in(&dir, &["optimize.yaml", "--quiet"]);
     run.expect_code(0);
     assert!(
@@ -91,7 +77,7 @@ fn events_jsonl_follows_the_run_with_one_final_outcome_per_experiment() {
 
 #[test]
 fn overrides_are_recorded_per_session_and_status_shows_them() {
-    let (_home, dir) = demo();
+    let (_home, dir) = new_demo();
     optimize_in(&dir, &["optimize.yaml", "--quiet", "--max-iterations", "3"]).expect_code(0);
     let log = log(&dir, "demo");
     let limits = log.run.sessions[0].limits.unwrap();
@@ -108,7 +94,7 @@ fn overrides_are_recorded_per_session_and_status_shows_them() {
 
 #[test]
 fn a_panicking_experiment_is_an_error_entry_and_the_run_goes_on() {
-    let (_home, dir) = demo();
+    let (_home, dir) = new_demo();
     let mut cmd = Command::new(BIN);
     cmd.args(["optimize.yaml", "--quiet"])
         .current_dir(&dir)
@@ -147,7 +133,7 @@ fn a_panicking_experiment_is_an_error_entry_and_the_run_goes_on() {
 
 #[test]
 fn output_to_a_closed_pipe_is_not_an_error() {
-    let (_home, dir) = demo();
+    let (_home, dir) = new_demo();
     optimize_in(&dir, &["optimize.yaml", "--quiet"]).expect_code(0);
     for args in [
         vec!["--help"],

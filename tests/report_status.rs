@@ -5,19 +5,10 @@ mod common;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use common::{BIN, Run, isolate};
-
-fn optimize_in(dir: &Path, args: &[&str]) -> Run {
-    let mut cmd = Command::new(BIN);
-    cmd.args(args).current_dir(dir).stdin(Stdio::null());
-    isolate(&mut cmd, dir);
-    Run::from(cmd.output().unwrap())
-}
+use common::{BIN, isolate, new_demo, optimize_in};
 
 fn finished_demo() -> (tempfile::TempDir, std::path::PathBuf) {
-    let home = tempfile::tempdir().unwrap();
-    let dir = home.path().join("demo");
-    optimize::demo::create(&dir).unwrap();
+    let (home, dir) = new_demo();
     optimize_in(&dir, &["optimize.yaml", "--quiet"])
         .expect_code(0)
         .stdout_has("report: .optimize/demo/report.md and .optimize/demo/progress.svg");

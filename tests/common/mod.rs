@@ -347,3 +347,19 @@ pub fn assert_follows_seed_schema(log: &serde_yaml::Value) {
         }
     }
 }
+
+/// Runs the built binary in `dir` (a repository made by the test).
+pub fn optimize_in(dir: &Path, args: &[&str]) -> Run {
+    let mut cmd = Command::new(BIN);
+    cmd.args(args).current_dir(dir).stdin(Stdio::null());
+    isolate(&mut cmd, dir);
+    Run::from(cmd.output().unwrap())
+}
+
+/// A fresh copy of the bundled demo project: (its temporary home, the repo).
+pub fn new_demo() -> (tempfile::TempDir, PathBuf) {
+    let home = tempfile::tempdir().unwrap();
+    let dir = home.path().join("demo");
+    optimize::demo::create(&dir).unwrap();
+    (home, dir)
+}
