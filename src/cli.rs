@@ -70,6 +70,11 @@ pub enum Command {
         after_help = "Examples:\n  optimize validate spec.yaml\n  optimize validate --no-measure spec.yaml"
     )]
     Validate(ValidateArgs),
+    /// ce-optimize's keep/revert decision for one {spec, baseline, candidate} JSON payload
+    #[command(
+        after_help = "Reads the payload of ce-optimize's decide.mjs and prints the same record as JSON.\n\nExamples:\n  optimize decide payload.json\n  cat payload.json | optimize decide -"
+    )]
+    Decide(DecideArgs),
     /// Copy the bundled example into a fresh git repository and run it offline
     #[command(after_help = "Examples:\n  optimize demo\n  optimize demo /tmp/optimize-demo")]
     Demo(DemoArgs),
@@ -148,13 +153,19 @@ pub struct ValidateArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct DecideArgs {
+    /// The payload file; `-` or nothing reads standard input
+    pub file: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
 pub struct DemoArgs {
     /// Where to create the demo repository (default: a new temporary directory)
     pub dir: Option<PathBuf>,
 }
 
-const SUBCOMMANDS: [&str; 8] = [
-    "run", "status", "approve", "deny", "report", "validate", "demo", "help",
+const SUBCOMMANDS: [&str; 9] = [
+    "run", "status", "approve", "deny", "report", "validate", "demo", "decide", "help",
 ];
 
 /// `optimize <spec> [flags]` means `optimize run <spec> [flags]`.

@@ -1,5 +1,7 @@
 //! Decisions from numbers alone: gates, comparisons, batch evaluation. No I/O.
 
+pub mod rules;
+
 use crate::measure::Metrics;
 use crate::spec::{Direction, Gate, GateCheck};
 

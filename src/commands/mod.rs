@@ -1,6 +1,7 @@
 //! One module per command; each turns library results into output.
 
 mod approve;
+mod decide;
 mod demo;
 mod report;
 mod run;
@@ -25,6 +26,7 @@ pub fn dispatch(cli: Cli) -> Result<(), CliError> {
         Command::Deny(args) => approve::deny(repo_arg, &args),
         Command::Report(args) => report::run(repo_arg, &args),
         Command::Demo(args) => demo::run(&args),
+        Command::Decide(args) => decide::run(&args),
     }
 }
 
