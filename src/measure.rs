@@ -121,6 +121,11 @@ pub fn required_keys(spec: &Spec) -> Vec<String> {
     if spec.metric.primary.kind == MetricType::Hard {
         add(&spec.metric.primary.name);
     }
+    for o in spec.required_objectives() {
+        if o.name != spec.metric.primary.name {
+            add(&o.name);
+        }
+    }
     for g in &spec.metric.degenerate_gates {
         add(&g.name);
     }

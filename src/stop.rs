@@ -76,6 +76,8 @@ pub struct Standing {
     pub active_hours: f64,
     pub since_last_keep: u64,
     pub best: Option<f64>,
+    /// Every required objective that declares a target: (name, target, best value).
+    pub targets: Vec<(String, f64, Option<f64>, crate::spec::Direction)>,
     pub runnable: usize,
     pub judge_spent: f64,
 }
@@ -87,6 +89,14 @@ impl Standing {
             active_hours,
             since_last_keep: log.since_last_keep(),
             best: log.best.metric(&spec.metric.primary.name),
+            targets: spec
+                .required_objectives()
+                .into_iter()
+                .filter_map(|o| {
+                    let target = o.target?;
+                    Some((o.name.clone(), target, log.best.metric(&o.name), o.direction))
+                })
+                .collect(),
             runnable: log
                 .hypothesis_backlog
                 .iter()
@@ -96,10 +106,14 @@ impl Standing {
         }
     }
 
+    /// Every declared required target is met by the best (with
+    /// `metric.objectives`, not only the primary's).
     pub fn target_met(&self, spec: &Spec) -> bool {
         spec.stopping.target_reached
-            && matches!((spec.metric.primary.target, self.best),
-                (Some(t), Some(b)) if spec.metric.primary.direction.improvement(b, t) >= 0.0)
+            && !self.targets.is_empty()
+            && self.targets.iter().all(|(_, target, best, direction)| {
+                best.is_some_and(|b| direction.improvement(b, *target) >= 0.0)
+            })
     }
 
     pub fn cost_cap_met(&self, spec: &Spec) -> bool {

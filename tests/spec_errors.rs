@@ -214,33 +214,68 @@ fn singleton_sample_without_rubric() {
 }
 
 #[test]
-fn ladder_is_not_supported_yet() {
-    refused(
-        &replace_line(12, "  command: ./eval.sh\n  stability:\n    mode: ladder"),
-        "bad.yaml:14:11: measurement.stability.mode: the measurement ladder (mode: ladder) is not supported yet",
-    );
-}
-
-#[test]
-fn paired_comparison_is_not_supported_yet() {
+fn ladder_counts_must_be_coherent() {
     refused(
         &replace_line(
             12,
-            "  command: ./eval.sh\n  stability:\n    comparison:\n      method: paired",
+            "  command: ./eval.sh\n  stability:\n    mode: ladder\n    comparison: {method: relative}\n    ladder:\n      exploratory_pairs: 3\n      confirmation_repeats: 2",
         ),
-        "bad.yaml:15:15: measurement.stability.comparison.method: comparison method \"paired\" is not supported yet",
+        "measurement.stability.ladder.confirmation_repeats: must be a positive integer at least as large as exploratory_pairs",
     );
 }
 
 #[test]
-fn objectives_are_not_supported_yet() {
+fn statistical_sampling_does_not_combine_with_a_ladder() {
+    refused(
+        &replace_line(
+            12,
+            "  command: ./eval.sh\n  stability:\n    mode: ladder\n    comparison:\n      method: statistical",
+        ),
+        "bad.yaml:16:15: measurement.stability.comparison.method: statistical sampling decides how many samples",
+    );
+}
+
+#[test]
+fn statistical_confidence_must_be_a_probability() {
+    refused(
+        &replace_line(
+            12,
+            "  command: ./eval.sh\n  stability:\n    comparison:\n      method: statistical\n      confidence: 95",
+        ),
+        "bad.yaml:16:19: measurement.stability.comparison.confidence: must be at least 0.5 and below 1",
+    );
+}
+
+#[test]
+fn objectives_are_hard_with_a_known_role() {
     refused(
         &replace_line(
             10,
-            "      check: \"== 1\"\n  objectives:\n    - name: score\n      direction: maximize",
+            "      check: \"== 1\"\n  objectives:\n    - name: size\n      direction: minimize\n      role: optional",
         ),
-        "bad.yaml:12:5: metric.objectives: multi-objective acceptance (metric.objectives) is not supported yet",
+        "bad.yaml:14:13: metric.objectives[0].role: unknown role \"optional\"; expected required or secondary",
     );
+    refused(
+        &replace_line(
+            10,
+            "      check: \"== 1\"\n  objectives:\n    - {name: size, direction: minimize}\n    - {name: size, direction: minimize}",
+        ),
+        "metric.objectives[1].name: objective \"size\" is listed twice",
+    );
+}
+
+#[test]
+fn only_secondary_objectives_are_accepted() {
+    let repo = TestRepo::new(&[("README", "x")]);
+    repo.write(
+        "ok.yaml",
+        &replace_line(
+            10,
+            "      check: \"== 1\"\n  objectives:\n    - {name: size, direction: minimize, role: secondary}",
+        ),
+    );
+    repo.run(&["validate", "--no-measure", "ok.yaml"])
+        .expect_code(0);
 }
 
 #[test]
@@ -336,20 +371,14 @@ fn anchor_examples_load() {
         repo.run(&["validate", "--no-measure", &format!("{anchors}/{ok}")])
             .expect_code(0);
     }
-    // Parses, but asks for features not built yet, each named plainly.
+    // The ladder, three required objectives and relative comparison.
     repo.run(&[
         "validate",
         "--no-measure",
         &format!("{anchors}/example-expensive-benchmark-spec.yaml"),
     ])
-    .expect_code(2)
-    .stderr_has(
-        "metric.objectives: multi-objective acceptance (metric.objectives) is not supported yet",
-    )
-    .stderr_has(
-        "measurement.stability.mode: the measurement ladder (mode: ladder) is not supported yet",
-    )
-    .stderr_has("comparison method \"relative\" is not supported yet");
+    .expect_code(0)
+    .stdout_has("valid spec \"reduce-test-suite-wall-time\"");
 }
 
 #[test]

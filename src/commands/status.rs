@@ -218,9 +218,15 @@ fn stop_conditions(spec: &crate::spec::Spec, log: &ExperimentLog, hours: f64) ->
         "plateau_iterations": {"limit": s.plateau_iterations, "current": since_kept, "met": at.plateau_met(spec),
             "text": format!("{since_kept} of {} experiments since the last keep", s.plateau_iterations)},
         "target_reached": {"enabled": s.target_reached, "target": target, "best": best, "met": at.target_met(spec),
-            "text": match target {
-                Some(t) => format!("target {} (best {})", fmt_num(t), best.map(fmt_num).unwrap_or_else(|| "?".into())),
-                None => "no target set".to_string(),
+            "targets": at.targets.iter().map(|(name, t, b, _)| json!({"name": name, "target": t, "best": b})).collect::<Vec<_>>(),
+            "text": if at.targets.is_empty() {
+                "no target set".to_string()
+            } else {
+                at.targets
+                    .iter()
+                    .map(|(name, t, b, _)| format!("{name} target {} (best {})", fmt_num(*t), b.map(fmt_num).unwrap_or_else(|| "?".into())))
+                    .collect::<Vec<_>>()
+                    .join(", ")
             }},
         "backlog": {"runnable": runnable, "met": at.backlog_empty(),
             "text": format!("{runnable} runnable hypotheses left")},

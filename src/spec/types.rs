@@ -55,6 +55,16 @@ impl Spec {
     /// the diagnostics.
     pub fn metric_roles(&self) -> Vec<(String, &'static str)> {
         let mut out = vec![(self.metric.primary.name.clone(), "primary")];
+        for o in &self.metric.objectives {
+            if o.name != self.metric.primary.name {
+                let role = if o.is_required() {
+                    "objective"
+                } else {
+                    "secondary objective"
+                };
+                out.push((o.name.clone(), role));
+            }
+        }
         out.extend(
             self.metric
                 .degenerate_gates
@@ -68,6 +78,46 @@ impl Spec {
                 .map(|d| (d.name.clone(), "diagnostic")),
         );
         out
+    }
+}
+
+/// A required objective: its name, direction and declared target.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RequiredObjective {
+    pub name: String,
+    pub direction: Direction,
+    pub target: Option<f64>,
+}
+
+impl Spec {
+    /// The primary (always required, with its own target), then every other
+    /// objective whose role is not secondary.
+    pub fn required_objectives(&self) -> Vec<RequiredObjective> {
+        let primary = &self.metric.primary;
+        let listed = self.metric.objectives.iter().find(|o| o.name == primary.name);
+        let mut out = vec![RequiredObjective {
+            name: primary.name.clone(),
+            direction: primary.direction,
+            target: primary.target.or(listed.and_then(|o| o.target)),
+        }];
+        out.extend(
+            self.metric
+                .objectives
+                .iter()
+                .filter(|o| o.is_required() && o.name != primary.name)
+                .map(|o| RequiredObjective {
+                    name: o.name.clone(),
+                    direction: o.direction,
+                    target: o.target,
+                }),
+        );
+        out
+    }
+}
+
+impl Objective {
+    pub fn is_required(&self) -> bool {
+        self.role.as_deref() != Some("secondary")
     }
 }
 
@@ -366,12 +416,32 @@ impl Default for Stability {
 }
 
 impl Stability {
-    /// How many runs one measurement takes.
+    /// How many runs the full protocol takes: the baseline's, and a
+    /// candidate's in `stable` or `repeat` mode.
     pub fn runs(&self) -> u32 {
         match self.mode {
             StabilityMode::Repeat => self.repeat_count.max(1),
-            _ => 1,
+            StabilityMode::Ladder => self.confirmation_repeats(),
+            StabilityMode::Stable => 1,
         }
+    }
+
+    /// The ladder's full protocol: `confirmation_repeats`, else `repeat_count`.
+    pub fn confirmation_repeats(&self) -> u32 {
+        self.ladder
+            .as_ref()
+            .and_then(|l| l.confirmation_repeats)
+            .filter(|n| *n >= 1)
+            .map(|n| n as u32)
+            .unwrap_or(self.repeat_count.max(1))
+    }
+
+    /// The spec opted into ce-optimize's newer decision model (objectives,
+    /// a ladder or an explicit comparison method), whose outcomes include
+    /// `inconclusive`, `not_selected` and `censored`. Without it, the legacy
+    /// rule and the seed schema's outcomes are kept.
+    pub fn uses_newer_outcomes(&self, has_objectives: bool) -> bool {
+        has_objectives || self.mode == StabilityMode::Ladder || self.comparison.method.is_some()
     }
 }
 
@@ -424,25 +494,38 @@ impl Aggregation {
     }
 }
 
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 pub struct Comparison {
+    /// Unset keeps the legacy absolute `noise_threshold` rule and outcomes.
     #[serde(default)]
-    pub method: ComparisonMethod,
-    #[serde(default = "default_relative_threshold")]
-    pub relative_threshold: f64,
+    pub method: Option<ComparisonMethod>,
+    #[serde(default)]
+    pub relative_threshold: Option<f64>,
+    /// Replaces `stability.noise_threshold` for the comparison (decide.mjs reads it).
+    #[serde(default)]
+    pub noise_threshold: Option<f64>,
+    #[serde(default)]
+    pub minimum_improvement: Option<f64>,
+    /// `statistical`: the confidence a keep needs (default 0.95).
+    #[serde(default)]
+    pub confidence: Option<f64>,
+    /// `statistical`: samples one candidate may take at most (default 20).
+    #[serde(default)]
+    pub max_samples: Option<u32>,
 }
 
-impl Default for Comparison {
-    fn default() -> Self {
-        Comparison {
-            method: ComparisonMethod::Absolute,
-            relative_threshold: default_relative_threshold(),
-        }
+impl Comparison {
+    pub fn method(&self) -> ComparisonMethod {
+        self.method.unwrap_or_default()
     }
-}
 
-fn default_relative_threshold() -> f64 {
-    0.05
+    pub fn confidence(&self) -> f64 {
+        self.confidence.unwrap_or(0.95)
+    }
+
+    pub fn max_samples(&self) -> u32 {
+        self.max_samples.unwrap_or(20)
+    }
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
@@ -452,6 +535,9 @@ pub enum ComparisonMethod {
     Absolute,
     Relative,
     Paired,
+    /// Ours: sequential Welch tests against the incumbent re-measured in
+    /// each batch.
+    Statistical,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]

@@ -112,12 +112,7 @@ fn check_metric(spec: &Spec, f: &mut Findings) {
             f.error(format!("metric.diagnostics[{i}].name"), "must not be empty");
         }
     }
-    if !metric.objectives.is_empty() {
-        f.unsupported(
-            "metric.objectives",
-            "multi-objective acceptance (metric.objectives)",
-        );
-    }
+    check_objectives(metric, f);
     match (metric.primary.kind, &metric.judge) {
         (MetricType::Judge, None) => f.error(
             "metric.judge",
@@ -210,11 +205,9 @@ fn check_measurement(spec: &Spec, f: &mut Findings) {
             "must not be negative",
         );
     }
+    let c = &s.comparison;
+    let method = c.method();
     if s.mode == StabilityMode::Ladder {
-        f.unsupported(
-            "measurement.stability.mode",
-            "the measurement ladder (mode: ladder)",
-        );
         if let Some(ladder) = &s.ladder {
             let confirm = ladder
                 .confirmation_repeats
@@ -243,19 +236,120 @@ fn check_measurement(spec: &Spec, f: &mut Findings) {
                     "must be a positive number",
                 );
             }
+            if let Some(factor) = ladder.futility.as_ref().and_then(|fu| fu.worse_factor)
+                && factor <= 1.0
+            {
+                f.warn(
+                    "measurement.stability.ladder.futility.worse_factor",
+                    "is at most 1, so the futility bound never applies",
+                );
+            }
+        }
+        if c.method.is_none() {
+            f.warn(
+                "measurement.stability.comparison.method",
+                "is unset with mode: ladder, so the absolute noise_threshold decides; relative or paired usually suits a ladder",
+            );
+        }
+        if method == ComparisonMethod::Statistical {
+            f.error(
+                "measurement.stability.comparison.method",
+                "statistical sampling decides how many samples each candidate takes, so it does not combine with mode: ladder; use one of them",
+            );
+        }
+    } else if s.ladder.is_some() {
+        f.warn(
+            "measurement.stability.ladder",
+            "is ignored unless measurement.stability.mode is ladder",
+        );
+    }
+    for (key, value) in [
+        ("relative_threshold", c.relative_threshold),
+        ("noise_threshold", c.noise_threshold),
+        ("minimum_improvement", c.minimum_improvement),
+    ] {
+        if value.is_some_and(|v| v < 0.0) {
+            f.error(
+                format!("measurement.stability.comparison.{key}"),
+                "must not be negative",
+            );
         }
     }
-    if s.comparison.method != ComparisonMethod::Absolute {
-        f.unsupported(
-            "measurement.stability.comparison.method",
-            &format!(
-                "comparison method \"{}\"",
-                match s.comparison.method {
-                    ComparisonMethod::Relative => "relative",
-                    _ => "paired",
-                }
-            ),
+    if let Some(confidence) = c.confidence
+        && !(0.5..1.0).contains(&confidence)
+    {
+        f.error(
+            "measurement.stability.comparison.confidence",
+            "must be at least 0.5 and below 1 (for example 0.95)",
         );
+    }
+    if let Some(n) = c.max_samples
+        && !(3..=1000).contains(&n)
+    {
+        f.error(
+            "measurement.stability.comparison.max_samples",
+            "must be between 3 and 1000",
+        );
+    }
+    if method != ComparisonMethod::Statistical {
+        for (key, set) in [
+            ("confidence", c.confidence.is_some()),
+            ("max_samples", c.max_samples.is_some()),
+        ] {
+            if set {
+                f.warn(
+                    format!("measurement.stability.comparison.{key}"),
+                    "applies to method: statistical only, so it is ignored",
+                );
+            }
+        }
+    }
+}
+
+/// `metric.objectives`: extra hard targets, required or secondary.
+fn check_objectives(metric: &crate::spec::Metric, f: &mut Findings) {
+    let mut seen = HashSet::new();
+    for (i, o) in metric.objectives.iter().enumerate() {
+        let at = |k: &str| format!("metric.objectives[{i}].{k}");
+        if o.name.trim().is_empty() {
+            f.error(at("name"), "must not be empty");
+        }
+        if !seen.insert(o.name.as_str()) {
+            f.error(at("name"), format!("objective \"{}\" is listed twice", o.name));
+        }
+        match o.role.as_deref() {
+            None | Some("required") | Some("secondary") => {}
+            Some(other) => f.error(
+                at("role"),
+                format!("unknown role \"{other}\"; expected required or secondary"),
+            ),
+        }
+        if o.kind == Some(MetricType::Judge) && o.name != metric.primary.name {
+            f.error(
+                at("type"),
+                "must be hard: additional objectives come from the measurement command",
+            );
+        }
+        if o.name == metric.primary.name && o.direction != metric.primary.direction {
+            f.error(
+                at("direction"),
+                "differs from metric.primary.direction for the same metric",
+            );
+        }
+        if let Some(mr) = &o.max_regression {
+            if mr.kind != "relative" && mr.kind != "absolute" {
+                f.error(
+                    at("max_regression.type"),
+                    format!("unknown type \"{}\"; expected relative or absolute", mr.kind),
+                );
+            }
+            if mr.value < 0.0 {
+                f.warn(
+                    at("max_regression.value"),
+                    "is negative, so it is ignored and a comparison-threshold regression is the violation",
+                );
+            }
+        }
     }
 }
 
