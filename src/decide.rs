@@ -1,6 +1,7 @@
 //! Decisions from numbers alone: gates, comparisons, batch evaluation. No I/O.
 
 pub mod rules;
+pub mod snapshot;
 
 use crate::measure::Metrics;
 use crate::spec::{Direction, Gate, GateCheck};
@@ -50,51 +51,45 @@ pub fn format_delta(delta: f64) -> String {
     }
 }
 
-/// A measured experiment that passed its gates.
+/// A measured experiment, as the batch's decision sees it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Candidate {
     pub iteration: u64,
-    pub value: f64,
+    /// Improves a required objective beyond the threshold and violates none.
+    pub eligible: bool,
+    /// decide's `rank_score`: the primary's relative gain when it moved.
+    pub rank: f64,
     pub files: Vec<String>,
 }
 
 /// What to do with a batch's measured experiments.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct BatchPlan {
-    /// The best improving experiment: its commit becomes the new best.
+    /// The best-ranked eligible experiment: its commit becomes the new best.
     pub kept: Option<u64>,
-    /// Improving, file-disjoint experiments to cherry-pick onto the new best
+    /// Eligible, file-disjoint experiments to cherry-pick onto the new best
     /// in this order, stopping at the first combination that is not better.
     pub runner_ups: Vec<u64>,
-    pub reverted: Vec<u64>,
+    /// Everything else, in iteration order.
+    pub not_kept: Vec<u64>,
 }
 
-/// Step 6 of the loop: the best experiment that improves on `best` by more
-/// than `threshold` is kept; up to `max_runner_ups` other improving ones that
-/// touch none of the files already merged are tried as runner-ups.
-pub fn plan_batch(
-    best: f64,
-    direction: Direction,
-    threshold: f64,
-    candidates: &[Candidate],
-    max_runner_ups: usize,
-) -> BatchPlan {
-    let mut improving: Vec<&Candidate> = candidates
-        .iter()
-        .filter(|c| improves(direction, c.value, best, threshold))
-        .collect();
-    improving.sort_by(|a, b| {
-        direction
-            .improvement(b.value, best)
-            .total_cmp(&direction.improvement(a.value, best))
+/// Step 6 of the loop: the best-ranked eligible experiment is kept; up to
+/// `max_runner_ups` other eligible ones that touch none of the files already
+/// merged are tried as runner-ups.
+pub fn plan_batch(candidates: &[Candidate], max_runner_ups: usize) -> BatchPlan {
+    let mut eligible: Vec<&Candidate> = candidates.iter().filter(|c| c.eligible).collect();
+    eligible.sort_by(|a, b| {
+        b.rank
+            .total_cmp(&a.rank)
             .then(a.iteration.cmp(&b.iteration))
     });
     let mut plan = BatchPlan::default();
     let mut merged_files: Vec<&str> = Vec::new();
-    if let Some(winner) = improving.first() {
+    if let Some(winner) = eligible.first() {
         plan.kept = Some(winner.iteration);
         merged_files.extend(winner.files.iter().map(String::as_str));
-        for c in &improving[1..] {
+        for c in &eligible[1..] {
             let disjoint = c.files.iter().all(|f| !merged_files.contains(&f.as_str()));
             if disjoint && plan.runner_ups.len() < max_runner_ups {
                 plan.runner_ups.push(c.iteration);
@@ -102,11 +97,13 @@ pub fn plan_batch(
             }
         }
     }
-    plan.reverted = candidates
+    let mut rest: Vec<u64> = candidates
         .iter()
         .map(|c| c.iteration)
         .filter(|i| plan.kept != Some(*i) && !plan.runner_ups.contains(i))
         .collect();
+    rest.sort();
+    plan.not_kept = rest;
     plan
 }
 
@@ -114,10 +111,24 @@ pub fn plan_batch(
 mod tests {
     use super::*;
 
+    /// A candidate measured `value` against a best of 100 (minimize unless
+    /// said), eligible when it beats it by more than 0.5.
     fn cand(iteration: u64, value: f64, files: &[&str]) -> Candidate {
+        cand_dir(iteration, value, files, Direction::Minimize, 100.0, 0.5)
+    }
+
+    fn cand_dir(
+        iteration: u64,
+        value: f64,
+        files: &[&str],
+        direction: Direction,
+        best: f64,
+        threshold: f64,
+    ) -> Candidate {
         Candidate {
             iteration,
-            value,
+            eligible: improves(direction, value, best, threshold),
+            rank: direction.improvement(value, best) / best,
             files: files.iter().map(|f| f.to_string()).collect(),
         }
     }
@@ -129,21 +140,21 @@ mod tests {
             cand(2, 80.0, &["b"]),
             cand(3, 99.99, &["c"]),
         ];
-        let plan = plan_batch(100.0, Direction::Minimize, 0.5, &c, 0);
+        let plan = plan_batch(&c, 0);
         assert_eq!(plan.kept, Some(2));
-        assert_eq!(plan.reverted, vec![1, 3]);
+        assert_eq!(plan.not_kept, vec![1, 3]);
     }
 
     #[test]
     fn noise_is_not_a_win() {
-        let c = [cand(1, 100.4, &["a"])];
-        let plan = plan_batch(100.0, Direction::Maximize, 0.5, &c, 1);
+        let c = [cand_dir(1, 100.4, &["a"], Direction::Maximize, 100.0, 0.5)];
+        let plan = plan_batch(&c, 1);
         assert_eq!(
             plan,
             BatchPlan {
                 kept: None,
                 runner_ups: vec![],
-                reverted: vec![1]
+                not_kept: vec![1]
             }
         );
     }
@@ -157,21 +168,21 @@ mod tests {
             cand(4, 92.0, &["d"]),
             cand(5, 101.0, &["e"]),
         ];
-        let plan = plan_batch(100.0, Direction::Minimize, 0.5, &c, 1);
+        let plan = plan_batch(&c, 1);
         assert_eq!(plan.kept, Some(1));
         assert_eq!(plan.runner_ups, vec![3]);
-        assert_eq!(plan.reverted, vec![2, 4, 5]);
-        let plan = plan_batch(100.0, Direction::Minimize, 0.5, &c, 5);
+        assert_eq!(plan.not_kept, vec![2, 4, 5]);
+        let plan = plan_batch(&c, 5);
         assert_eq!(plan.runner_ups, vec![3, 4]);
     }
 
     #[test]
     fn ties_go_to_the_earlier_iteration() {
-        let c = [cand(7, 2.0, &["a"]), cand(6, 2.0, &["b"])];
-        assert_eq!(
-            plan_batch(1.0, Direction::Maximize, 0.0, &c, 0).kept,
-            Some(6)
-        );
+        let c = [
+            cand_dir(7, 2.0, &["a"], Direction::Maximize, 1.0, 0.0),
+            cand_dir(6, 2.0, &["b"], Direction::Maximize, 1.0, 0.0),
+        ];
+        assert_eq!(plan_batch(&c, 0).kept, Some(6));
     }
 
     #[test]

@@ -126,6 +126,31 @@ impl Repo {
         Ok(())
     }
 
+    /// Removes the `.lock` files a killed writer left beside the branches
+    /// under `refs/heads/<prefix>` (git refuses to update a locked ref).
+    /// Only for namespaces this process owns, under the run lock.
+    pub fn remove_stale_ref_locks(&self, prefix: &str) -> Result<Vec<PathBuf>> {
+        let dir = self.repo.commondir().join("refs/heads").join(prefix);
+        let mut removed = Vec::new();
+        let mut stack = vec![dir];
+        while let Some(d) = stack.pop() {
+            let Ok(entries) = std::fs::read_dir(&d) else {
+                continue;
+            };
+            for entry in entries.flatten() {
+                let path = entry.path();
+                if path.is_dir() {
+                    stack.push(path);
+                } else if path.extension().is_some_and(|e| e == "lock") {
+                    std::fs::remove_file(&path)
+                        .context(|| format!("remove the stale lock {}", path.display()))?;
+                    removed.push(path);
+                }
+            }
+        }
+        Ok(removed)
+    }
+
     pub fn delete_branch(&self, branch: &str) -> Result<()> {
         match self.repo.find_branch(branch, BranchType::Local) {
             Ok(mut b) => b.delete().context(|| format!("delete branch {branch}")),
@@ -176,10 +201,19 @@ impl Repo {
             wt.prune(Some(&mut opts))
                 .context(|| format!("prune worktree {admin}"))?;
         }
+        // A worktree add killed halfway leaves its admin directory without
+        // the files that make libgit2 see it; a later add would fail on it.
+        let admin_dir = self.repo.commondir().join("worktrees").join(admin);
+        if admin_dir.exists() {
+            std::fs::remove_dir_all(&admin_dir)
+                .context(|| format!("remove {}", admin_dir.display()))?;
+        }
         Ok(())
     }
 
     /// Names of linked worktrees whose admin name starts with `prefix`.
+    /// Linked worktrees whose admin name starts with `prefix`, including
+    /// the half-made ones a killed `worktree add` left behind.
     pub fn worktrees_with_prefix(&self, prefix: &str) -> Result<Vec<String>> {
         let names = self.repo.worktrees().context(|| "list worktrees".into())?;
         let mut out = Vec::new();
@@ -188,6 +222,17 @@ impl Repo {
                 && name.starts_with(prefix)
             {
                 out.push(name.to_string());
+            }
+        }
+        let admin_root = self.repo.commondir().join("worktrees");
+        for entry in std::fs::read_dir(&admin_root)
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name.starts_with(prefix) && !out.contains(&name) {
+                out.push(name);
             }
         }
         Ok(out)

@@ -71,6 +71,8 @@ pub struct Baseline {
     pub commit: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sample_count: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub samples: Option<std::collections::BTreeMap<String, Vec<f64>>>,
     #[serde(flatten)]
     pub extra: Mapping,
 }
@@ -88,6 +90,10 @@ pub struct Best {
     /// The commit the optimization branch points at.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub commit: Option<String>,
+    /// Every sample of the best's metrics (with `method: statistical`,
+    /// its re-measurements in later batches too).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub samples: Option<std::collections::BTreeMap<String, Vec<f64>>>,
     #[serde(flatten)]
     pub extra: Mapping,
 }
@@ -329,6 +335,23 @@ pub struct Recorded {
     /// The rule-based learning when a model wrote `learnings`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub templated_learnings: Option<String>,
+    /// Every sample of every metric, in the order they were taken.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub samples: Option<std::collections::BTreeMap<String, Vec<f64>>>,
+    /// The ladder's smoke check ran and passed (or failed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub smoke_passed: Option<bool>,
+    /// `method: statistical`: the interval of the primary's change against
+    /// the incumbent, in the metric's units (candidate minus incumbent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub primary_ci: Option<[f64; 2]>,
+    /// `method: statistical`: the one-sided confidence the change exceeds
+    /// the threshold, as reached when sampling stopped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confidence: Option<f64>,
+    /// `method: statistical`: the statistical verdict (keep, futile, inconclusive).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stat_verdict: Option<String>,
 }
 
 impl Experiment {

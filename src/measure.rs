@@ -146,6 +146,9 @@ pub struct Request<'a> {
     pub on_spawn: &'a (dyn Fn(u32) + Sync),
     /// Told the number (1-based) of each run as it starts.
     pub on_run: &'a (dyn Fn(u32) + Sync),
+    /// How many runs, numbered from `first_run` (files, `OPTIMIZE_RUN`).
+    pub runs: u32,
+    pub first_run: u32,
 }
 
 pub async fn measure(req: Request<'_>, cancel: &Cancel) -> Result<Measured, MeasureFailure> {
@@ -163,10 +166,9 @@ pub async fn measure(req: Request<'_>, cancel: &Cancel) -> Result<Measured, Meas
         message: format!("create {}: {e}", req.out_dir.display()),
     })?;
     let required = required_keys(spec);
-    let runs = spec.measurement.stability.runs();
     let mut samples = Vec::new();
     let mut elapsed = Duration::ZERO;
-    for run in 1..=runs {
+    for run in req.first_run..req.first_run + req.runs {
         (req.on_run)(run);
         let mut env = req.env.clone();
         env.push(("OPTIMIZE_RUN".into(), run.to_string()));

@@ -94,7 +94,12 @@ impl Standing {
                 .into_iter()
                 .filter_map(|o| {
                     let target = o.target?;
-                    Some((o.name.clone(), target, log.best.metric(&o.name), o.direction))
+                    Some((
+                        o.name.clone(),
+                        target,
+                        log.best.metric(&o.name),
+                        o.direction,
+                    ))
                 })
                 .collect(),
             runnable: log

@@ -196,6 +196,33 @@ fault_tests! {
     fault_during_digest_write => "digest-write",
 }
 
+/// A kill while libgit2 writes a branch leaves the ref's `.lock` file, and a
+/// kill inside `worktree add` a half-made admin directory; the resume clears
+/// both in the run's own namespaces instead of failing to create that
+/// experiment's branch or worktree.
+#[test]
+fn stale_ref_locks_and_half_made_worktrees_left_by_a_kill_are_cleared_on_resume() {
+    let d = demo();
+    let out = command(&d.dir, Some("batch-planned")).output().unwrap();
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(out.status.signal(), Some(9));
+    let heads = d.dir.join(".git/refs/heads");
+    std::fs::create_dir_all(heads.join("optimize-exp/demo")).unwrap();
+    std::fs::write(heads.join("optimize-exp/demo/exp-001.lock"), "").unwrap();
+    std::fs::write(heads.join("optimize/demo.lock"), "").unwrap();
+    let half_made = d.dir.join(".git/worktrees/optimize-demo-exp-002");
+    std::fs::create_dir_all(&half_made).unwrap();
+    std::fs::write(
+        half_made.join("HEAD"),
+        "ref: refs/heads/optimize-exp/demo/exp-002\n",
+    )
+    .unwrap();
+    let mut seen = BTreeMap::new();
+    resume_to_completion(&d.dir, &mut seen);
+    assert_eq!(&summary(&d.dir), reference());
+    assert!(!heads.join("optimize-exp/demo/exp-001.lock").exists());
+}
+
 /// A small deterministic generator, so a failure can be replayed.
 struct Lcg(u64);
 

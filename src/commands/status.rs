@@ -116,6 +116,7 @@ impl Status {
             "elapsed_hours": (hours * 1000.0).round() / 1000.0,
             "experiments_per_hour": rate.map(|r| (r * 10.0).round() / 10.0),
             "cost_usd": log.total_cost_usd(),
+            "measurements": log.run.measurements,
             "stop_conditions": stop,
             "stopped_because": log.run.stopped_because,
             "run_id": log.run_id,

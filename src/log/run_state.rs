@@ -35,6 +35,10 @@ pub struct RunMeta {
     pub total_llm_cost_usd: Option<f64>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub cost_unknown_for_models: Vec<String>,
+    /// Runs of the measurement command, all kinds (baseline, candidates,
+    /// incumbent re-measurements, runner-up combinations), over all sessions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub measurements: Option<u64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -113,6 +113,8 @@ async fn measure_in(
         out_dir: &site.out_dir,
         on_spawn: &on_spawn,
         on_run: &|_| {},
+        runs: spec.measurement.stability.runs(),
+        first_run: 1,
     };
     let mut measured = match measure::measure(req, site.cancel).await {
         Ok(m) => m,

@@ -78,6 +78,7 @@ impl Loop {
                 item: self.log.hypothesis_backlog[i].clone(),
                 base,
                 best: self.best_value(),
+                best_snapshot: self.best_snapshot(),
             })
             .collect())
     }

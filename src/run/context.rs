@@ -3,12 +3,14 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::{Request, RunError};
+use crate::decide::rules::Rules;
 use crate::events::Events;
 use crate::judge::{JudgeBudget, JudgeError, Scores};
 use crate::llm::LlmClient;
-use crate::measure::Measured;
+use crate::measure::{Measured, Metrics};
 use crate::process::Cancel;
 use crate::spec::{HypothesisSource, MetricType, Spec};
 use crate::state::StateDir;
@@ -28,6 +30,10 @@ pub(crate) struct Ctx {
     pub judge_budget: JudgeBudget,
     /// `hypotheses.file`, relative to the spec.
     pub hypotheses_file: Option<PathBuf>,
+    /// The spec's decision rules (decide.mjs's, on the spec as loaded).
+    pub rules: Rules,
+    /// Runs of the measurement command in this session.
+    measurements: AtomicU64,
 }
 
 impl Ctx {
@@ -73,6 +79,8 @@ impl Ctx {
             .as_ref()
             .and_then(|j| j.max_total_cost_usd);
         Ok(Ctx {
+            rules: crate::decide::snapshot::rules_for(&spec),
+            measurements: AtomicU64::new(0),
             approved,
             llm,
             judge_budget: JudgeBudget::new(cap, 0.0),
@@ -86,13 +94,10 @@ impl Ctx {
         })
     }
 
-    /// When the primary is a judge score: judges the tree's items and adds
-    /// the scores to `m.metrics` (under the scoring names and the primary's
-    /// name), so every comparison reads them like hard metrics.
-    pub async fn judge_into(
+    /// When the primary is a judge score: judges the tree's items.
+    pub async fn judge(
         &self,
         tree: &Path,
-        m: &mut Measured,
         transcript: &Path,
     ) -> Result<Option<Scores>, JudgeError> {
         let spec = &self.spec;
@@ -104,15 +109,45 @@ impl Ctx {
         let items = tree
             .join(&spec.measurement.working_directory)
             .join(&judge.items_file);
-        let scores =
-            crate::judge::judge_tree(client, judge, &items, transcript, &self.judge_budget).await?;
+        crate::judge::judge_tree(client, judge, &items, transcript, &self.judge_budget)
+            .await
+            .map(Some)
+    }
+
+    /// Adds judge scores to the metrics (under the scoring names and the
+    /// primary's name), so every comparison reads them like hard metrics.
+    pub fn apply_scores(&self, metrics: &mut Metrics, scores: &Scores) {
         for (k, v) in &scores.fields {
-            m.metrics.insert(k.clone(), *v);
+            metrics.insert(k.clone(), *v);
         }
-        if let Some(v) = scores.fields.get(&judge.scoring.primary) {
-            m.metrics.insert(spec.metric.primary.name.clone(), *v);
+        if let Some(judge) = &self.spec.metric.judge
+            && let Some(v) = scores.fields.get(&judge.scoring.primary)
+        {
+            metrics.insert(self.spec.metric.primary.name.clone(), *v);
         }
-        Ok(Some(scores))
+    }
+
+    /// Judges a measured tree in place (the baseline's).
+    pub async fn judge_into(
+        &self,
+        tree: &Path,
+        m: &mut Measured,
+        transcript: &Path,
+    ) -> Result<Option<Scores>, JudgeError> {
+        let scores = self.judge(tree, transcript).await?;
+        if let Some(s) = &scores {
+            self.apply_scores(&mut m.metrics, s);
+        }
+        Ok(scores)
+    }
+
+    pub fn count_measurements(&self, runs: usize) {
+        self.measurements.fetch_add(runs as u64, Ordering::Relaxed);
+    }
+
+    /// Runs of the measurement command in this session so far.
+    pub fn measurements(&self) -> u64 {
+        self.measurements.load(Ordering::Relaxed)
     }
 
     /// The comparison threshold: `judge.minimum_improvement` for judges.

@@ -3,12 +3,12 @@
 //! entry gets its outcome, primary_delta and learnings.
 
 use super::session::to_mapping;
-use super::{BatchEnd, Loop, RunError, StopReason, experiment, fault};
-use crate::decide::{self, Candidate};
+use super::{BatchEnd, Loop, RunError, StopReason, experiment, fault, protocol};
+use crate::decide::rules::{Decision, Next, Verdict, decide_with};
+use crate::decide::{self, Candidate, snapshot};
 use crate::events::Event;
 use crate::git::Repo;
 use crate::log::{Best, Outcome};
-use crate::measure::MeasureFailure;
 use crate::names;
 use crate::text::fmt_num;
 
@@ -38,38 +38,61 @@ impl Loop {
     async fn decide_batch(&mut self, decided: &mut Vec<Event>) -> Result<BatchEnd, RunError> {
         let spec = self.ctx.spec.clone();
         let primary = spec.metric.primary.name.clone();
-        let direction = spec.metric.primary.direction;
         let threshold = self.ctx.threshold();
+        let newer = spec
+            .measurement
+            .stability
+            .uses_newer_outcomes(!spec.metric.objectives.is_empty());
         let best_before = self.best_value().unwrap_or(f64::NAN);
-        let pending: Vec<usize> = (0..self.log.experiments.len())
-            .filter(|&i| self.log.experiments[i].outcome.is_pending())
-            .collect();
-        let batch_iterations: Vec<u64> = pending
+        let best_snapshot = snapshot::of_best(&spec, &self.log.best);
+        let pending: Vec<u64> = self
+            .log
+            .experiments
             .iter()
-            .map(|&i| self.log.experiments[i].iteration)
+            .filter(|e| e.outcome.is_pending())
+            .map(|e| e.iteration)
             .collect();
         if pending.is_empty() {
             self.log.run.in_flight = None;
             return Ok(BatchEnd::Done);
         }
-        let candidates: Vec<Candidate> = pending
+        // Each entry decided against the best it was measured against.
+        let decisions: Vec<(u64, Decision)> = pending
             .iter()
-            .filter_map(|&i| {
-                let e = &self.log.experiments[i];
-                Some(Candidate {
-                    iteration: e.iteration,
-                    value: e.metric(&primary)?,
-                    files: e.changes.iter().map(|c| c.file.clone()).collect(),
-                })
+            .map(|&it| {
+                let e = self.entry(it).expect("pending entries exist");
+                let d = self.entry_decision(e, &best_snapshot);
+                (it, d)
             })
             .collect();
-        let plan = decide::plan_batch(
-            best_before,
-            direction,
-            threshold,
-            &candidates,
-            spec.max_runner_up_merges_per_batch as usize,
-        );
+        let decision_of = |it: u64| {
+            decisions
+                .iter()
+                .find(|(i, _)| *i == it)
+                .map(|(_, d)| d.clone())
+                .expect("every pending entry was decided")
+        };
+        let candidates: Vec<Candidate> = decisions
+            .iter()
+            .map(|(it, d)| Candidate {
+                iteration: *it,
+                eligible: d.eligible && d.next_measurement == Next::None,
+                rank: d.rank_score,
+                files: self
+                    .entry(*it)
+                    .map(|e| e.changes.iter().map(|c| c.file.clone()).collect())
+                    .unwrap_or_default(),
+            })
+            .collect();
+        for (it, d) in &decisions {
+            if let Some(e) = self.entry_mut(*it) {
+                e.objective_results = serde_json::to_value(&d.comparisons)
+                    .ok()
+                    .and_then(|v| serde_yaml::to_value(v).ok());
+                e.next_measurement = Some("none".into());
+            }
+        }
+        let plan = decide::plan_batch(&candidates, spec.max_runner_up_merges_per_batch as usize);
         let repo = Repo::open(&self.ctx.repo_root)?;
         let branch = names::opt_branch(&spec.name);
         let value_of = |lp: &Loop, it: u64| {
@@ -83,19 +106,27 @@ impl Loop {
             repo.set_branch(&branch, commit)?;
             fault("branch-moved-before-log");
             let value = value_of(self, k);
+            let why = if newer {
+                format!("{}; kept.", decision_of(k).reason)
+            } else {
+                format!(
+                    "better than the best by more than the noise threshold {}; kept.",
+                    fmt_num(threshold)
+                )
+            };
             let e = self.entry_mut(k).expect("planned entries exist");
             e.outcome = Outcome::Kept;
             e.commit = Some(commit.to_string());
             e.learnings = Some(format!(
-                "{primary} {} -> {} ({}): better than the best by more than the noise threshold {}; kept.",
+                "{primary} {} -> {} ({}): {why}",
                 fmt_num(best_before),
                 fmt_num(value),
                 decide::format_delta(value - best_before),
-                fmt_num(threshold)
             ));
             let metrics = e.metrics.clone().unwrap_or_default();
             let judge = e.judge.clone();
-            self.set_best(k, metrics, commit, judge);
+            let samples = e.record.samples.clone();
+            self.set_best(k, metrics, commit, judge, samples);
             decided.push(Event::ExperimentFinished {
                 iteration: k,
                 outcome: Outcome::Kept,
@@ -138,24 +169,30 @@ impl Loop {
                 stopped = true;
                 continue;
             };
-            let measured = experiment::measure_combination(&self.ctx, combined, r).await;
+            let new_best = snapshot::of_best(&spec, &self.log.best);
+            let measured = experiment::measure_combination(&self.ctx, combined, r, &new_best).await;
             let verdict = match &measured {
-                Err(MeasureFailure::Interrupted) => {
+                Err(protocol::Failure::Interrupted) => {
                     return Ok(BatchEnd::Stop(StopReason::Interrupted));
                 }
                 Err(f) => Err(crate::text::one_line(&f.to_string(), 160)),
                 Ok(m) => {
-                    let gates = decide::evaluate_gates(&spec.metric.degenerate_gates, &m.metrics);
-                    let value = m.metrics.get(&primary).copied().unwrap_or(f64::NAN);
-                    if !decide::all_passed(&gates) {
+                    let value = m
+                        .measured
+                        .metrics
+                        .get(&primary)
+                        .copied()
+                        .unwrap_or(f64::NAN);
+                    if !m.gates_passed() {
                         Err("the combination fails a degenerate gate".to_string())
-                    } else if decide::improves(direction, value, best_now, threshold) {
+                    } else if m.decision.eligible {
                         Ok(value)
                     } else {
                         Err(format!(
-                            "the combination measured {primary} {} vs the new best {}",
+                            "the combination measured {primary} {} vs the new best {} ({})",
                             fmt_num(value),
-                            fmt_num(best_now)
+                            fmt_num(best_now),
+                            m.decision.reason
                         ))
                     }
                 }
@@ -165,11 +202,13 @@ impl Loop {
                     repo.set_branch(&branch, combined)?;
                     fault("branch-moved-before-log");
                     let m = measured.expect("verdict Ok implies measured");
+                    let metrics = to_mapping(&m.measured.metrics);
+                    let samples = Some(snapshot::by_metric(&m.measured.samples));
                     let e = self.entry_mut(r).expect("exists");
                     e.outcome = Outcome::RunnerUpKept;
                     e.merged_with = Some(winner);
                     e.commit = Some(combined.to_string());
-                    e.record.combined_metrics = Some(to_mapping(&m.metrics));
+                    e.record.combined_metrics = Some(metrics.clone());
                     e.learnings = Some(format!(
                         "Improved alone ({}); combined with #{winner} it measured {primary} {} vs {} ({}); kept on top.",
                         fmt_num(solo),
@@ -177,7 +216,7 @@ impl Loop {
                         fmt_num(best_now),
                         decide::format_delta(value - best_now)
                     ));
-                    self.set_best(r, to_mapping(&m.metrics), combined, None);
+                    self.set_best(r, metrics, combined, None, samples);
                     decided
                         .push(self.finished(r, format!("combined {primary} {}", fmt_num(value))));
                     decided.push(Event::NewBest {
@@ -191,7 +230,7 @@ impl Loop {
                     e.merged_with = Some(winner);
                     e.record.combined_commit = Some(combined.to_string());
                     if let Ok(m) = &measured {
-                        e.record.combined_metrics = Some(to_mapping(&m.metrics));
+                        e.record.combined_metrics = Some(to_mapping(&m.measured.metrics));
                     }
                     e.learnings = Some(format!(
                         "Improved alone ({}), but {why}; not better, so it was reverted and no further merges were tried.",
@@ -203,53 +242,71 @@ impl Loop {
             }
         }
 
-        for &r in &plan.reverted {
+        for &r in &plan.not_kept {
+            let d = decision_of(r);
             let value = value_of(self, r);
-            let improvement = direction.improvement(value, best_before);
-            let why = if value.is_nan() {
-                format!("its output had no usable {primary}; reverted.")
-            } else if decide::improves(direction, value, best_before, threshold) {
-                "Improved alone, but it touches files already merged in this batch or the runner-up cap was reached; reverted.".to_string()
-            } else if improvement > 0.0 {
-                format!(
-                    "{primary} {} vs best {} ({}): inside the noise threshold {}; reverted.",
-                    fmt_num(value),
-                    fmt_num(best_before),
-                    decide::format_delta(value - best_before),
-                    fmt_num(threshold)
-                )
-            } else {
-                format!(
-                    "{primary} {} vs best {} ({}): no better; reverted.",
-                    fmt_num(value),
-                    fmt_num(best_before),
-                    decide::format_delta(value - best_before)
-                )
+            let versus = format!(
+                "{primary} {} vs best {} ({})",
+                fmt_num(value),
+                fmt_num(best_before),
+                decide::format_delta(value - best_before)
+            );
+            let (outcome, why) = match d.decision {
+                _ if d.eligible => (
+                    if newer { Outcome::NotSelected } else { Outcome::Reverted },
+                    "Improved alone, but it touches files already merged in this batch or the runner-up cap was reached; not integrated.".to_string(),
+                ),
+                Verdict::Inconclusive | Verdict::Promising => (
+                    if newer { Outcome::Inconclusive } else { Outcome::Reverted },
+                    if newer {
+                        format!("{versus}: {}; not kept.", d.reason)
+                    } else {
+                        format!("{versus}: inside the noise threshold {}; reverted.", fmt_num(threshold))
+                    },
+                ),
+                Verdict::Censored => (
+                    Outcome::Censored,
+                    format!("{versus}: {}; censored.", d.reason),
+                ),
+                Verdict::Error if value.is_nan() || newer => (
+                    if newer { Outcome::Error } else { Outcome::Reverted },
+                    format!("{}; not kept.", d.reason),
+                ),
+                _ if newer => (Outcome::Reverted, format!("{versus}: {}; reverted.", d.reason)),
+                _ => (Outcome::Reverted, format!("{versus}: no better; reverted.")),
             };
-            self.revert(r, why, decided);
+            self.settle(r, outcome, why, decided);
         }
-        // Pending entries without a primary value were not candidates.
-        for i in pending {
-            let e = &mut self.log.experiments[i];
-            if e.outcome.is_pending() {
-                e.outcome = Outcome::Reverted;
-                e.learnings
-                    .get_or_insert_with(|| format!("No usable {primary} in its output; reverted."));
-                let iteration = e.iteration;
-                decided.push(self.finished(iteration, format!("no usable {primary}")));
-            }
-        }
-        self.model_learnings(&batch_iterations).await;
+        self.model_learnings(&pending).await;
         self.log.run.in_flight = None;
         Ok(BatchEnd::Done)
     }
 
-    fn revert(&mut self, iteration: u64, learnings: String, decided: &mut Vec<Event>) {
+    /// An entry decided against the best it was measured against.
+    fn entry_decision(&self, e: &crate::log::Experiment, best: &serde_json::Value) -> Decision {
+        decide_with(
+            &self.ctx.rules,
+            best,
+            &snapshot::of_entry(&self.ctx.spec, e),
+        )
+    }
+
+    fn settle(
+        &mut self,
+        iteration: u64,
+        outcome: Outcome,
+        learnings: String,
+        decided: &mut Vec<Event>,
+    ) {
         if let Some(e) = self.entry_mut(iteration) {
-            e.outcome = Outcome::Reverted;
+            e.outcome = outcome;
             e.learnings = Some(learnings);
         }
-        decided.push(self.finished(iteration, "no improvement kept".into()));
+        decided.push(self.finished(iteration, "not kept".into()));
+    }
+
+    fn revert(&mut self, iteration: u64, learnings: String, decided: &mut Vec<Event>) {
+        self.settle(iteration, Outcome::Reverted, learnings, decided);
     }
 
     /// The event of an entry's final outcome.
@@ -270,6 +327,7 @@ impl Loop {
         metrics: serde_yaml::Mapping,
         commit: git2::Oid,
         judge: Option<serde_yaml::Mapping>,
+        samples: Option<crate::decide::snapshot::Samples>,
     ) {
         self.log.best = Best {
             iteration,
@@ -277,6 +335,7 @@ impl Loop {
             judge: judge.or_else(|| self.log.best.judge.clone()),
             total_judge_cost_usd: self.log.best.total_judge_cost_usd,
             commit: Some(commit.to_string()),
+            samples,
             extra: self.log.best.extra.clone(),
         };
     }

@@ -9,12 +9,11 @@ use git2::Oid;
 
 use super::context::Ctx;
 use super::fault;
-use crate::decide::{self, GateResult};
+use super::protocol::{self, Sampled};
 use crate::events::{Event, Stage};
 use crate::git::Repo;
 use crate::implement::{self, ImplementFailure};
 use crate::log::{BacklogItem, Timings};
-use crate::measure::{self, MeasureFailure, Measured};
 use crate::names;
 use crate::worktree::Worktree;
 
@@ -27,12 +26,18 @@ pub struct Job {
     pub base: Oid,
     /// The primary's best value when the batch was planned (for prompts).
     pub best: Option<f64>,
+    /// The best when the batch was planned, as decide.mjs's snapshot.
+    pub best_snapshot: serde_json::Value,
 }
 
 #[derive(Debug)]
 pub enum Verdict {
-    Measured(Measured, Vec<GateResult>),
-    Degenerate(Measured, Vec<GateResult>),
+    /// Measured as much as its decision needed; its gates passed.
+    Measured(Box<Sampled>),
+    /// A gate failed (no judge call).
+    Degenerate(Box<Sampled>),
+    /// The ladder's smoke check failed, so no timed run was spent.
+    SmokeFailed(String),
     Error(String),
     Timeout(String),
     /// The reason, and the names of the unapproved dependencies.
@@ -332,65 +337,50 @@ async fn inside(
     }
 
     outcome.timings.commit_s = phases.lap();
-    let runs = spec.measurement.stability.runs();
-    let report_run = |run: u32| {
-        ctx.events.emit(Event::StageChanged {
-            iteration: job.iteration,
-            stage: Stage::Measuring { run, runs },
-        })
-    };
-    let req = measure::Request {
-        spec,
+    let site = protocol::Site {
         tree: &wt.path,
         env,
         out_dir: &out_dir,
-        on_spawn: &on_spawn,
-        on_run: &report_run,
+        iteration: job.iteration,
+        best: &job.best_snapshot,
     };
-    outcome.verdict = match measure::measure(req, &ctx.cancel).await {
-        Err(MeasureFailure::Interrupted) => Verdict::Interrupted,
-        Err(f @ MeasureFailure::Timeout { .. }) => Verdict::Timeout(f.to_string()),
-        Err(f) => Verdict::Error(f.to_string()),
-        Ok(mut m) => {
+    outcome.verdict = match protocol::sample(ctx, site).await {
+        Ok(sampled) => {
             fault("measured-before-append");
-            let gates = decide::evaluate_gates(&spec.metric.degenerate_gates, &m.metrics);
-            if !decide::all_passed(&gates) {
-                Verdict::Degenerate(m, gates)
+            outcome.judge = sampled.judged.clone();
+            if sampled.gates_passed() {
+                Verdict::Measured(Box::new(sampled))
             } else {
-                if ctx.spec.metric.primary.kind == crate::spec::MetricType::Judge {
-                    ctx.events.emit(Event::StageChanged {
-                        iteration: job.iteration,
-                        stage: Stage::Judging,
-                    });
-                }
-                match ctx
-                    .judge_into(&wt.path, &mut m, &out_dir.join("judge-transcript.jsonl"))
-                    .await
-                {
-                    Ok(scores) => {
-                        outcome.judge = scores;
-                        Verdict::Measured(m, gates)
-                    }
-                    Err(crate::judge::JudgeError::Budget { .. }) => Verdict::BudgetSpent,
-                    Err(crate::judge::JudgeError::Model(
-                        e @ crate::llm::LlmError::Outage { .. },
-                    )) => Verdict::Outage(e.to_string()),
-                    Err(e) => Verdict::Error(format!("judging failed: {e}")),
-                }
+                Verdict::Degenerate(Box::new(sampled))
             }
         }
+        Err(failure) => failure.into(),
     };
     outcome.timings.measure_s = phases.lap();
 }
 
-/// Measures runner-up `iteration` cherry-picked onto the new best, in a
-/// temporary worktree on its `-combined` branch, which keeps the commit
-/// reachable afterwards.
+impl From<protocol::Failure> for Verdict {
+    fn from(f: protocol::Failure) -> Verdict {
+        match f {
+            protocol::Failure::Interrupted => Verdict::Interrupted,
+            protocol::Failure::Timeout(m) => Verdict::Timeout(m),
+            protocol::Failure::Error(m) => Verdict::Error(m),
+            protocol::Failure::Outage(m) => Verdict::Outage(m),
+            protocol::Failure::BudgetSpent => Verdict::BudgetSpent,
+            protocol::Failure::SmokeFailed(m) => Verdict::SmokeFailed(m),
+        }
+    }
+}
+
+/// Measures runner-up `iteration` cherry-picked onto the new best (as much
+/// as its decision against `best` needs), in a temporary worktree on its
+/// `-combined` branch, which keeps the commit reachable afterwards.
 pub async fn measure_combination(
     ctx: &Arc<Ctx>,
     commit: Oid,
     iteration: u64,
-) -> Result<Measured, MeasureFailure> {
+    best: &serde_json::Value,
+) -> Result<Sampled, protocol::Failure> {
     let label = names::combined_label(iteration);
     let branch = names::combined_branch(&ctx.spec.name, iteration);
     let out_dir = ctx.state.experiment_dir(iteration).join("combined");
@@ -408,28 +398,17 @@ pub async fn measure_combination(
         })
         .await
     };
-    let wt = created.map_err(|e| MeasureFailure::Spawn {
-        message: format!("cannot create a worktree for the combination: {e}"),
+    let wt = created.map_err(|e| {
+        protocol::Failure::Error(format!("cannot create a worktree for the combination: {e}"))
     })?;
-    let on_spawn = ctx.group_recorder();
-    let req = measure::Request {
-        spec: &ctx.spec,
+    let site = protocol::Site {
         tree: &wt.path,
         env: wt.env(&ctx.repo_root, &ctx.spec, iteration, 0),
         out_dir: &out_dir,
-        on_spawn: &on_spawn,
-        on_run: &|_| {},
+        iteration,
+        best,
     };
-    let mut result = measure::measure(req, &ctx.cancel).await;
-    if let Ok(m) = &mut result
-        && let Err(e) = ctx
-            .judge_into(&wt.path, m, &out_dir.join("judge-transcript.jsonl"))
-            .await
-    {
-        result = Err(MeasureFailure::Spawn {
-            message: format!("judging the combination failed: {e}"),
-        });
-    }
+    let result = protocol::sample(ctx, site).await;
     let ctx2 = ctx.clone();
     let _ = blocking(move || Repo::open(&ctx2.repo_root).and_then(|r| wt.remove(&r))).await;
     result

@@ -54,6 +54,7 @@ impl Loop {
                     item: item.clone(),
                     base,
                     best: self.best_value(),
+                    best_snapshot: self.best_snapshot(),
                 })
             })
             .collect();
@@ -65,6 +66,19 @@ impl Loop {
     pub(super) fn reconcile(&mut self, repo: &Repo) -> Result<(), RunError> {
         let name = &self.ctx.spec.name;
         let branch = names::opt_branch(name);
+        // A run killed while writing one of its branches leaves the ref's
+        // lock file, and git then refuses to touch that branch.
+        for stale in repo.remove_stale_ref_locks(&names::exp_branches_root(name))? {
+            tracing::info!("removed the stale ref lock {}", stale.display());
+        }
+        let own = repo
+            .repo
+            .commondir()
+            .join("refs/heads")
+            .join(format!("{branch}.lock"));
+        if own.is_file() {
+            std::fs::remove_file(&own).map_err(|source| RunError::Io { path: own, source })?;
+        }
         if let Some(best) = self.best_commit()
             && repo.branch_commit(&branch)? != Some(best)
         {

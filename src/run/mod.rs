@@ -17,6 +17,7 @@ mod experiment;
 mod fault;
 mod journal;
 mod proposals;
+pub(crate) mod protocol;
 mod record;
 mod session;
 
@@ -164,6 +165,8 @@ struct Loop {
     model_exhausted: bool,
     session_start: Instant,
     prior_active: f64,
+    /// Measurement runs of earlier sessions.
+    prior_measurements: u64,
 }
 
 impl Loop {
@@ -179,6 +182,7 @@ impl Loop {
         }
         let active = self.prior_active + self.session_start.elapsed().as_secs_f64();
         self.log.run.active_seconds = Some((active * 10.0).round() / 10.0);
+        self.log.run.measurements = Some(self.prior_measurements + self.ctx.measurements());
         self.log.save(&self.log_path)?;
         Ok(())
     }
@@ -189,6 +193,11 @@ impl Loop {
 
     fn best_commit(&self) -> Option<Oid> {
         self.log.best.commit.as_deref().and_then(Repo::parse_oid)
+    }
+
+    /// The current best as decide.mjs's snapshot.
+    fn best_snapshot(&self) -> serde_json::Value {
+        crate::decide::snapshot::of_best(&self.ctx.spec, &self.log.best)
     }
 
     fn best_value(&self) -> Option<f64> {

@@ -35,7 +35,7 @@ pub fn entry(spec: &Spec, outcome: &Outcome, best: Option<f64>) -> Recording {
         }
         Verdict::BudgetSpent => return Recording::Stop(StopReason::CostCap),
         Verdict::Measured(..) => LogOutcome::Measured,
-        Verdict::Degenerate(..) => LogOutcome::Degenerate,
+        Verdict::Degenerate(..) | Verdict::SmokeFailed(_) => LogOutcome::Degenerate,
         Verdict::Error(_) => LogOutcome::Error,
         Verdict::Timeout(_) => LogOutcome::Timeout,
         Verdict::Deferred(..) => LogOutcome::DeferredNeedsApproval,
@@ -70,13 +70,25 @@ pub fn entry(spec: &Spec, outcome: &Outcome, best: Option<f64>) -> Recording {
         e.record.branch = Some(names::exp_branch(&spec.name, job.iteration));
     }
     let detail = match &outcome.verdict {
-        Verdict::Measured(m, gates) | Verdict::Degenerate(m, gates) => {
+        Verdict::SmokeFailed(message) => {
+            e.record.smoke_passed = Some(false);
+            e.error_message = Some(message.clone());
+            e.learnings = Some(format!(
+                "Failed the ladder's smoke check, so no timed run was spent: {}",
+                one_line(message, 160)
+            ));
+            "smoke test failed".to_string()
+        }
+        Verdict::Measured(s) | Verdict::Degenerate(s) => {
+            let (m, gates) = (&s.measured, &s.gates);
             let (g, d) = split_metrics(spec, &m.metrics);
             e.gates = Some(g);
             e.gates_passed = Some(gates.iter().all(|g| g.passed));
             e.diagnostics = Some(d);
             e.metrics = Some(to_mapping(&m.metrics));
             e.sample_count = Some(m.samples.len() as u64);
+            e.record.samples = Some(crate::decide::snapshot::by_metric(&m.samples));
+            e.record.smoke_passed = s.smoke_passed;
             let value = m.metrics.get(primary).copied();
             if let (Some(v), Some(best)) = (value, best) {
                 e.primary_delta = Some(crate::decide::format_delta(v - best));
@@ -174,6 +186,7 @@ mod tests {
             item,
             base: git2::Oid::ZERO_SHA1,
             best: Some(100.0),
+            best_snapshot: serde_json::Value::Null,
         };
         let mut o = Outcome::new(job, verdict);
         o.commit = Some(git2::Oid::from_str("1111111111111111111111111111111111111111").unwrap());
@@ -200,6 +213,18 @@ mod tests {
         )
     }
 
+    fn sampled(
+        (measured, gates): (Measured, Vec<GateResult>),
+    ) -> Box<crate::run::protocol::Sampled> {
+        Box::new(crate::run::protocol::Sampled {
+            measured,
+            gates,
+            judged: None,
+            smoke_passed: Some(true),
+            decision: crate::decide::rules::decide(&serde_json::json!({})),
+        })
+    }
+
     fn append(r: Recording) -> (Experiment, Event) {
         match r {
             Recording::Append { entry, event } => (*entry, event),
@@ -209,10 +234,9 @@ mod tests {
 
     #[test]
     fn a_measured_verdict_is_appended_pending_with_its_numbers() {
-        let (m, g) = measured(80.0, 1.0);
         let (e, event) = append(entry(
             &spec(),
-            &outcome(Verdict::Measured(m, g)),
+            &outcome(Verdict::Measured(sampled(measured(80.0, 1.0)))),
             Some(100.0),
         ));
         assert_eq!(e.outcome, LogOutcome::Measured);
@@ -226,6 +250,8 @@ mod tests {
         assert_eq!(e.record.measured_from_iteration, Some(4));
         assert_eq!(e.changes[0].file, "src/a.rs");
         assert!(e.learnings.is_none(), "learnings come with the decision");
+        assert_eq!(e.record.samples.unwrap()["ms"], [80.0, 80.0]);
+        assert_eq!(e.record.smoke_passed, Some(true));
         assert!(
             matches!(event, Event::ExperimentMeasured { iteration: 9, value: Some(v), .. } if v == 80.0)
         );
@@ -233,10 +259,9 @@ mod tests {
 
     #[test]
     fn terminal_verdicts_are_final_with_learnings() {
-        let (m, g) = measured(80.0, 0.0);
         let (e, event) = append(entry(
             &spec(),
-            &outcome(Verdict::Degenerate(m, g)),
+            &outcome(Verdict::Degenerate(sampled(measured(80.0, 0.0)))),
             Some(100.0),
         ));
         assert_eq!(e.outcome, LogOutcome::Degenerate);
@@ -266,6 +291,15 @@ mod tests {
         assert_eq!(e.outcome, LogOutcome::DeferredNeedsApproval);
         assert_eq!(e.record.deferred_deps, ["serde"]);
         assert_eq!(e.deferred_reason.as_deref(), Some("adds serde"));
+
+        let (e, _) = append(entry(
+            &spec(),
+            &outcome(Verdict::SmokeFailed("exit 1".into())),
+            None,
+        ));
+        assert_eq!(e.outcome, LogOutcome::Degenerate);
+        assert_eq!(e.record.smoke_passed, Some(false));
+        assert!(e.learnings.unwrap().contains("smoke check"));
     }
 
     #[test]

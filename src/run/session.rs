@@ -47,6 +47,7 @@ pub(super) async fn open(
     let approvals = crate::approvals::Approvals::load(&ctx.state.approvals_path())?;
     crate::approvals::apply(&mut log, &approvals, &ctx.spec.dependencies.approved);
     let prior_active = log.run.active_seconds.unwrap_or(0.0);
+    let prior_measurements = log.run.measurements.unwrap_or(0);
     let mut lp = Loop {
         ctx,
         log,
@@ -54,6 +55,7 @@ pub(super) async fn open(
         model_exhausted: false,
         session_start: Instant::now(),
         prior_active,
+        prior_measurements,
     };
     lp.start_session(&loaded.text, resumed);
     lp.save()?;
@@ -107,6 +109,7 @@ async fn start(ctx: &Ctx, repo: &Repo, loaded: &LoadedSpec) -> Result<Experiment
         }
     })?;
     log.run.active_seconds = Some(0.0);
+    log.run.measurements = Some(measurement.measured.samples.len() as u64);
     log.save(&ctx.state.log_path())?;
     repo.set_branch(&branch, commit)?;
     Ok(log)
@@ -135,6 +138,7 @@ fn baseline_entry(spec: &Spec, commit: Oid, m: &BaselineMeasurement) -> Baseline
         judge,
         commit: Some(commit.to_string()),
         sample_count: (samples > 1).then_some(samples),
+        samples: (samples > 1).then(|| crate::decide::snapshot::by_metric(&m.measured.samples)),
         extra: Mapping::new(),
     }
 }
@@ -159,6 +163,7 @@ fn new_log(
                 .and_then(|j| j.get("judge_cost_usd"))
                 .and_then(Value::as_f64),
             commit: Some(start.to_string()),
+            samples: baseline.samples.clone(),
             extra: Mapping::new(),
         },
         baseline,

@@ -94,7 +94,11 @@ impl Spec {
     /// objective whose role is not secondary.
     pub fn required_objectives(&self) -> Vec<RequiredObjective> {
         let primary = &self.metric.primary;
-        let listed = self.metric.objectives.iter().find(|o| o.name == primary.name);
+        let listed = self
+            .metric
+            .objectives
+            .iter()
+            .find(|o| o.name == primary.name);
         let mut out = vec![RequiredObjective {
             name: primary.name.clone(),
             direction: primary.direction,

@@ -315,7 +315,10 @@ fn check_objectives(metric: &crate::spec::Metric, f: &mut Findings) {
             f.error(at("name"), "must not be empty");
         }
         if !seen.insert(o.name.as_str()) {
-            f.error(at("name"), format!("objective \"{}\" is listed twice", o.name));
+            f.error(
+                at("name"),
+                format!("objective \"{}\" is listed twice", o.name),
+            );
         }
         match o.role.as_deref() {
             None | Some("required") | Some("secondary") => {}
@@ -340,7 +343,10 @@ fn check_objectives(metric: &crate::spec::Metric, f: &mut Findings) {
             if mr.kind != "relative" && mr.kind != "absolute" {
                 f.error(
                     at("max_regression.type"),
-                    format!("unknown type \"{}\"; expected relative or absolute", mr.kind),
+                    format!(
+                        "unknown type \"{}\"; expected relative or absolute",
+                        mr.kind
+                    ),
                 );
             }
             if mr.value < 0.0 {

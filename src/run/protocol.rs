@@ -1,0 +1,213 @@
+//! How much to measure one candidate tree: the ladder's smoke check, then
+//! samples until ce-optimize's decision needs no more (in `stable` and
+//! `repeat` modes that is the full protocol at once; with a ladder one
+//! exploratory sample, more only while the result is promising or
+//! inconclusive), judging once the gates pass.
+
+use std::path::Path;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use super::context::Ctx;
+use crate::decide::rules::{Decision, Next, decide_with};
+use crate::decide::snapshot::{Extras, by_metric, snapshot};
+use crate::decide::{self, GateResult};
+use crate::events::{Event, Stage};
+use crate::judge::{JudgeError, Scores};
+use crate::measure::{self, MeasureFailure, Measured, Metrics};
+use crate::process::{Exit, Invocation};
+use crate::spec::{MetricType, StabilityMode};
+
+/// No candidate takes more samples than this, whatever a spec says.
+const MAX_SAMPLES: usize = 1000;
+
+/// Where a candidate is measured.
+pub struct Site<'a> {
+    pub tree: &'a Path,
+    pub env: Vec<(String, String)>,
+    pub out_dir: &'a Path,
+    pub iteration: u64,
+    /// The current best, as decide.mjs's snapshot.
+    pub best: &'a Value,
+}
+
+/// A candidate measured as much as its decision needed.
+#[derive(Debug, Clone)]
+pub struct Sampled {
+    pub measured: Measured,
+    pub gates: Vec<GateResult>,
+    pub judged: Option<Scores>,
+    pub smoke_passed: Option<bool>,
+    pub decision: Decision,
+}
+
+impl Sampled {
+    pub fn gates_passed(&self) -> bool {
+        decide::all_passed(&self.gates)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Failure {
+    #[error("interrupted")]
+    Interrupted,
+    #[error("{0}")]
+    Timeout(String),
+    #[error("{0}")]
+    Error(String),
+    /// The model server failed through its outage budget while judging.
+    #[error("{0}")]
+    Outage(String),
+    /// The judge budget is spent.
+    #[error("the judge budget is spent")]
+    BudgetSpent,
+    /// The ladder's smoke check failed: degenerate, no timed run.
+    #[error("{0}")]
+    SmokeFailed(String),
+}
+
+impl From<MeasureFailure> for Failure {
+    fn from(f: MeasureFailure) -> Failure {
+        match f {
+            MeasureFailure::Interrupted => Failure::Interrupted,
+            f @ MeasureFailure::Timeout { .. } => Failure::Timeout(f.to_string()),
+            f => Failure::Error(f.to_string()),
+        }
+    }
+}
+
+impl From<JudgeError> for Failure {
+    fn from(e: JudgeError) -> Failure {
+        match e {
+            JudgeError::Budget { .. } => Failure::BudgetSpent,
+            JudgeError::Model(e @ crate::llm::LlmError::Outage { .. }) => {
+                Failure::Outage(e.to_string())
+            }
+            e => Failure::Error(format!("judging failed: {e}")),
+        }
+    }
+}
+
+/// The runs a candidate takes at first, and at most, before deciding.
+fn planned_runs(ctx: &Ctx) -> (u32, u32) {
+    let stability = &ctx.spec.measurement.stability;
+    match stability.mode {
+        StabilityMode::Ladder => (1, stability.confirmation_repeats()),
+        _ => (stability.runs(), stability.runs()),
+    }
+}
+
+pub async fn sample(ctx: &Ctx, site: Site<'_>) -> Result<Sampled, Failure> {
+    let spec = &ctx.spec;
+    let stability = &spec.measurement.stability;
+    let smoke_passed = match (&stability.ladder, stability.mode) {
+        (Some(ladder), StabilityMode::Ladder) => match &ladder.smoke_command {
+            Some(command) => Some(smoke(ctx, &site, command).await?),
+            None => None,
+        },
+        _ => None,
+    };
+    let (first, planned) = planned_runs(ctx);
+    let mut samples: Vec<Metrics> = Vec::new();
+    let mut elapsed = Duration::ZERO;
+    let mut judged: Option<Scores> = None;
+    let mut runs = first;
+    loop {
+        let on_spawn = ctx.group_recorder();
+        let report_run = |run: u32| {
+            ctx.events.emit(Event::StageChanged {
+                iteration: site.iteration,
+                stage: Stage::Measuring {
+                    run,
+                    runs: planned.max(run),
+                },
+            })
+        };
+        let req = measure::Request {
+            spec,
+            tree: site.tree,
+            env: site.env.clone(),
+            out_dir: site.out_dir,
+            on_spawn: &on_spawn,
+            on_run: &report_run,
+            runs,
+            first_run: samples.len() as u32 + 1,
+        };
+        let m = measure::measure(req, &ctx.cancel).await?;
+        ctx.count_measurements(m.samples.len());
+        samples.extend(m.samples);
+        elapsed += m.elapsed;
+        let mut metrics = measure::aggregate(&samples, stability.aggregation);
+        let gates = decide::evaluate_gates(&spec.metric.degenerate_gates, &metrics);
+        if decide::all_passed(&gates) && spec.metric.primary.kind == MetricType::Judge {
+            if judged.is_none() {
+                ctx.events.emit(Event::StageChanged {
+                    iteration: site.iteration,
+                    stage: Stage::Judging,
+                });
+                let transcript = site.out_dir.join("judge-transcript.jsonl");
+                judged = ctx.judge(site.tree, &transcript).await?;
+            }
+            if let Some(scores) = &judged {
+                ctx.apply_scores(&mut metrics, scores);
+            }
+        }
+        let extras = Extras {
+            sample_count: Some(samples.len() as u64),
+            smoke_passed,
+            elapsed_seconds: Some(elapsed.as_secs_f64()),
+        };
+        let snap = snapshot(spec, &metrics, &by_metric(&samples), extras);
+        let decision = decide_with(&ctx.rules, site.best, &snap);
+        let done = !decide::all_passed(&gates)
+            || decision.next_measurement == Next::None
+            || samples.len() >= MAX_SAMPLES;
+        if done {
+            return Ok(Sampled {
+                measured: Measured {
+                    metrics,
+                    samples,
+                    elapsed,
+                },
+                gates,
+                judged,
+                smoke_passed,
+                decision,
+            });
+        }
+        runs = 1;
+    }
+}
+
+/// The ladder's smoke check: the command must exit 0 within the
+/// measurement's timeout.
+async fn smoke(ctx: &Ctx, site: &Site<'_>, command: &str) -> Result<bool, Failure> {
+    let spec = &ctx.spec;
+    let inv = Invocation {
+        command,
+        cwd: &site.tree.join(&spec.measurement.working_directory),
+        env: site.env.clone(),
+        timeout: Duration::from_secs(spec.measurement.timeout_seconds),
+        stdout_path: site.out_dir.join("smoke.stdout"),
+        stderr_path: site.out_dir.join("smoke.stderr"),
+        stdin: None,
+    };
+    std::fs::create_dir_all(site.out_dir)
+        .map_err(|e| Failure::Error(format!("create {}: {e}", site.out_dir.display())))?;
+    let on_spawn = ctx.group_recorder();
+    let finished = crate::process::run(inv, &ctx.cancel, &on_spawn)
+        .await
+        .map_err(|e| Failure::Error(format!("cannot run the smoke check: {e}")))?;
+    match finished.exit {
+        Exit::Cancelled => Err(Failure::Interrupted),
+        e if e.success() => Ok(true),
+        e => Err(Failure::SmokeFailed(format!(
+            "the smoke check `{command}` {e}{}",
+            match crate::process::tail_lines(&finished.stderr_tail, 5) {
+                t if t.is_empty() => String::new(),
+                t => format!("; end of its stderr:\n{t}"),
+            }
+        ))),
+    }
+}
