@@ -86,9 +86,9 @@ impl Loop {
             .collect();
         for (it, d) in &decisions {
             if let Some(e) = self.entry_mut(*it) {
-                e.objective_results = serde_json::to_value(&d.comparisons)
+                e.objective_results = serde_json::to_value(d)
                     .ok()
-                    .and_then(|v| serde_yaml::to_value(v).ok());
+                    .and_then(|v| serde_yaml::to_value(&v["comparisons"]).ok());
                 e.next_measurement = Some("none".into());
             }
         }
@@ -275,7 +275,12 @@ impl Loop {
                 _ if newer => (Outcome::Reverted, format!("{versus}: {}; reverted.", d.reason)),
                 _ => (Outcome::Reverted, format!("{versus}: no better; reverted.")),
             };
-            self.settle(r, outcome, why, decided);
+            let detail = if newer {
+                d.reason.clone()
+            } else {
+                "not kept".into()
+            };
+            self.settle(r, outcome, why, detail, decided);
         }
         self.model_learnings(&pending).await;
         self.log.run.in_flight = None;
@@ -296,17 +301,24 @@ impl Loop {
         iteration: u64,
         outcome: Outcome,
         learnings: String,
+        detail: String,
         decided: &mut Vec<Event>,
     ) {
         if let Some(e) = self.entry_mut(iteration) {
             e.outcome = outcome;
             e.learnings = Some(learnings);
         }
-        decided.push(self.finished(iteration, "not kept".into()));
+        decided.push(self.finished(iteration, detail));
     }
 
     fn revert(&mut self, iteration: u64, learnings: String, decided: &mut Vec<Event>) {
-        self.settle(iteration, Outcome::Reverted, learnings, decided);
+        self.settle(
+            iteration,
+            Outcome::Reverted,
+            learnings,
+            "no improvement kept".into(),
+            decided,
+        );
     }
 
     /// The event of an entry's final outcome.
