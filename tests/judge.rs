@@ -232,5 +232,6 @@ fn parallel_experiments_share_the_judge_budget() {
     );
     let log = log_yaml(repo.path(), "judged");
     let spent = log["best"]["total_judge_cost_usd"].as_f64().unwrap();
-    assert!(spent <= 0.0079 + 0.0016 + 1e-9, "spent {spent}");
+    // Past the cap by at most the calls in flight: one per experiment.
+    assert!(spent <= 0.0079 + 2.0 * 0.0016 + 1e-9, "spent {spent}");
 }
