@@ -2,6 +2,7 @@
 
 pub mod rules;
 pub mod snapshot;
+pub mod stats;
 
 use crate::measure::Metrics;
 use crate::spec::{Direction, Gate, GateCheck};

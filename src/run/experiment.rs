@@ -2,7 +2,7 @@
 //! the hypothesis implemented and committed, scope and dependencies checked,
 //! then measured. The worktree is removed whatever happens.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use git2::Oid;
@@ -129,17 +129,60 @@ pub async fn panicked(ctx: &Arc<Ctx>, job: Job, panic: Box<dyn std::any::Any + S
     )
 }
 
+/// An experiment implemented, committed and checked, whose worktree is
+/// still there to be measured (when `ready`).
+pub struct Prepared {
+    pub outcome: Outcome,
+    pub wt: Option<Arc<Worktree>>,
+    pub out_dir: PathBuf,
+    /// Implemented and checked: measuring it is next.
+    pub ready: bool,
+    phases: Phases,
+}
+
+impl Prepared {
+    /// The environment its measurement runs with.
+    pub fn env(&self, ctx: &Ctx) -> Vec<(String, String)> {
+        let job = &self.outcome.job;
+        self.wt
+            .as_ref()
+            .map(|wt| wt.env(&ctx.repo_root, &ctx.spec, job.iteration, job.slot))
+            .unwrap_or_default()
+    }
+
+    /// Records how long its measurement took.
+    pub fn measured(&mut self) {
+        self.outcome.timings.measure_s = self.phases.lap();
+    }
+}
+
+/// One experiment from start to end: prepared, measured, cleaned up.
 pub async fn run(ctx: Arc<Ctx>, job: Job) -> Outcome {
+    let mut prepared = prepare(&ctx, job).await;
+    if prepared.ready {
+        measure(&ctx, &mut prepared).await;
+    }
+    clean_up(&ctx, prepared).await
+}
+
+/// A worktree on the experiment's branch, the hypothesis implemented,
+/// committed and checked against scope and dependencies.
+pub async fn prepare(ctx: &Arc<Ctx>, job: Job) -> Prepared {
     let label = names::exp_label(job.iteration);
     let branch = names::exp_branch(&ctx.spec.name, job.iteration);
     let out_dir = ctx.state.experiment_dir(job.iteration);
-    let mut outcome = Outcome::new(job.clone(), Verdict::Interrupted);
-    let mut phases = Phases {
-        at: std::time::Instant::now(),
+    let mut p = Prepared {
+        outcome: Outcome::new(job.clone(), Verdict::Interrupted),
+        wt: None,
+        out_dir: out_dir.clone(),
+        ready: false,
+        phases: Phases {
+            at: std::time::Instant::now(),
+        },
     };
     if let Err(e) = std::fs::create_dir_all(&out_dir) {
-        outcome.verdict = Verdict::Error(format!("cannot create {}: {e}", out_dir.display()));
-        return outcome;
+        p.outcome.verdict = Verdict::Error(format!("cannot create {}: {e}", out_dir.display()));
+        return p;
     }
     // An approved deferred experiment: its kept change, on top of the current best.
     let from_commit = job.item.from_commit.as_deref().and_then(Repo::parse_oid);
@@ -172,34 +215,76 @@ pub async fn run(ctx: Arc<Ctx>, job: Job) -> Outcome {
     let wt = match created {
         Ok(wt) => Arc::new(wt),
         Err(e) => {
-            outcome.verdict =
+            p.outcome.verdict =
                 Verdict::Error(format!("cannot create the experiment's worktree: {e}"));
-            return outcome;
+            return p;
         }
     };
-    outcome.timings.worktree_s = phases.lap();
+    p.outcome.timings.worktree_s = p.phases.lap();
+    p.wt = Some(wt.clone());
     fault("worktree-created");
-    inside(&ctx, &wt, out_dir, &mut outcome, &mut phases).await;
-    let ctx2 = ctx.clone();
-    let wt2 = wt.clone();
-    let removed = blocking(move || Repo::open(&ctx2.repo_root).and_then(|r| wt2.remove(&r))).await;
-    if let Err(e) = removed {
-        ctx.events.emit(Event::warning(format!(
-            "could not remove {}: {e}",
-            wt.path.display()
-        )));
-    }
-    outcome.timings.cleanup_s = phases.lap();
-    outcome
+    p.ready = implement_and_check(ctx, &wt, &out_dir, &mut p.outcome, &mut p.phases).await;
+    p
 }
 
-async fn inside(
+/// Removes the experiment's worktree (its branch stays).
+pub async fn clean_up(ctx: &Arc<Ctx>, mut p: Prepared) -> Outcome {
+    if let Some(wt) = p.wt.take() {
+        let ctx2 = ctx.clone();
+        let wt2 = wt.clone();
+        let removed =
+            blocking(move || Repo::open(&ctx2.repo_root).and_then(|r| wt2.remove(&r))).await;
+        if let Err(e) = removed {
+            ctx.events.emit(Event::warning(format!(
+                "could not remove {}: {e}",
+                wt.path.display()
+            )));
+        }
+    }
+    p.outcome.timings.cleanup_s = p.phases.lap();
+    p.outcome
+}
+
+/// Measures a prepared experiment as much as its decision needs.
+pub async fn measure(ctx: &Arc<Ctx>, p: &mut Prepared) {
+    let Some(wt) = p.wt.clone() else { return };
+    let site = protocol::Site {
+        tree: &wt.path,
+        env: p.env(ctx),
+        out_dir: &p.out_dir,
+        iteration: p.outcome.job.iteration,
+        best: &p.outcome.job.best_snapshot,
+    };
+    p.outcome.verdict = match protocol::sample(ctx, site).await {
+        Ok(sampled) => {
+            fault("measured-before-append");
+            p.outcome.judge = sampled.judged.clone();
+            sampled.into()
+        }
+        Err(failure) => failure.into(),
+    };
+    p.measured();
+}
+
+impl From<Sampled> for Verdict {
+    fn from(sampled: Sampled) -> Verdict {
+        if sampled.gates_passed() {
+            Verdict::Measured(Box::new(sampled))
+        } else {
+            Verdict::Degenerate(Box::new(sampled))
+        }
+    }
+}
+
+/// Implements the hypothesis, commits it, checks scope and dependencies;
+/// true when the experiment is ready to be measured.
+async fn implement_and_check(
     ctx: &Arc<Ctx>,
     wt: &Arc<Worktree>,
-    out_dir: PathBuf,
+    out_dir: &Path,
     outcome: &mut Outcome,
     phases: &mut Phases,
-) {
+) -> bool {
     let job = outcome.job.clone();
     let job = &job;
     let spec = &ctx.spec;
@@ -222,8 +307,8 @@ async fn inside(
             spec,
             implement::Site {
                 tree: &wt.path,
-                out_dir: &out_dir,
-                env: env.clone(),
+                out_dir,
+                env,
                 cancel: &ctx.cancel,
                 on_spawn: &on_spawn,
                 llm: ctx.llm.as_deref(),
@@ -235,14 +320,14 @@ async fn inside(
     };
     match implemented {
         Ok(cost) => outcome.cost_usd = cost,
-        Err(ImplementFailure::Interrupted) => return,
+        Err(ImplementFailure::Interrupted) => return false,
         Err(ImplementFailure::Outage(message)) => {
             outcome.verdict = Verdict::Outage(message);
-            return;
+            return false;
         }
         Err(ImplementFailure::Failed(message)) => {
             outcome.verdict = Verdict::Error(message);
-            return;
+            return false;
         }
     }
     outcome.timings.implement_s = phases.lap();
@@ -282,11 +367,11 @@ async fn inside(
         Ok(None) => {
             outcome.verdict =
                 Verdict::Error("the hypothesis's change left every file as it was".into());
-            return;
+            return false;
         }
         Err(e) => {
             outcome.verdict = Verdict::Error(format!("cannot commit the experiment: {e}"));
-            return;
+            return false;
         }
     };
     let _ = std::fs::write(out_dir.join("diff.patch"), &diff);
@@ -300,7 +385,7 @@ async fn inside(
             "changed files outside its scope: {}",
             violations.join(", ")
         ));
-        return;
+        return false;
     }
     let deps = {
         let ctx = ctx.clone();
@@ -327,36 +412,17 @@ async fn inside(
                 ),
                 deps.into_iter().map(|(d, _)| d).collect(),
             );
-            return;
+            return false;
         }
         Ok(_) => {}
         Err(e) => {
             outcome.verdict = Verdict::Error(format!("cannot read the changed manifests: {e}"));
-            return;
+            return false;
         }
     }
 
     outcome.timings.commit_s = phases.lap();
-    let site = protocol::Site {
-        tree: &wt.path,
-        env,
-        out_dir: &out_dir,
-        iteration: job.iteration,
-        best: &job.best_snapshot,
-    };
-    outcome.verdict = match protocol::sample(ctx, site).await {
-        Ok(sampled) => {
-            fault("measured-before-append");
-            outcome.judge = sampled.judged.clone();
-            if sampled.gates_passed() {
-                Verdict::Measured(Box::new(sampled))
-            } else {
-                Verdict::Degenerate(Box::new(sampled))
-            }
-        }
-        Err(failure) => failure.into(),
-    };
-    outcome.timings.measure_s = phases.lap();
+    true
 }
 
 impl From<protocol::Failure> for Verdict {
