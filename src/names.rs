@@ -48,6 +48,12 @@ pub fn combined_label(iteration: u64) -> String {
 
 pub const BASELINE_LABEL: &str = "baseline";
 
+/// The incumbent re-measured beside a batch (`method: statistical`), or
+/// beside a runner-up's combination.
+pub fn incumbent_label(iteration: u64) -> String {
+    format!("incumbent-{iteration:03}")
+}
+
 /// `optimize validate`'s worktree; a concurrent run leaves it alone.
 pub fn validate_label(pid: u32) -> String {
     format!("{VALIDATE_PREFIX}{pid}")

@@ -397,3 +397,57 @@ mod tests {
         assert_eq!(no.verdict, StatVerdict::Futile);
     }
 }
+
+/// A decision of [`super::rules`] with the primary judged by the sequential
+/// test instead of a fixed threshold; the other required objectives keep
+/// their comparisons (a violation still blocks a keep).
+pub fn with_statistics(
+    mut d: super::rules::Decision,
+    primary: &str,
+    verdict: StatVerdict,
+) -> super::rules::Decision {
+    use super::rules::Verdict;
+    d.violated_objectives.retain(|v| v != primary);
+    d.improved_objectives.retain(|v| v != primary);
+    let others_violated = !d.violated_objectives.is_empty();
+    match verdict {
+        StatVerdict::Keep => {
+            d.improved_objectives.insert(0, primary.to_string());
+            d.eligible = !others_violated;
+            d.decision = if d.eligible {
+                Verdict::Keep
+            } else {
+                Verdict::Revert
+            };
+            d.reason = if d.eligible {
+                format!("{primary} improved beyond the threshold at the stated confidence")
+            } else {
+                format!("violated {}", d.violated_objectives.join(", "))
+            };
+        }
+        StatVerdict::Futile => {
+            d.eligible = false;
+            d.decision = Verdict::Revert;
+            d.reason = format!("{primary} is clearly not better by the threshold");
+        }
+        StatVerdict::Inconclusive | StatVerdict::Open => {
+            d.eligible = false;
+            d.decision = Verdict::Inconclusive;
+            d.reason = "undecided when max_samples were spent".into();
+        }
+    }
+    d
+}
+
+impl std::str::FromStr for StatVerdict {
+    type Err = ();
+    fn from_str(s: &str) -> Result<StatVerdict, ()> {
+        match s {
+            "keep" => Ok(StatVerdict::Keep),
+            "futile" => Ok(StatVerdict::Futile),
+            "inconclusive" => Ok(StatVerdict::Inconclusive),
+            "open" => Ok(StatVerdict::Open),
+            _ => Err(()),
+        }
+    }
+}

@@ -4,12 +4,15 @@
 
 use std::collections::HashMap;
 
-use super::experiment::{self, Job};
+use super::experiment::{self, Job, Verdict};
+use super::protocol::Failure;
+use super::sampling;
 use super::record::{self, Recording};
 use super::{BatchEnd, Loop, RunError, StopReason, fault};
 use crate::events::{Event, Planned};
 use crate::hypotheses;
-use crate::spec::{ExecutionMode, HypothesisSource};
+use crate::names;
+use crate::spec::{ComparisonMethod, ExecutionMode, HypothesisSource};
 
 impl Loop {
     pub(super) async fn iterate(&mut self) -> Result<StopReason, RunError> {
@@ -110,7 +113,12 @@ impl Loop {
         let serial = spec.execution.mode == ExecutionMode::Serial
             || !spec.parallel.exclusive_resources.is_empty();
         let mut stops = Vec::new();
-        if serial {
+        if spec.measurement.stability.comparison.method() == ComparisonMethod::Statistical {
+            let base = first.base;
+            for outcome in self.run_statistical(jobs, base).await? {
+                stops.extend(self.append(outcome)?);
+            }
+        } else if serial {
             for job in jobs {
                 if self.ctx.cancel.is_cancelled() {
                     break;
@@ -156,6 +164,107 @@ impl Loop {
             return Ok(BatchEnd::Stop(StopReason::Interrupted));
         }
         Ok(BatchEnd::Done)
+    }
+
+    /// `method: statistical`: every experiment implemented (in parallel),
+    /// then the ready ones sampled in rounds beside the incumbent; the
+    /// incumbent's new samples refine the best's recorded value.
+    async fn run_statistical(
+        &mut self,
+        jobs: Vec<Job>,
+        base: git2::Oid,
+    ) -> Result<Vec<experiment::Outcome>, RunError> {
+        let mut set = tokio::task::JoinSet::new();
+        let mut running = HashMap::new();
+        for job in jobs {
+            let ctx = self.ctx.clone();
+            let id = set
+                .spawn({
+                    let job = job.clone();
+                    async move { experiment::prepare(&ctx, job).await }
+                })
+                .id();
+            running.insert(id, job);
+        }
+        let mut prepared = Vec::new();
+        let mut outcomes = Vec::new();
+        while let Some(done) = set.join_next_with_id().await {
+            match done {
+                Ok((_, p)) => prepared.push(p),
+                Err(e) => {
+                    let job = running.remove(&e.id()).expect("every task was recorded");
+                    outcomes.push(experiment::panicked(&self.ctx, job, e.into_panic()).await);
+                }
+            }
+        }
+        prepared.sort_by_key(|p| p.outcome.job.iteration);
+        let ready: Vec<usize> = (0..prepared.len()).filter(|&i| prepared[i].ready).collect();
+        if !ready.is_empty() && !self.ctx.cancel.is_cancelled() {
+            let arms: Vec<sampling::Arm> = ready
+                .iter()
+                .map(|&i| {
+                    let p = &prepared[i];
+                    sampling::Arm {
+                        iteration: p.outcome.job.iteration,
+                        tree: p.wt.as_ref().expect("ready means a worktree").path.clone(),
+                        env: p.env(&self.ctx),
+                        out_dir: p.out_dir.clone(),
+                    }
+                })
+                .collect();
+            let label = names::incumbent_label(arms[0].iteration);
+            match sampling::with_incumbent(&self.ctx, base, &label, &arms).await {
+                Ok(rounds) => {
+                    let reference = sampling::incumbent_snapshot(&self.ctx, &rounds.incumbent);
+                    for (&i, end) in ready.iter().zip(rounds.arms) {
+                        let p = &mut prepared[i];
+                        let (verdict, stat) = sampling::verdict(&self.ctx, end, &reference);
+                        p.outcome.verdict = verdict;
+                        p.outcome.stat = stat;
+                        p.measured();
+                    }
+                    self.absorb_incumbent(&rounds.incumbent)?;
+                }
+                Err(failure) => {
+                    let message = failure.to_string();
+                    for &i in &ready {
+                        let p = &mut prepared[i];
+                        p.outcome.verdict = match &failure {
+                            Failure::Interrupted => Verdict::Interrupted,
+                            _ => Verdict::Error(message.clone()),
+                        };
+                        p.measured();
+                    }
+                }
+            }
+        }
+        for p in prepared {
+            outcomes.push(experiment::clean_up(&self.ctx, p).await);
+        }
+        outcomes.sort_by_key(|o| o.job.iteration);
+        Ok(outcomes)
+    }
+
+    /// Adds the incumbent's re-measurements to the best's samples and
+    /// re-estimates its recorded metrics from all of them.
+    fn absorb_incumbent(&mut self, samples: &[crate::measure::Metrics]) -> Result<(), RunError> {
+        if samples.is_empty() {
+            return Ok(());
+        }
+        let aggregation = self.ctx.spec.measurement.stability.aggregation;
+        let all = self.log.best.samples.get_or_insert_with(Default::default);
+        for (name, values) in crate::decide::snapshot::by_metric(samples) {
+            all.entry(name).or_default().extend(values);
+        }
+        for (name, values) in all.iter() {
+            if let Some(v) = aggregation.apply(values) {
+                self.log
+                    .best
+                    .metrics
+                    .insert(serde_yaml::Value::from(name.as_str()), serde_yaml::Value::from(v));
+            }
+        }
+        self.save()
     }
 
     /// Appends an experiment's entry and takes its hypothesis off the

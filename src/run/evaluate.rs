@@ -5,7 +5,7 @@
 use super::session::to_mapping;
 use super::{BatchEnd, Loop, RunError, StopReason, experiment, fault, protocol};
 use crate::decide::rules::{Decision, Next, Verdict, decide_with};
-use crate::decide::{self, Candidate, snapshot};
+use crate::decide::{self, Candidate, snapshot, stats};
 use crate::events::Event;
 use crate::git::Repo;
 use crate::log::{Best, Outcome};
@@ -170,7 +170,7 @@ impl Loop {
                 continue;
             };
             let new_best = snapshot::of_best(&spec, &self.log.best);
-            let measured = experiment::measure_combination(&self.ctx, combined, r, &new_best).await;
+            let measured = experiment::measure_combination(&self.ctx, combined, r, &new_best, onto).await;
             let verdict = match &measured {
                 Err(protocol::Failure::Interrupted) => {
                     return Ok(BatchEnd::Stop(StopReason::Interrupted));
@@ -289,11 +289,16 @@ impl Loop {
 
     /// An entry decided against the best it was measured against.
     fn entry_decision(&self, e: &crate::log::Experiment, best: &serde_json::Value) -> Decision {
-        decide_with(
+        let d = decide_with(
             &self.ctx.rules,
             best,
             &snapshot::of_entry(&self.ctx.spec, e),
-        )
+        );
+        // method: statistical decided the primary with its sequential test.
+        match e.record.stat_verdict.as_deref().and_then(|v| v.parse().ok()) {
+            Some(verdict) => stats::with_statistics(d, &self.ctx.spec.metric.primary.name, verdict),
+            None => d,
+        }
     }
 
     fn settle(

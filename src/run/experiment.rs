@@ -65,6 +65,8 @@ pub struct Outcome {
     pub cost_usd: f64,
     /// Judge scores, when the primary is a judge score.
     pub judge: Option<crate::judge::Scores>,
+    /// `method: statistical`: where its sequential test ended.
+    pub stat: Option<crate::decide::stats::Look>,
 }
 
 /// Times the phases of one experiment.
@@ -100,6 +102,7 @@ impl Outcome {
             timings: Timings::default(),
             cost_usd: 0.0,
             judge: None,
+            stat: None,
         }
     }
 }
@@ -446,6 +449,7 @@ pub async fn measure_combination(
     commit: Oid,
     iteration: u64,
     best: &serde_json::Value,
+    best_commit: Oid,
 ) -> Result<Sampled, protocol::Failure> {
     let label = names::combined_label(iteration);
     let branch = names::combined_branch(&ctx.spec.name, iteration);
@@ -467,14 +471,41 @@ pub async fn measure_combination(
     let wt = created.map_err(|e| {
         protocol::Failure::Error(format!("cannot create a worktree for the combination: {e}"))
     })?;
-    let site = protocol::Site {
-        tree: &wt.path,
-        env: wt.env(&ctx.repo_root, &ctx.spec, iteration, 0),
-        out_dir: &out_dir,
-        iteration,
-        best,
+    let statistical = ctx.spec.measurement.stability.comparison.method()
+        == crate::spec::ComparisonMethod::Statistical;
+    let result = if statistical {
+        // Against the new best re-measured in the same rounds.
+        let arm = super::sampling::Arm {
+            iteration,
+            tree: wt.path.clone(),
+            env: wt.env(&ctx.repo_root, &ctx.spec, iteration, 0),
+            out_dir: out_dir.clone(),
+        };
+        let onto = best_commit;
+        let label = format!("{}-combined", names::incumbent_label(iteration));
+        match super::sampling::with_incumbent(ctx, onto, &label, std::slice::from_ref(&arm)).await {
+            Ok(rounds) => {
+                let reference = super::sampling::incumbent_snapshot(ctx, &rounds.incumbent);
+                let end = rounds.arms.into_iter().next().expect("one arm");
+                match super::sampling::verdict(ctx, end, &reference).0 {
+                    Verdict::Measured(s) | Verdict::Degenerate(s) => Ok(*s),
+                    Verdict::Interrupted => Err(protocol::Failure::Interrupted),
+                    Verdict::Timeout(m) => Err(protocol::Failure::Timeout(m)),
+                    other => Err(protocol::Failure::Error(format!("{other:?}"))),
+                }
+            }
+            Err(f) => Err(f),
+        }
+    } else {
+        let site = protocol::Site {
+            tree: &wt.path,
+            env: wt.env(&ctx.repo_root, &ctx.spec, iteration, 0),
+            out_dir: &out_dir,
+            iteration,
+            best,
+        };
+        protocol::sample(ctx, site).await
     };
-    let result = protocol::sample(ctx, site).await;
     let ctx2 = ctx.clone();
     let _ = blocking(move || Repo::open(&ctx2.repo_root).and_then(|r| wt.remove(&r))).await;
     result

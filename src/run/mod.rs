@@ -19,6 +19,7 @@ mod journal;
 mod proposals;
 pub(crate) mod protocol;
 mod record;
+mod sampling;
 mod session;
 
 use std::path::PathBuf;

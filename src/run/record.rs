@@ -93,6 +93,13 @@ pub fn entry(spec: &Spec, outcome: &Outcome, best: Option<f64>) -> Recording {
             if let (Some(v), Some(best)) = (value, best) {
                 e.primary_delta = Some(crate::decide::format_delta(v - best));
             }
+            if let Some(look) = &outcome.stat {
+                // Against the incumbent as re-measured in the same rounds.
+                e.primary_delta = Some(crate::decide::format_delta(look.change));
+                e.record.primary_ci = Some(look.interval.map(|x| (x * 1e6).round() / 1e6));
+                e.record.confidence = Some((look.confidence * 1e4).round() / 1e4);
+                e.record.stat_verdict = Some(look.verdict.as_str().into());
+            }
             if state == LogOutcome::Measured {
                 let event = Event::ExperimentMeasured {
                     iteration: job.iteration,

@@ -1,0 +1,292 @@
+//! `comparison.method: statistical`: a batch's candidates and the incumbent
+//! (the current best) measured in rounds, interleaved, so that drift and
+//! machine state fall on both sides of every comparison. Each round measures
+//! the incumbent once and every undecided candidate once; after each round
+//! every candidate is looked at with [`crate::decide::stats::look`], and
+//! sampling stops for it once that decides.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::context::Ctx;
+use super::protocol::Failure;
+use crate::decide::stats::{self, Look, Plan, StatVerdict};
+use crate::decide::{self, snapshot};
+use crate::events::{Event, Stage};
+use crate::measure::{self, MeasureFailure, Measured, Metrics};
+use crate::git::Repo;
+use crate::spec::{Direction, ExecutionMode};
+use crate::worktree::Worktree;
+
+/// A tree to sample.
+#[derive(Debug, Clone)]
+pub struct Arm {
+    pub iteration: u64,
+    pub tree: PathBuf,
+    pub env: Vec<(String, String)>,
+    pub out_dir: PathBuf,
+}
+
+/// How sampling ended for one candidate.
+#[derive(Debug)]
+pub enum ArmEnd {
+    Decided { measured: Measured, look: Look },
+    /// A gate failed on its samples so far.
+    Degenerate { measured: Measured },
+    Failed(Failure),
+}
+
+/// The rounds of one batch.
+#[derive(Debug)]
+pub struct Rounds {
+    pub arms: Vec<ArmEnd>,
+    /// The incumbent's samples taken in these rounds.
+    pub incumbent: Vec<Metrics>,
+}
+
+struct Open {
+    samples: Vec<Metrics>,
+    elapsed: Duration,
+    end: Option<ArmEnd>,
+}
+
+/// Samples the incumbent and `arms` in rounds until every arm is decided.
+/// Fails whole when the incumbent cannot be measured or the run is
+/// interrupted.
+pub async fn rounds(ctx: &Arc<Ctx>, incumbent: &Arm, arms: &[Arm]) -> Result<Rounds, Failure> {
+    let spec = &ctx.spec;
+    let comparison = &spec.measurement.stability.comparison;
+    let primary = spec.metric.primary.name.clone();
+    let serial = spec.execution.mode == ExecutionMode::Serial
+        || !spec.parallel.exclusive_resources.is_empty();
+    let max_samples = comparison.max_samples() as usize;
+    let mut incumbent_samples: Vec<Metrics> = Vec::new();
+    let mut state: Vec<Open> = arms
+        .iter()
+        .map(|_| Open {
+            samples: Vec::new(),
+            elapsed: Duration::ZERO,
+            end: None,
+        })
+        .collect();
+    let mut round: u32 = 0;
+    while state.iter().any(|s| s.end.is_none()) {
+        round += 1;
+        let mut wanted: Vec<(Option<usize>, Arm, u32)> = vec![(None, incumbent.clone(), round)];
+        for (i, arm) in arms.iter().enumerate() {
+            if state[i].end.is_none() {
+                let run = state[i].samples.len() as u32 + 1;
+                ctx.events.emit(Event::StageChanged {
+                    iteration: arm.iteration,
+                    stage: Stage::Measuring {
+                        run,
+                        runs: max_samples as u32,
+                    },
+                });
+                wanted.push((Some(i), arm.clone(), run));
+            }
+        }
+        for (who, result) in measure_round(ctx, wanted, serial).await {
+            match (who, result) {
+                (_, Err(MeasureFailure::Interrupted)) => return Err(Failure::Interrupted),
+                (None, Err(f)) => {
+                    return Err(Failure::Error(format!(
+                        "the incumbent's re-measurement failed: {f}"
+                    )));
+                }
+                (None, Ok(m)) => incumbent_samples.extend(m.samples),
+                (Some(i), Err(f)) => state[i].end = Some(ArmEnd::Failed(f.into())),
+                (Some(i), Ok(m)) => {
+                    state[i].elapsed += m.elapsed;
+                    state[i].samples.extend(m.samples);
+                }
+            }
+        }
+        let reference: Vec<f64> = incumbent_samples
+            .iter()
+            .filter_map(|s| s.get(&primary).copied())
+            .collect();
+        for s in state.iter_mut().filter(|s| s.end.is_none()) {
+            let measured = Measured {
+                metrics: measure::aggregate(&s.samples, spec.measurement.stability.aggregation),
+                samples: s.samples.clone(),
+                elapsed: s.elapsed,
+            };
+            let gates = decide::evaluate_gates(&spec.metric.degenerate_gates, &measured.metrics);
+            if !decide::all_passed(&gates) {
+                s.end = Some(ArmEnd::Degenerate { measured });
+                continue;
+            }
+            let values: Vec<f64> = s
+                .samples
+                .iter()
+                .filter_map(|m| m.get(&primary).copied())
+                .collect();
+            let look = stats::look(&plan(ctx, &reference, arms.len()), &reference, &values);
+            if look.verdict != StatVerdict::Open || values.len() >= max_samples {
+                s.end = Some(ArmEnd::Decided { measured, look });
+            }
+        }
+    }
+    Ok(Rounds {
+        arms: state
+            .into_iter()
+            .map(|s| s.end.expect("every arm ended"))
+            .collect(),
+        incumbent: incumbent_samples,
+    })
+}
+
+/// The test's settings for this spec and batch.
+fn plan(ctx: &Ctx, incumbent: &[f64], compared: usize) -> Plan {
+    let spec = &ctx.spec;
+    let stability = &spec.measurement.stability;
+    let comparison = &stability.comparison;
+    let scale = stats::mean(incumbent).abs().max(f64::MIN_POSITIVE);
+    let threshold = match comparison.relative_threshold {
+        Some(relative) => relative,
+        None => ctx.threshold() / scale,
+    };
+    Plan {
+        minimize: spec.metric.primary.direction == Direction::Minimize,
+        threshold,
+        confidence: comparison.confidence(),
+        max_samples: comparison.max_samples() as usize,
+        compared,
+    }
+}
+
+type Measurement = (Option<usize>, Result<Measured, MeasureFailure>);
+
+/// One sample of each tree: all at once, or one after another in serial mode.
+async fn measure_round(
+    ctx: &Arc<Ctx>,
+    wanted: Vec<(Option<usize>, Arm, u32)>,
+    serial: bool,
+) -> Vec<Measurement> {
+    let mut out = Vec::new();
+    if serial {
+        for (who, arm, run) in wanted {
+            out.push((who, measure_once(ctx.clone(), arm, run).await));
+        }
+        return out;
+    }
+    let mut set = tokio::task::JoinSet::new();
+    for (who, arm, run) in wanted {
+        let ctx = ctx.clone();
+        set.spawn(async move { (who, measure_once(ctx, arm, run).await) });
+    }
+    while let Some(done) = set.join_next().await {
+        match done {
+            Ok(m) => out.push(m),
+            Err(e) => std::panic::resume_unwind(e.into_panic()),
+        }
+    }
+    out
+}
+
+async fn measure_once(ctx: Arc<Ctx>, arm: Arm, run: u32) -> Result<Measured, MeasureFailure> {
+    let on_spawn = ctx.group_recorder();
+    let req = measure::Request {
+        spec: &ctx.spec,
+        tree: &arm.tree,
+        env: arm.env.clone(),
+        out_dir: &arm.out_dir,
+        on_spawn: &on_spawn,
+        on_run: &|_| {},
+        runs: 1,
+        first_run: run,
+    };
+    let m = measure::measure(req, &ctx.cancel).await?;
+    ctx.count_measurements(m.samples.len());
+    Ok(m)
+}
+
+/// The incumbent's samples of this batch as decide.mjs's snapshot.
+pub fn incumbent_snapshot(ctx: &Ctx, samples: &[Metrics]) -> serde_json::Value {
+    let metrics = measure::aggregate(samples, ctx.spec.measurement.stability.aggregation);
+    snapshot::snapshot(
+        &ctx.spec,
+        &metrics,
+        &snapshot::by_metric(samples),
+        snapshot::Extras::default(),
+    )
+}
+
+/// Samples `arms` beside the incumbent at `base`, in a detached worktree
+/// that is removed afterwards.
+pub async fn with_incumbent(
+    ctx: &Arc<Ctx>,
+    base: git2::Oid,
+    label: &str,
+    arms: &[Arm],
+) -> Result<Rounds, Failure> {
+    let created = {
+        let ctx = ctx.clone();
+        let label = label.to_string();
+        tokio::task::spawn_blocking(move || {
+            let repo = Repo::open(&ctx.repo_root)?;
+            let wt = Worktree::create_detached(&repo, &ctx.state, &label, base)?;
+            wt.copy_shared_files(&ctx.repo_root, &ctx.spec)?;
+            Ok::<_, crate::git::GitError>(wt)
+        })
+        .await
+        .map_err(|e| Failure::Error(format!("cannot prepare the incumbent: {e}")))?
+    };
+    let wt = created.map_err(|e| Failure::Error(format!("cannot prepare the incumbent: {e}")))?;
+    let incumbent = Arm {
+        iteration: arms.first().map_or(0, |a| a.iteration),
+        tree: wt.path.clone(),
+        env: wt.env(&ctx.repo_root, &ctx.spec, 0, 0),
+        out_dir: ctx.state.dir.join("incumbent").join(label),
+    };
+    let result = rounds(ctx, &incumbent, arms).await;
+    let root = ctx.repo_root.clone();
+    let _ = tokio::task::spawn_blocking(move || Repo::open(&root).and_then(|r| wt.remove(&r))).await;
+    result
+}
+
+/// An arm's end as the experiment's verdict, with where its test ended; the
+/// other objectives are decided against the incumbent's samples of these
+/// rounds.
+pub fn verdict(
+    ctx: &Ctx,
+    end: ArmEnd,
+    incumbent: &serde_json::Value,
+) -> (crate::run::experiment::Verdict, Option<Look>) {
+    use crate::run::experiment::Verdict;
+    let sampled = |measured: Measured, look: Option<StatVerdict>| {
+        let gates = decide::evaluate_gates(&ctx.spec.metric.degenerate_gates, &measured.metrics);
+        let snap = snapshot::snapshot(
+            &ctx.spec,
+            &measured.metrics,
+            &snapshot::by_metric(&measured.samples),
+            snapshot::Extras {
+                sample_count: Some(measured.samples.len() as u64),
+                ..Default::default()
+            },
+        );
+        let decision = decide::rules::decide_with(&ctx.rules, incumbent, &snap);
+        let decision = match look {
+            Some(look) => stats::with_statistics(decision, &ctx.spec.metric.primary.name, look),
+            None => decision,
+        };
+        super::protocol::Sampled {
+            measured,
+            gates,
+            judged: None,
+            smoke_passed: None,
+            decision,
+        }
+    };
+    match end {
+        ArmEnd::Decided { measured, look } => {
+            (sampled(measured, Some(look.verdict)).into(), Some(look))
+        }
+        ArmEnd::Degenerate { measured } => {
+            (Verdict::Degenerate(Box::new(sampled(measured, None))), None)
+        }
+        ArmEnd::Failed(f) => (f.into(), None),
+    }
+}
