@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Keeps under noise: runs the noisy fixture (fixtures/noisy: 2% Gaussian noise
 # per run; twelve knobs, seven with no effect, gains of 3%, 4% and 5%, one of
-# 1%, one 2% slowdown) N times from scratch with the fixed protocol
-# (repeat_count 5, median, threshold 1%) and with `method: statistical`, side
-# by side, and prints for each the share of each kind of knob that was kept
-# and the measurements spent per experiment.
+# 1%, one 2% slowdown) N times from scratch, the hypotheses in a new order
+# each time, with the fixed protocol (repeat_count 5, median, threshold 1%)
+# and with `method: statistical` (relative_threshold 0.5%, confidence 0.95,
+# max_samples 20), side by side, and prints for each the share of each kind
+# of knob that was kept and the measurements spent per experiment (all of
+# them: baseline, candidates, incumbent re-measurements, combinations).
 #
 #   bash bench/noise.sh [RUNS]      (default 40 runs of each)
 set -euo pipefail
@@ -40,6 +42,9 @@ done
 for ((r = 1; r <= runs; r++)); do
     dir=$work/run-$r
     cp -r "$fixture" "$dir"
+    # A new order each run, so batches mix the knobs differently.
+    awk 'NR > 1' "$fixture/hypotheses.yaml" | paste - - - - - | shuf | tr '\t' '\n' \
+        > "$dir/hypotheses.yaml"
     (cd "$dir" && git init -q -b main && git add -A &&
         git -c user.name=bench -c user.email=bench@localhost commit -qm noisy)
     for method in fixed statistical; do
