@@ -240,3 +240,40 @@ fn outside_a_repository() {
     run.expect_code(2)
         .stderr_has("is not inside a git repository");
 }
+
+/// The baseline's spread over repeat_count runs, what the protocol detects,
+/// and a warning when the threshold sits inside the noise.
+#[test]
+fn validate_measures_the_noise_and_warns_when_the_threshold_is_inside_it() {
+    // The score swings by a few percent from run to run (by OPTIMIZE_RUN).
+    let eval = "#!/bin/sh\ncase $OPTIMIZE_RUN in 1) s=100;; 2) s=97;; 3) s=103;; 4) s=99;; *) s=101;; esac\necho \"{\\\"score\\\": $s, \\\"ok\\\": 1, \\\"size\\\": 1}\"\n";
+    let repo = TestRepo::new(&[("eval.sh", eval), ("src/a.txt", "a")]);
+    let spec = |stability: &str| {
+        common::hard_spec("noisy", "./eval.sh", "").replace(
+            "  timeout_seconds: 20\n",
+            &format!("  timeout_seconds: 20\n  stability: {stability}\n"),
+        )
+    };
+    repo.write(
+        "tight.yaml",
+        &spec("{mode: repeat, repeat_count: 5, noise_threshold: 0.5}"),
+    );
+    repo.write(
+        "statistical.yaml",
+        &spec("{comparison: {method: statistical}}"),
+    );
+    repo.commit_all("specs");
+    repo.run(&["validate", "tight.yaml"])
+        .expect_code(0)
+        .stdout_has("noise (5 runs): score sd 2.236068 (2.24% of 100)")
+        .stdout_has("the configured protocol (5 runs a side) reliably detects changes of")
+        .stderr_has("warning: noise_threshold (0.5) sits inside the noise")
+        .stderr_has("method: statistical");
+    let quiet = repo.run(&["validate", "statistical.yaml"]);
+    quiet.expect_code(0).stdout_has("(20 runs a side)");
+    assert!(
+        !quiet.stderr.contains("sits inside the noise"),
+        "{}",
+        quiet.stderr
+    );
+}

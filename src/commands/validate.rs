@@ -7,11 +7,12 @@ use std::sync::Arc;
 use crate::cli::ValidateArgs;
 use crate::commands::{Workspace, display_path, fmt_num, runtime};
 use crate::decide;
+use crate::decide::stats::Noise;
 use crate::error::CliError;
 use crate::events::{Events, PlainReporter, TracingSink};
 use crate::process::Cancel;
 use crate::run::{BaselineError, BaselineSite, measure_baseline};
-use crate::spec::{LoadedSpec, MetricType};
+use crate::spec::{Aggregation, ComparisonMethod, LoadedSpec, MetricType, StabilityMode};
 use crate::{names, signals};
 
 pub fn run(repo_arg: Option<&Path>, args: &ValidateArgs) -> Result<(), CliError> {
@@ -45,7 +46,13 @@ pub fn run(repo_arg: Option<&Path>, args: &ValidateArgs) -> Result<(), CliError>
     ws.state.ensure().map_err(|e| {
         CliError::failure(format!("cannot create {}", ws.state.dir.display())).caused_by(e)
     })?;
-    let runs = spec.measurement.stability.runs();
+    // Enough runs to see the noise: the full protocol, and at least repeat_count.
+    let runs = spec
+        .measurement
+        .stability
+        .runs()
+        .max(spec.measurement.stability.repeat_count)
+        .max(2);
     crate::outln!(
         "measuring the baseline at {} ({} run{}{}) ...",
         &head.to_string()[..10],
@@ -74,6 +81,7 @@ pub fn run(repo_arg: Option<&Path>, args: &ValidateArgs) -> Result<(), CliError>
             out_dir: out_dir.clone(),
             cancel: &cancel,
             events: &events,
+            runs,
         };
         Ok::<_, CliError>(measure_baseline(site).await)
     })?;
@@ -139,10 +147,77 @@ pub fn run(repo_arg: Option<&Path>, args: &ValidateArgs) -> Result<(), CliError>
         ))
         .hint("fix the project or the gate's check before starting a run"));
     }
+    report_noise(&loaded, &measured);
     crate::outln!(
         "baseline ok: every gate passes; the worktree was removed and nothing else changed"
     );
     Ok(())
+}
+
+/// The primary's spread over the runs, what the configured protocol can
+/// tell apart, and a warning when its threshold sits inside the noise.
+fn report_noise(loaded: &LoadedSpec, measured: &crate::measure::Measured) {
+    let spec = &loaded.spec;
+    let primary = &spec.metric.primary.name;
+    if spec.metric.primary.kind != MetricType::Hard {
+        return;
+    }
+    let values: Vec<f64> = measured
+        .samples
+        .iter()
+        .filter_map(|s| s.get(primary).copied())
+        .collect();
+    if values.len() < 2 {
+        return;
+    }
+    let noise = Noise::of(&values);
+    let stability = &spec.measurement.stability;
+    let comparison = &stability.comparison;
+    let per_side = match (comparison.method(), stability.mode) {
+        (ComparisonMethod::Statistical, _) => comparison.max_samples(),
+        (_, StabilityMode::Ladder) => stability.confirmation_repeats(),
+        _ => stability.runs(),
+    } as usize;
+    let median = stability.aggregation == Aggregation::Median;
+    crate::outln!(
+        "noise ({} runs): {primary} sd {} ({:.2}% of {})",
+        noise.runs,
+        fmt_num(noise.sd),
+        noise.relative() * 100.0,
+        fmt_num(noise.mean)
+    );
+    let detectable = noise.detectable(per_side, median);
+    crate::outln!(
+        "  the configured protocol ({per_side} run{} a side) reliably detects changes of {} ({:.2}%) or more",
+        if per_side == 1 { "" } else { "s" },
+        fmt_num(detectable),
+        detectable / noise.mean.abs().max(f64::MIN_POSITIVE) * 100.0
+    );
+    let (threshold, key) = match comparison.method() {
+        ComparisonMethod::Statistical => return,
+        ComparisonMethod::Relative | ComparisonMethod::Paired => (
+            comparison.relative_threshold.unwrap_or(0.05) * noise.mean.abs(),
+            "comparison.relative_threshold",
+        ),
+        ComparisonMethod::Absolute => (
+            comparison
+                .noise_threshold
+                .unwrap_or(stability.noise_threshold),
+            "noise_threshold",
+        ),
+    };
+    let false_keeps = noise.false_keep_rate(threshold, per_side, median);
+    if false_keeps > 0.01 {
+        eprintln!(
+            "warning: {key} ({}) sits inside the noise: a change that does nothing clears it in about {:.0}% of comparisons",
+            fmt_num(threshold),
+            false_keeps * 100.0
+        );
+        eprintln!(
+            "hint: use measurement.stability.comparison.method: statistical (samples until the change is clear, against the best re-measured beside it), or raise {key} to at least {}",
+            fmt_num(noise.of_difference(per_side, median) * 2.33)
+        );
+    }
 }
 
 fn role_of(loaded: &LoadedSpec, name: &str) -> String {

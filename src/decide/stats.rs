@@ -451,3 +451,51 @@ impl std::str::FromStr for StatVerdict {
         }
     }
 }
+
+/// The noise of one metric over repeated runs of the same tree, and what a
+/// protocol comparing `per_side` runs a side can tell apart.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Noise {
+    pub mean: f64,
+    pub sd: f64,
+    pub runs: usize,
+}
+
+impl Noise {
+    pub fn of(samples: &[f64]) -> Noise {
+        Noise {
+            mean: mean(samples),
+            sd: variance(samples).sqrt(),
+            runs: samples.len(),
+        }
+    }
+
+    pub fn relative(&self) -> f64 {
+        if self.mean == 0.0 {
+            0.0
+        } else {
+            self.sd / self.mean.abs()
+        }
+    }
+
+    /// The spread of the difference between two aggregates of `per_side`
+    /// runs each (the median's is about 1.25 times the mean's).
+    pub fn of_difference(&self, per_side: usize, median: bool) -> f64 {
+        let factor = if median && per_side > 2 { 1.2533 } else { 1.0 };
+        self.sd * (2.0 / per_side.max(1) as f64).sqrt() * factor
+    }
+
+    /// The smallest true change found 80% of the time at 95% confidence.
+    pub fn detectable(&self, per_side: usize, median: bool) -> f64 {
+        (normal_quantile(0.95) + normal_quantile(0.8)) * self.of_difference(per_side, median)
+    }
+
+    /// How often a change that does nothing still clears `threshold`.
+    pub fn false_keep_rate(&self, threshold: f64, per_side: usize, median: bool) -> f64 {
+        let spread = self.of_difference(per_side, median);
+        if spread == 0.0 {
+            return 0.0;
+        }
+        1.0 - t_cdf(threshold / spread, 1000.0)
+    }
+}

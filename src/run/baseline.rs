@@ -44,6 +44,8 @@ pub struct BaselineSite<'a> {
     pub out_dir: PathBuf,
     pub cancel: &'a Cancel,
     pub events: &'a Events,
+    /// Runs of the measurement command (the full protocol for a run).
+    pub runs: u32,
 }
 
 #[derive(Debug, Clone)]
@@ -80,7 +82,7 @@ pub(super) async fn measure_with(
     let spec = site.spec;
     site.events.emit(Event::BaselineStarted {
         commit: site.commit.to_string(),
-        runs: spec.measurement.stability.runs(),
+        runs: site.runs,
     });
     let wt = Worktree::create_detached(site.repo, site.state, &site.label, site.commit)?;
     let result = measure_in(&site, &wt, judge).await;
@@ -113,7 +115,7 @@ async fn measure_in(
         out_dir: &site.out_dir,
         on_spawn: &on_spawn,
         on_run: &|_| {},
-        runs: spec.measurement.stability.runs(),
+        runs: site.runs,
         first_run: 1,
     };
     let mut measured = match measure::measure(req, site.cancel).await {

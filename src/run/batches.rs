@@ -6,8 +6,8 @@ use std::collections::HashMap;
 
 use super::experiment::{self, Job, Verdict};
 use super::protocol::Failure;
-use super::sampling;
 use super::record::{self, Recording};
+use super::sampling;
 use super::{BatchEnd, Loop, RunError, StopReason, fault};
 use crate::events::{Event, Planned};
 use crate::hypotheses;
@@ -258,10 +258,10 @@ impl Loop {
         }
         for (name, values) in all.iter() {
             if let Some(v) = aggregation.apply(values) {
-                self.log
-                    .best
-                    .metrics
-                    .insert(serde_yaml::Value::from(name.as_str()), serde_yaml::Value::from(v));
+                self.log.best.metrics.insert(
+                    serde_yaml::Value::from(name.as_str()),
+                    serde_yaml::Value::from(v),
+                );
             }
         }
         self.save()

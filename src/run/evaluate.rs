@@ -170,7 +170,8 @@ impl Loop {
                 continue;
             };
             let new_best = snapshot::of_best(&spec, &self.log.best);
-            let measured = experiment::measure_combination(&self.ctx, combined, r, &new_best, onto).await;
+            let measured =
+                experiment::measure_combination(&self.ctx, combined, r, &new_best, onto).await;
             let verdict = match &measured {
                 Err(protocol::Failure::Interrupted) => {
                     return Ok(BatchEnd::Stop(StopReason::Interrupted));
@@ -295,7 +296,12 @@ impl Loop {
             &snapshot::of_entry(&self.ctx.spec, e),
         );
         // method: statistical decided the primary with its sequential test.
-        match e.record.stat_verdict.as_deref().and_then(|v| v.parse().ok()) {
+        match e
+            .record
+            .stat_verdict
+            .as_deref()
+            .and_then(|v| v.parse().ok())
+        {
             Some(verdict) => stats::with_statistics(d, &self.ctx.spec.metric.primary.name, verdict),
             None => d,
         }

@@ -14,8 +14,8 @@ use super::protocol::Failure;
 use crate::decide::stats::{self, Look, Plan, StatVerdict};
 use crate::decide::{self, snapshot};
 use crate::events::{Event, Stage};
-use crate::measure::{self, MeasureFailure, Measured, Metrics};
 use crate::git::Repo;
+use crate::measure::{self, MeasureFailure, Measured, Metrics};
 use crate::spec::{Direction, ExecutionMode};
 use crate::worktree::Worktree;
 
@@ -31,9 +31,14 @@ pub struct Arm {
 /// How sampling ended for one candidate.
 #[derive(Debug)]
 pub enum ArmEnd {
-    Decided { measured: Measured, look: Look },
+    Decided {
+        measured: Measured,
+        look: Look,
+    },
     /// A gate failed on its samples so far.
-    Degenerate { measured: Measured },
+    Degenerate {
+        measured: Measured,
+    },
     Failed(Failure),
 }
 
@@ -243,7 +248,8 @@ pub async fn with_incumbent(
     };
     let result = rounds(ctx, &incumbent, arms).await;
     let root = ctx.repo_root.clone();
-    let _ = tokio::task::spawn_blocking(move || Repo::open(&root).and_then(|r| wt.remove(&r))).await;
+    let _ =
+        tokio::task::spawn_blocking(move || Repo::open(&root).and_then(|r| wt.remove(&r))).await;
     result
 }
 

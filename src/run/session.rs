@@ -85,6 +85,7 @@ async fn start(ctx: &Ctx, repo: &Repo, loaded: &LoadedSpec) -> Result<Experiment
         out_dir: ctx.state.dir.join("baseline"),
         cancel: &ctx.cancel,
         events: &ctx.events,
+        runs: ctx.spec.measurement.stability.runs(),
     };
     let measurement = match measure_with(site, Some(ctx)).await {
         Ok(m) => m,
