@@ -4,7 +4,7 @@
 # 1%, one 2% slowdown) N times from scratch, the hypotheses in a new order
 # each time, with the fixed protocol (repeat_count 5, median, threshold 1%)
 # and with `method: statistical` (relative_threshold 0.5%, confidence 0.95,
-# max_samples 20), side by side, and prints for each the share of each kind
+# max_samples 24), side by side, and prints for each the share of each kind
 # of knob that was kept and the measurements spent per experiment (all of
 # them: baseline, candidates, incumbent re-measurements, combinations).
 #

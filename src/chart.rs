@@ -1,6 +1,6 @@
 //! progress.svg: the primary metric of every measured experiment by
 //! iteration, coloured by outcome, with the best-so-far step line and the
-//! baseline.
+//! baseline; entries with an interval (`method: statistical`) get error bars.
 
 use plotters::prelude::*;
 
@@ -32,6 +32,21 @@ pub fn points(log: &ExperimentLog, primary: &str) -> Vec<(u64, f64, Outcome)> {
         .collect()
 }
 
+/// Error bars: (iteration, low, high) of the primary, from each entry's
+/// interval of its change, drawn around its value.
+pub fn error_bars(log: &ExperimentLog, primary: &str) -> Vec<(u64, f64, f64)> {
+    log.experiments
+        .iter()
+        .filter_map(|e| {
+            let [lo, hi] = e.record.primary_ci?;
+            let v = e.metric(primary)?;
+            let change = (lo + hi) / 2.0;
+            Some((e.iteration, v + lo - change, v + hi - change))
+        })
+        .filter(|(_, lo, hi)| lo.is_finite() && hi.is_finite())
+        .collect()
+}
+
 /// The plotting library refused to draw.
 #[derive(Debug, thiserror::Error)]
 #[error("cannot draw the progress chart: {0}")]
@@ -41,8 +56,10 @@ pub fn render(log: &ExperimentLog, spec: &Spec) -> Result<String, ChartError> {
     let primary = &spec.metric.primary.name;
     let pts = points(log, primary);
     let baseline = log.baseline.metric(primary);
+    let bars = error_bars(log, primary);
     let mut values: Vec<f64> = pts.iter().map(|p| p.1).collect();
     values.extend(baseline);
+    values.extend(bars.iter().flat_map(|b| [b.1, b.2]));
     let (mut lo, mut hi) = values
         .iter()
         .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| {
@@ -68,9 +85,9 @@ pub fn render(log: &ExperimentLog, spec: &Spec) -> Result<String, ChartError> {
         for e in &log.experiments {
             if e.outcome.is_kept() {
                 let v = e
-                    .extra
-                    .get("combined_metrics")
-                    .and_then(|m| m.as_mapping())
+                    .record
+                    .combined_metrics
+                    .as_ref()
                     .and_then(|m| crate::log::metric_value(m, primary))
                     .or_else(|| e.metric(primary));
                 if let Some(v) = v {
@@ -126,6 +143,11 @@ pub fn render(log: &ExperimentLog, spec: &Spec) -> Result<String, ChartError> {
             .legend(|(x, y)| {
                 PathElement::new(vec![(x, y), (x + 16, y)], RGBColor(0x1a, 0x9e, 0x3f))
             });
+        chart
+            .draw_series(bars.iter().map(|(i, lo, hi)| {
+                PathElement::new(vec![(*i as f64, *lo), (*i as f64, *hi)], BLACK.mix(0.5))
+            }))
+            .map_err(|e| err(&e))?;
         chart
             .draw_series(
                 pts.iter()

@@ -130,6 +130,9 @@ pub fn render(log: &ExperimentLog, spec: &Spec, spec_file: &Path, repo: Option<&
         if let Some(l) = &e.learnings {
             let _ = writeln!(out, "{l}\n");
         }
+        if let Some(line) = interval_line(e, spec) {
+            let _ = writeln!(out, "{line}\n");
+        }
         if let (Some(repo), Some(commit)) = (repo, e.commit.as_deref().and_then(Repo::parse_oid))
             && let Ok(c) = repo.repo.find_commit(commit)
             && let Ok(parent) = c.parent_id(0)
@@ -150,6 +153,8 @@ pub fn render(log: &ExperimentLog, spec: &Spec, spec_file: &Path, repo: Option<&
             let _ = writeln!(out, "```\n");
         }
     }
+
+    render_intervals(&mut out, log, spec);
 
     let _ = writeln!(out, "## Success per category\n");
     let _ = writeln!(out, "| category | tried | kept | success |");
@@ -265,4 +270,70 @@ pub fn render(log: &ExperimentLog, spec: &Spec, spec_file: &Path, repo: Option<&
         spec.name
     );
     out
+}
+
+/// `method: statistical`: the change with its interval and samples.
+fn interval_line(e: &crate::log::Experiment, spec: &Spec) -> Option<String> {
+    let [lo, hi] = e.record.primary_ci?;
+    let level = spec.measurement.stability.comparison.confidence() * 100.0;
+    Some(format!(
+        "Change of {} {}, {level:.0}% interval [{}, {}], {} samples; confidence the gain clears the threshold: {:.1}%.",
+        spec.metric.primary.name,
+        e.primary_delta.as_deref().unwrap_or("?"),
+        fmt_num((lo * 1e4).round() / 1e4),
+        fmt_num((hi * 1e4).round() / 1e4),
+        e.sample_count.unwrap_or(0),
+        e.record.confidence.unwrap_or(0.0) * 100.0
+    ))
+}
+
+/// Every experiment with an interval, and the noise the best's samples show.
+fn render_intervals(out: &mut String, log: &ExperimentLog, spec: &Spec) {
+    let with: Vec<&crate::log::Experiment> = log
+        .experiments
+        .iter()
+        .filter(|e| e.record.primary_ci.is_some())
+        .collect();
+    if with.is_empty() {
+        return;
+    }
+    let primary = &spec.metric.primary.name;
+    let level = spec.measurement.stability.comparison.confidence() * 100.0;
+    let _ = writeln!(out, "## Changes with their intervals\n");
+    if let Some(noise) = best_noise(log, primary) {
+        let _ = writeln!(
+            out,
+            "Noise of {primary} (the best's {} samples): sd {} ({:.2}%).\n",
+            noise.runs,
+            fmt_num((noise.sd * 1e4).round() / 1e4),
+            noise.relative() * 100.0
+        );
+    }
+    let _ = writeln!(
+        out,
+        "| # | hypothesis | outcome | change | {level:.0}% interval | samples | test |"
+    );
+    let _ = writeln!(out, "|---|---|---|---|---|---|---|");
+    for e in with {
+        let [lo, hi] = e.record.primary_ci.unwrap_or([f64::NAN; 2]);
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | [{}, {}] | {} | {} |",
+            e.iteration,
+            one_line(&e.hypothesis, 60).replace('|', "/"),
+            e.outcome,
+            e.primary_delta.as_deref().unwrap_or("?"),
+            fmt_num((lo * 1e4).round() / 1e4),
+            fmt_num((hi * 1e4).round() / 1e4),
+            e.sample_count.unwrap_or(0),
+            e.record.stat_verdict.as_deref().unwrap_or("")
+        );
+    }
+    let _ = writeln!(out);
+}
+
+/// The spread of the best's samples of `metric` (two or more).
+pub fn best_noise(log: &ExperimentLog, metric: &str) -> Option<crate::decide::stats::Noise> {
+    let samples = log.best.samples.as_ref()?.get(metric)?;
+    (samples.len() >= 2).then(|| crate::decide::stats::Noise::of(samples))
 }

@@ -270,7 +270,7 @@ fn validate_measures_the_noise_and_warns_when_the_threshold_is_inside_it() {
         .stderr_has("warning: noise_threshold (0.5) sits inside the noise")
         .stderr_has("method: statistical");
     let quiet = repo.run(&["validate", "statistical.yaml"]);
-    quiet.expect_code(0).stdout_has("(20 runs a side)");
+    quiet.expect_code(0).stdout_has("(24 runs a side)");
     assert!(
         !quiet.stderr.contains("sits inside the noise"),
         "{}",

@@ -117,6 +117,9 @@ impl Status {
             "experiments_per_hour": rate.map(|r| (r * 10.0).round() / 10.0),
             "cost_usd": log.total_cost_usd(),
             "measurements": log.run.measurements,
+            "noise": crate::report::best_noise(log, &primary.name).map(|n| json!({
+                "metric": primary.name, "samples": n.runs, "sd": n.sd, "relative_sd": n.relative(),
+            })),
             "stop_conditions": stop,
             "stopped_because": log.run.stopped_because,
             "run_id": log.run_id,
@@ -177,6 +180,15 @@ impl Status {
             text += &format!(" ({needs_approval} waiting for dependency approval)");
         }
         text += "\n";
+        if let Some(n) = crate::report::best_noise(log, &primary.name) {
+            text += &format!(
+                "  noise: {} sd {} ({:.2}%) over the best's {} samples\n",
+                primary.name,
+                fmt_num((n.sd * 1e4).round() / 1e4),
+                n.relative() * 100.0,
+                n.runs
+            );
+        }
         text += &format!(
             "  cost: {}; active time {:.2} h{}\n",
             crate::text::fmt_usd(log.total_cost_usd()),

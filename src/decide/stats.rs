@@ -12,13 +12,17 @@
 //!   the batch (Bonferroni): early looks need overwhelming evidence, the last
 //!   one about the nominal level;
 //! - **futile** when even an optimistic (70%) upper bound of `d` stays below
-//!   the threshold: more samples would not make it a keep;
+//!   the threshold, or when even a very optimistic (95%) one could not clear
+//!   the final boundary by `max_samples` (its standard error shrinking as
+//!   `sqrt(n / max_samples)`): more samples would not make it a keep;
 //! - **inconclusive** once `max_samples` are spent undecided.
 
 /// Samples a candidate takes before the first look.
 pub const MIN_SAMPLES: usize = 3;
 /// The one-sided level of the optimistic bound that decides futility.
 const FUTILITY_LEVEL: f64 = 0.7;
+/// The level of the bound that must still reach the final boundary.
+const REACHABLE_LEVEL: f64 = 0.95;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StatVerdict {
@@ -132,9 +136,13 @@ pub fn look(plan: &Plan, incumbent: &[f64], candidate: &[f64]) -> Look {
     let k = (n_c + 1 - MIN_SAMPLES) as f64;
     let boundary =
         (normal_quantile(1.0 - alpha / 2.0) * (looks / k).sqrt()).max(t_quantile(1.0 - alpha, df));
+    let last_boundary = normal_quantile(1.0 - alpha / 2.0).max(t_quantile(1.0 - alpha, df));
+    let se_at_last = se * (n_c as f64 / plan.max_samples.max(n_c) as f64).sqrt();
     result.verdict = if d - plan.threshold > boundary * se {
         StatVerdict::Keep
-    } else if d + t_quantile(FUTILITY_LEVEL, df) * se < plan.threshold {
+    } else if d + t_quantile(FUTILITY_LEVEL, df) * se < plan.threshold
+        || d + t_quantile(REACHABLE_LEVEL, df) * se < plan.threshold + last_boundary * se_at_last
+    {
         StatVerdict::Futile
     } else if n_c >= plan.max_samples {
         StatVerdict::Inconclusive
@@ -385,8 +393,12 @@ mod tests {
             max_samples: 4,
             ..plan()
         };
-        let r = look(&p, &noisy(100.0, 4, 0), &noisy(99.4, 4, 2));
+        // About 2% better: short of the boundary, yet not hopeless.
+        let r = look(&p, &noisy(100.0, 4, 0), &noisy(97.0, 4, 2));
         assert_eq!(r.verdict, StatVerdict::Inconclusive);
+        // Barely better: it could not clear the boundary by max_samples.
+        let r = look(&p, &noisy(100.0, 4, 0), &noisy(99.4, 4, 2));
+        assert_eq!(r.verdict, StatVerdict::Futile);
     }
 
     #[test]

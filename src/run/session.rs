@@ -139,7 +139,7 @@ fn baseline_entry(spec: &Spec, commit: Oid, m: &BaselineMeasurement) -> Baseline
         judge,
         commit: Some(commit.to_string()),
         sample_count: (samples > 1).then_some(samples),
-        samples: (samples > 1).then(|| crate::decide::snapshot::by_metric(&m.measured.samples)),
+        samples: Some(crate::decide::snapshot::by_metric(&m.measured.samples)),
         extra: Mapping::new(),
     }
 }

@@ -513,7 +513,7 @@ pub struct Comparison {
     /// `statistical`: the confidence a keep needs (default 0.95).
     #[serde(default)]
     pub confidence: Option<f64>,
-    /// `statistical`: samples one candidate may take at most (default 20).
+    /// `statistical`: samples one candidate may take at most (default 24).
     #[serde(default)]
     pub max_samples: Option<u32>,
 }
@@ -528,7 +528,7 @@ impl Comparison {
     }
 
     pub fn max_samples(&self) -> u32 {
-        self.max_samples.unwrap_or(20)
+        self.max_samples.unwrap_or(24)
     }
 }
 
