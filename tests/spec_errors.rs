@@ -236,6 +236,21 @@ fn statistical_sampling_does_not_combine_with_a_ladder() {
 }
 
 #[test]
+fn statistical_sampling_needs_a_hard_primary() {
+    let judge = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/fixtures/anchors/example-judge-spec.yaml"
+    ))
+    .unwrap();
+    let text = judge.replace(
+        "  working_directory: \"tools/eval\"\n",
+        "  working_directory: \"tools/eval\"\n  stability:\n    comparison: {method: statistical}\n",
+    );
+    assert_ne!(text, judge, "the judge example has a measurement section");
+    refused(&text, "statistical sampling needs a hard primary metric");
+}
+
+#[test]
 fn statistical_confidence_must_be_a_probability() {
     refused(
         &replace_line(

@@ -291,6 +291,12 @@ fn check_measurement(spec: &Spec, f: &mut Findings) {
             "must be between 3 and 1000",
         );
     }
+    if method == ComparisonMethod::Statistical && spec.metric.primary.kind == MetricType::Judge {
+        f.error(
+            "measurement.stability.comparison.method",
+            "statistical sampling needs a hard primary metric: a judge score is judged once per experiment, not sampled",
+        );
+    }
     if method != ComparisonMethod::Statistical {
         for (key, set) in [
             ("confidence", c.confidence.is_some()),
