@@ -105,6 +105,11 @@ pub enum Stage {
     },
     Judging,
     MeasuringCombination,
+    /// Waiting in the scheduler's queue (`execution.runner: slurm`).
+    Queued,
+    RunningOn {
+        node: String,
+    },
 }
 
 impl std::fmt::Display for Stage {
@@ -118,6 +123,8 @@ impl std::fmt::Display for Stage {
             Stage::MeasuringCombination => {
                 f.write_str("measuring the combination with the new best")
             }
+            Stage::Queued => f.write_str("queued"),
+            Stage::RunningOn { node } => write!(f, "running on {node}"),
         }
     }
 }

@@ -29,6 +29,7 @@ pub mod progress;
 pub mod prompt;
 pub mod report;
 pub mod run;
+pub mod runner;
 pub mod signals;
 pub mod spec;
 pub mod state;

@@ -6,7 +6,8 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
-use crate::process::{self, Cancel, Exit, Invocation};
+use crate::process::{self, Cancel, Exit};
+use crate::runner::{Progress, Runner, RunnerError, Runs};
 use crate::spec::{MetricType, Spec};
 
 pub type Metrics = BTreeMap<String, f64>;
@@ -45,6 +46,10 @@ pub enum MeasureFailure {
         value: String,
     },
     Spawn {
+        message: String,
+    },
+    /// The runner lost the measurement (a batch job ended without results).
+    Lost {
         message: String,
     },
     Interrupted,
@@ -105,6 +110,7 @@ impl std::fmt::Display for MeasureFailure {
             MeasureFailure::Spawn { message } => {
                 write!(f, "cannot start the measurement command: {message}")
             }
+            MeasureFailure::Lost { message } => write!(f, "the measurement was lost: {message}"),
             MeasureFailure::Interrupted => write!(f, "the measurement was interrupted"),
         }
     }
@@ -144,11 +150,16 @@ pub struct Request<'a> {
     /// Where `measure-N.stdout` and `measure-N.stderr` go.
     pub out_dir: &'a Path,
     pub on_spawn: &'a (dyn Fn(u32) + Sync),
-    /// Told the number (1-based) of each run as it starts.
-    pub on_run: &'a (dyn Fn(u32) + Sync),
+    /// Told the number (1-based) of each run as it starts, or where the
+    /// measurement is (queued, running on a node).
+    pub on_run: &'a (dyn Fn(Progress) + Sync),
     /// How many runs, numbered from `first_run` (files, `OPTIMIZE_RUN`).
     pub runs: u32,
     pub first_run: u32,
+    /// Where it runs.
+    pub runner: &'a Runner,
+    /// A name for the measurement, unique in the run (`exp-003`, `baseline`).
+    pub label: &'a str,
 }
 
 pub async fn measure(req: Request<'_>, cancel: &Cancel) -> Result<Measured, MeasureFailure> {
@@ -165,30 +176,29 @@ pub async fn measure(req: Request<'_>, cancel: &Cancel) -> Result<Measured, Meas
     std::fs::create_dir_all(req.out_dir).map_err(|e| MeasureFailure::Spawn {
         message: format!("create {}: {e}", req.out_dir.display()),
     })?;
+    let runs = Runs {
+        command: &spec.measurement.command,
+        cwd: &cwd,
+        env: req.env.clone(),
+        timeout: Duration::from_secs(spec.measurement.timeout_seconds),
+        out_dir: req.out_dir,
+        first_run: req.first_run,
+        runs: req.runs,
+        label: req.label,
+        on_spawn: req.on_spawn,
+        on_progress: req.on_run,
+    };
+    let outputs = req.runner.run(runs, cancel).await.map_err(|e| match e {
+        RunnerError::Spawn(message) => MeasureFailure::Spawn { message },
+        RunnerError::Lost(message) => MeasureFailure::Lost { message },
+    })?;
     let required = required_keys(spec);
     let mut samples = Vec::new();
     let mut elapsed = Duration::ZERO;
-    for run in req.first_run..req.first_run + req.runs {
-        (req.on_run)(run);
-        let mut env = req.env.clone();
-        env.push(("OPTIMIZE_RUN".into(), run.to_string()));
-        let inv = Invocation {
-            command: &spec.measurement.command,
-            cwd: &cwd,
-            env,
-            timeout: Duration::from_secs(spec.measurement.timeout_seconds),
-            stdout_path: req.out_dir.join(format!("measure-{run}.stdout")),
-            stderr_path: req.out_dir.join(format!("measure-{run}.stderr")),
-            stdin: None,
-        };
-        let finished =
-            process::run(inv, cancel, req.on_spawn)
-                .await
-                .map_err(|e| MeasureFailure::Spawn {
-                    message: e.to_string(),
-                })?;
-        elapsed += finished.elapsed;
-        match finished.exit {
+    for out in outputs {
+        let run = out.run;
+        elapsed += out.elapsed;
+        match out.exit {
             Exit::TimedOut => {
                 return Err(MeasureFailure::Timeout {
                     seconds: spec.measurement.timeout_seconds,
@@ -200,17 +210,26 @@ pub async fn measure(req: Request<'_>, cancel: &Cancel) -> Result<Measured, Meas
                 return Err(MeasureFailure::Crashed {
                     exit: e.to_string(),
                     run,
-                    stderr_tail: process::tail_lines(&finished.stderr_tail, 10),
+                    stderr_tail: process::tail_lines(&out.stderr_tail, 10),
                 });
             }
             _ => {}
         }
         let object =
-            extract_json_object(&finished.stdout_tail).ok_or_else(|| MeasureFailure::NoJson {
+            extract_json_object(&out.stdout_tail).ok_or_else(|| MeasureFailure::NoJson {
                 run,
-                stdout_tail: process::tail_lines(&finished.stdout_tail, 5),
+                stdout_tail: process::tail_lines(&out.stdout_tail, 5),
             })?;
         samples.push(read_metrics(&object, &required, run)?);
+    }
+    if samples.len() < req.runs as usize {
+        return Err(MeasureFailure::Lost {
+            message: format!(
+                "only {} of {} runs reported a result",
+                samples.len(),
+                req.runs
+            ),
+        });
     }
     let metrics = aggregate(&samples, spec.measurement.stability.aggregation);
     Ok(Measured {

@@ -65,6 +65,7 @@ pub fn run(repo_arg: Option<&Path>, args: &ValidateArgs) -> Result<(), CliError>
         }
     );
     let out_dir = ws.state.dir.join("validate");
+    let runner = crate::run::runner_for(spec, &ws.repo.root, &Events::none());
     let events = Events::new(vec![Arc::new(TracingSink)]);
     let rt = runtime()?;
     let measurement = rt.block_on(async {
@@ -82,6 +83,7 @@ pub fn run(repo_arg: Option<&Path>, args: &ValidateArgs) -> Result<(), CliError>
             cancel: &cancel,
             events: &events,
             runs,
+            runner: &runner,
         };
         Ok::<_, CliError>(measure_baseline(site).await)
     })?;

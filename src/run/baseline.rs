@@ -46,6 +46,7 @@ pub struct BaselineSite<'a> {
     pub events: &'a Events,
     /// Runs of the measurement command (the full protocol for a run).
     pub runs: u32,
+    pub runner: &'a crate::runner::Runner,
 }
 
 #[derive(Debug, Clone)]
@@ -117,6 +118,8 @@ async fn measure_in(
         on_run: &|_| {},
         runs: site.runs,
         first_run: 1,
+        runner: site.runner,
+        label: &site.label,
     };
     let mut measured = match measure::measure(req, site.cancel).await {
         Ok(m) => m,

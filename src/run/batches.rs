@@ -206,6 +206,7 @@ impl Loop {
                     let p = &prepared[i];
                     sampling::Arm {
                         iteration: p.outcome.job.iteration,
+                        label: names::exp_label(p.outcome.job.iteration),
                         tree: p.wt.as_ref().expect("ready means a worktree").path.clone(),
                         env: p.env(&self.ctx),
                         out_dir: p.out_dir.clone(),

@@ -12,7 +12,9 @@ use crate::judge::{JudgeBudget, JudgeError, Scores};
 use crate::llm::LlmClient;
 use crate::measure::{Measured, Metrics};
 use crate::process::Cancel;
-use crate::spec::{HypothesisSource, MetricType, Spec};
+use crate::runner::Runner;
+use crate::runner::slurm::Slurm;
+use crate::spec::{HypothesisSource, MetricType, RunnerKind, Spec};
 use crate::state::StateDir;
 
 pub(crate) struct Ctx {
@@ -34,6 +36,8 @@ pub(crate) struct Ctx {
     pub rules: Rules,
     /// Runs of the measurement command in this session.
     measurements: AtomicU64,
+    /// Where measurements run.
+    pub runner: Runner,
 }
 
 impl Ctx {
@@ -78,7 +82,9 @@ impl Ctx {
             .judge
             .as_ref()
             .and_then(|j| j.max_total_cost_usd);
+        let runner = runner_for(&spec, &req.repo_root, &req.events);
         Ok(Ctx {
+            runner,
             rules: crate::decide::snapshot::rules_for(&spec),
             measurements: AtomicU64::new(0),
             approved,
@@ -168,4 +174,20 @@ impl Ctx {
 pub fn group_recorder(state: &StateDir) -> impl Fn(u32) + Sync + use<> {
     let registry = state.processes_path();
     move |pgid| crate::process::leftovers::record(&registry, pgid)
+}
+
+/// The spec's runner; Slurm jobs are named after the spec and repository.
+pub fn runner_for(spec: &Spec, repo_root: &Path, events: &Events) -> Runner {
+    match spec.execution.runner {
+        RunnerKind::Local => Runner::Local,
+        RunnerKind::Slurm => {
+            let repo = crate::run::spec_hash(&repo_root.display().to_string());
+            let prefix = format!("optimize-{}-{}", spec.name, &repo[..8]);
+            Runner::Slurm(Arc::new(Slurm::new(
+                spec.slurm.clone().unwrap_or_default(),
+                prefix,
+                events.clone(),
+            )))
+        }
+    }
 }

@@ -256,6 +256,7 @@ pub async fn measure(ctx: &Arc<Ctx>, p: &mut Prepared) {
         env: p.env(ctx),
         out_dir: &p.out_dir,
         iteration: p.outcome.job.iteration,
+        label: names::exp_label(p.outcome.job.iteration),
         best: &p.outcome.job.best_snapshot,
     };
     p.outcome.verdict = match protocol::sample(ctx, site).await {
@@ -477,6 +478,7 @@ pub async fn measure_combination(
         // Against the new best re-measured in the same rounds.
         let arm = super::sampling::Arm {
             iteration,
+            label: names::combined_label(iteration),
             tree: wt.path.clone(),
             env: wt.env(&ctx.repo_root, &ctx.spec, iteration, 0),
             out_dir: out_dir.clone(),
@@ -502,6 +504,7 @@ pub async fn measure_combination(
             env: wt.env(&ctx.repo_root, &ctx.spec, iteration, 0),
             out_dir: &out_dir,
             iteration,
+            label: names::combined_label(iteration),
             best,
         };
         protocol::sample(ctx, site).await

@@ -37,6 +37,7 @@ use crate::spec::LoadedSpec;
 use crate::state::StateDir;
 
 pub use baseline::{BaselineError, BaselineMeasurement, BaselineSite, measure_baseline};
+pub use context::runner_for;
 pub use fault::fault;
 pub use session::spec_hash;
 

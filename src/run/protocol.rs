@@ -17,6 +17,7 @@ use crate::events::{Event, Stage};
 use crate::judge::{JudgeError, Scores};
 use crate::measure::{self, MeasureFailure, Measured, Metrics};
 use crate::process::{Exit, Invocation};
+use crate::runner::Progress;
 use crate::spec::{MetricType, StabilityMode};
 
 /// No candidate takes more samples than this, whatever a spec says.
@@ -28,6 +29,8 @@ pub struct Site<'a> {
     pub env: Vec<(String, String)>,
     pub out_dir: &'a Path,
     pub iteration: u64,
+    /// The measurement's name in the run (`exp-003`, `exp-003-combined`).
+    pub label: String,
     /// The current best, as decide.mjs's snapshot.
     pub best: &'a Value,
 }
@@ -115,13 +118,10 @@ pub async fn sample(ctx: &Ctx, site: Site<'_>) -> Result<Sampled, Failure> {
     let mut runs = first;
     loop {
         let on_spawn = ctx.group_recorder();
-        let report_run = |run: u32| {
+        let report_run = |progress: Progress| {
             ctx.events.emit(Event::StageChanged {
                 iteration: site.iteration,
-                stage: Stage::Measuring {
-                    run,
-                    runs: planned.max(run),
-                },
+                stage: stage_of(progress, planned),
             })
         };
         let req = measure::Request {
@@ -133,6 +133,8 @@ pub async fn sample(ctx: &Ctx, site: Site<'_>) -> Result<Sampled, Failure> {
             on_run: &report_run,
             runs,
             first_run: samples.len() as u32 + 1,
+            runner: &ctx.runner,
+            label: &site.label,
         };
         let m = measure::measure(req, &ctx.cancel).await?;
         ctx.count_measurements(m.samples.len());
@@ -177,6 +179,18 @@ pub async fn sample(ctx: &Ctx, site: Site<'_>) -> Result<Sampled, Failure> {
             });
         }
         runs = 1;
+    }
+}
+
+/// What the progress line shows for where a measurement is.
+pub fn stage_of(progress: Progress, planned: u32) -> Stage {
+    match progress {
+        Progress::Run(run) => Stage::Measuring {
+            run,
+            runs: planned.max(run),
+        },
+        Progress::Queued => Stage::Queued,
+        Progress::RunningOn(node) => Stage::RunningOn { node },
     }
 }
 

@@ -23,6 +23,8 @@ use crate::worktree::Worktree;
 #[derive(Debug, Clone)]
 pub struct Arm {
     pub iteration: u64,
+    /// The measurement's name in the run (`exp-003`, `incumbent-003`).
+    pub label: String,
     pub tree: PathBuf,
     pub env: Vec<(String, String)>,
     pub out_dir: PathBuf,
@@ -202,6 +204,8 @@ async fn measure_once(ctx: Arc<Ctx>, arm: Arm, run: u32) -> Result<Measured, Mea
         on_run: &|_| {},
         runs: 1,
         first_run: run,
+        runner: &ctx.runner,
+        label: &arm.label,
     };
     let m = measure::measure(req, &ctx.cancel).await?;
     ctx.count_measurements(m.samples.len());
@@ -242,6 +246,7 @@ pub async fn with_incumbent(
     let wt = created.map_err(|e| Failure::Error(format!("cannot prepare the incumbent: {e}")))?;
     let incumbent = Arm {
         iteration: arms.first().map_or(0, |a| a.iteration),
+        label: label.to_string(),
         tree: wt.path.clone(),
         env: wt.env(&ctx.repo_root, &ctx.spec, 0, 0),
         out_dir: ctx.state.dir.join("incumbent").join(label),

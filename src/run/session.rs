@@ -86,6 +86,7 @@ async fn start(ctx: &Ctx, repo: &Repo, loaded: &LoadedSpec) -> Result<Experiment
         cancel: &ctx.cancel,
         events: &ctx.events,
         runs: ctx.spec.measurement.stability.runs(),
+        runner: &ctx.runner,
     };
     let measurement = match measure_with(site, Some(ctx)).await {
         Ok(m) => m,
@@ -286,6 +287,16 @@ impl Loop {
             self.ctx.events.emit(Event::LeftoversEnded {
                 process_groups: ended.len(),
             });
+        }
+        if let crate::runner::Runner::Slurm(slurm) = &self.ctx.runner {
+            let left = slurm.cancel_leftovers().await;
+            if !left.is_empty() {
+                self.ctx.events.emit(Event::warning(format!(
+                    "cancelled slurm job{} {} left queued by an earlier run",
+                    if left.len() == 1 { "" } else { "s" },
+                    left.join(", ")
+                )));
+            }
         }
         self.reconcile(repo)?;
         if resumed

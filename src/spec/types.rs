@@ -30,6 +30,49 @@ pub struct Spec {
     pub implementer: Implementer,
     #[serde(default)]
     pub llm: Llm,
+    /// Ours: where measurements run when `execution.runner` is `slurm`.
+    #[serde(default)]
+    pub slurm: Option<SlurmSettings>,
+}
+
+/// `slurm:` (our extension): how measurements are submitted as batch jobs.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct SlurmSettings {
+    #[serde(default)]
+    pub partition: Option<String>,
+    /// Passed to sbatch as given.
+    #[serde(default)]
+    pub sbatch_args: Vec<String>,
+    /// Shell lines run in the job before the measurement (`module load ...`).
+    #[serde(default)]
+    pub setup: Option<String>,
+    /// One status query for all jobs per poll.
+    #[serde(default = "default_poll_seconds")]
+    pub poll_seconds: f64,
+}
+
+fn default_poll_seconds() -> f64 {
+    15.0
+}
+
+impl Default for SlurmSettings {
+    fn default() -> Self {
+        SlurmSettings {
+            partition: None,
+            sbatch_args: Vec::new(),
+            setup: None,
+            poll_seconds: default_poll_seconds(),
+        }
+    }
+}
+
+/// Where measurements run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RunnerKind {
+    #[default]
+    Local,
+    Slurm,
 }
 
 fn one() -> u32 {
@@ -580,6 +623,9 @@ pub struct Execution {
     pub max_concurrent: u32,
     #[serde(default)]
     pub codex_security: Option<String>,
+    /// Ours: `local` (default) or `slurm` (measurements as batch jobs).
+    #[serde(default)]
+    pub runner: RunnerKind,
 }
 
 impl Default for Execution {
@@ -589,6 +635,7 @@ impl Default for Execution {
             backend: Backend::Worktree,
             max_concurrent: default_max_concurrent(),
             codex_security: None,
+            runner: RunnerKind::Local,
         }
     }
 }

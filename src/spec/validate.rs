@@ -422,6 +422,22 @@ fn check_execution(spec: &Spec, f: &mut Findings) {
             ),
         );
     }
+    match (&e.runner, &spec.slurm) {
+        (RunnerKind::Slurm, Some(slurm)) => {
+            if slurm.poll_seconds <= 0.0 {
+                f.error("slurm.poll_seconds", "must be a positive number of seconds");
+            } else if slurm.poll_seconds < 5.0 {
+                f.warn(
+                    "slurm.poll_seconds",
+                    "is below 5: every poll queries the scheduler, which busy clusters discourage",
+                );
+            }
+        }
+        (RunnerKind::Local, Some(_)) => {
+            f.warn("slurm", "is ignored unless execution.runner is slurm")
+        }
+        _ => {}
+    }
     if e.backend == Backend::Codex {
         f.unsupported("execution.backend", "the codex backend");
     }

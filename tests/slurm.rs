@@ -1,0 +1,184 @@
+//! Measurements as Slurm batch jobs on a real single-node Slurm started by
+//! each test: the same outcomes as a local run, a timeout enforced inside
+//! the job, Ctrl-C and kill -9 leaving nothing queued, a job Slurm has
+//! already forgotten judged by its result file.
+
+#[path = "common/slurm_cluster.rs"]
+mod cluster;
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use cluster::Cluster;
+use common::{BIN, Run, TestRepo, isolate, log_yaml, new_demo, outcomes};
+
+fn optimize(dir: &Path, cluster: &Cluster, args: &[&str]) -> Command {
+    let mut cmd = Command::new(BIN);
+    cmd.args(args).current_dir(dir).stdin(Stdio::null());
+    isolate(&mut cmd, dir);
+    cmd.env("SLURM_CONF", &cluster.conf);
+    cmd
+}
+
+fn on_slurm(spec: &str, poll: f64) -> String {
+    let mut s = spec.replacen("execution:\n", "execution:\n  runner: slurm\n", 1);
+    if !s.contains("runner: slurm") {
+        s += "execution:\n  runner: slurm\n";
+    }
+    s + &format!("slurm:\n  poll_seconds: {poll}\n")
+}
+
+#[test]
+fn a_run_on_slurm_ends_like_a_local_run_and_leaves_nothing_queued() {
+    let cluster = Cluster::start();
+    let (_a, local) = new_demo();
+    let (_b, remote) = new_demo();
+    let spec = std::fs::read_to_string(remote.join("optimize.yaml")).unwrap();
+    std::fs::write(remote.join("optimize.yaml"), on_slurm(&spec, 1.0)).unwrap();
+    Run::from(
+        optimize(&local, &cluster, &["optimize.yaml", "--quiet"])
+            .output()
+            .unwrap(),
+    )
+    .expect_code(0);
+    let run = Run::from(
+        optimize(&remote, &cluster, &["optimize.yaml", "--quiet"])
+            .output()
+            .unwrap(),
+    );
+    run.expect_code(0);
+    let here = outcomes(&log_yaml(&local, "demo"));
+    let there = outcomes(&log_yaml(&remote, "demo"));
+    assert_eq!(here, there, "{}", cluster.logs());
+    // The exhaustive search timed out inside its job, after 3 s, not Slurm's limit.
+    let log = log_yaml(&remote, "demo");
+    let timed_out = log["experiments"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .find(|e| e["outcome"] == "timeout")
+        .unwrap();
+    assert!(
+        timed_out["error_message"]
+            .as_str()
+            .unwrap()
+            .contains("timed out after 3s")
+    );
+    let events = std::fs::read_to_string(remote.join(".optimize/demo/events.jsonl")).unwrap();
+    assert!(events.contains("\"stage\":\"queued\""));
+    assert!(events.contains("\"stage\":\"running_on\",\"node\":\"localhost\""));
+    cluster.wait_empty(Duration::from_secs(10));
+}
+
+/// A measurement that says it started, then runs while `<holds>/hold`
+/// exists. (Jobs get an explicit environment, so the path is in the script.)
+fn slow_project(poll: f64) -> (TestRepo, tempfile::TempDir) {
+    let holds = tempfile::tempdir().unwrap();
+    let h = holds.path().display();
+    let slow = format!(
+        "#!/bin/sh\ntouch '{h}/started'\nwhile [ -f '{h}/hold' ]; do sleep 0.2; done\necho '{{\"score\": 1, \"ok\": 1, \"size\": 1}}'\n"
+    );
+    let repo = TestRepo::new(&[("eval.sh", &slow), ("src/a.txt", "a\n")]);
+    let spec = common::hard_spec(
+        "queued",
+        "./eval.sh",
+        "hypotheses: {source: file, file: h.yaml}\n",
+    );
+    repo.write("optimize.yaml", &on_slurm(&spec, poll));
+    repo.write(
+        "h.yaml",
+        "- description: one\n  apply: \"echo b > src/a.txt\"\n- description: two\n  apply: \"echo c > src/b.txt\"\n",
+    );
+    repo.commit_all("slow project");
+    (repo, holds)
+}
+
+fn wait_for(path: &Path, within: Duration) {
+    let deadline = Instant::now() + within;
+    while !path.exists() {
+        assert!(
+            Instant::now() < deadline,
+            "{} never appeared",
+            path.display()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn ctrl_c_cancels_every_job_and_kill_9_leftovers_are_cancelled_on_resume() {
+    let cluster = Cluster::start();
+    let (repo, holds) = slow_project(1.0);
+    let hold = holds.path().join("hold");
+    let started = holds.path().join("started");
+    std::fs::write(&hold, "").unwrap();
+
+    // The baseline's job holds: once it runs, Ctrl-C cancels every job.
+    let mut child = optimize(repo.path(), &cluster, &["optimize.yaml", "--quiet"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for(&started, Duration::from_secs(60));
+    assert!(!cluster.queue().is_empty());
+    let start = Instant::now();
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130));
+    assert!(
+        start.elapsed() < Duration::from_secs(15),
+        "took {:?}",
+        start.elapsed()
+    );
+    cluster.wait_empty(Duration::from_secs(15));
+
+    // kill -9 with a job running: the resume cancels it, then finishes.
+    std::fs::remove_file(&started).unwrap();
+    let mut child = optimize(repo.path(), &cluster, &["optimize.yaml", "--quiet"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for(&started, Duration::from_secs(60));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(
+        !cluster.queue().is_empty(),
+        "the killed run's job is still queued"
+    );
+    std::fs::remove_file(&hold).unwrap();
+    let resumed = Run::from(
+        optimize(repo.path(), &cluster, &["optimize.yaml", "--quiet"])
+            .output()
+            .unwrap(),
+    );
+    resumed.expect_code(0);
+    cluster.wait_empty(Duration::from_secs(15));
+    let log = log_yaml(repo.path(), "queued");
+    assert_eq!(outcomes(&log).len(), 2);
+}
+
+#[test]
+fn a_job_slurm_has_already_forgotten_is_judged_by_its_result_file() {
+    let cluster = Cluster::start();
+    // Polling every 6 s: a quick job is done and purged (MinJobAge=2)
+    // before squeue is ever asked about it.
+    let (repo, _holds) = slow_project(6.0);
+    Run::from(
+        optimize(repo.path(), &cluster, &["optimize.yaml", "--quiet"])
+            .output()
+            .unwrap(),
+    )
+    .expect_code(0);
+    let log = log_yaml(repo.path(), "queued");
+    assert_eq!(
+        outcomes(&log),
+        [
+            ("one".to_string(), "reverted".to_string()),
+            ("two".to_string(), "reverted".to_string())
+        ]
+    );
+    cluster.wait_empty(Duration::from_secs(10));
+}
