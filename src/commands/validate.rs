@@ -64,6 +64,9 @@ pub fn run(repo_arg: Option<&Path>, args: &ValidateArgs) -> Result<(), CliError>
             String::new()
         }
     );
+    if spec.execution.runner == crate::spec::RunnerKind::Slurm {
+        check_slurm(&ws.repo.root)?;
+    }
     let out_dir = ws.state.dir.join("validate");
     let runner = crate::run::runner_for(spec, &ws.repo.root, &Events::none());
     let events = Events::new(vec![Arc::new(TracingSink)]);
@@ -235,4 +238,24 @@ fn role_of(loaded: &LoadedSpec, name: &str) -> String {
         roles.push("diagnostic".to_string());
     }
     roles.join(", ")
+}
+
+/// What can be checked from here before jobs go to Slurm: its client
+/// commands, and a reminder that the nodes must see the repository.
+fn check_slurm(repo_root: &Path) -> Result<(), CliError> {
+    for tool in ["sbatch", "squeue", "scancel"] {
+        let found = std::env::var_os("PATH")
+            .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(tool).is_file()));
+        if !found {
+            return Err(CliError::usage(format!(
+                "execution.runner is slurm, but `{tool}` is not on PATH"
+            ))
+            .hint("install the Slurm client (Debian: slurm-client) or run where it is installed"));
+        }
+    }
+    crate::outln!(
+        "slurm: jobs run in this repository's worktrees ({}): the compute nodes must see it at the same path (a shared file system)",
+        repo_root.display()
+    );
+    Ok(())
 }
