@@ -349,6 +349,9 @@ pub struct Recorded {
     /// the threshold, as reached when sampling stopped.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub confidence: Option<f64>,
+    /// `execution.runner: slurm`: the batch jobs that measured it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub slurm_jobs: Vec<String>,
     /// `method: statistical`: the statistical verdict (keep, futile, inconclusive).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stat_verdict: Option<String>,

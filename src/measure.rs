@@ -18,6 +18,8 @@ pub struct Measured {
     pub metrics: Metrics,
     pub samples: Vec<Metrics>,
     pub elapsed: Duration,
+    /// The batch jobs that ran it (`execution.runner: slurm`).
+    pub jobs: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -188,7 +190,7 @@ pub async fn measure(req: Request<'_>, cancel: &Cancel) -> Result<Measured, Meas
         on_spawn: req.on_spawn,
         on_progress: req.on_run,
     };
-    let outputs = req.runner.run(runs, cancel).await.map_err(|e| match e {
+    let (outputs, jobs) = req.runner.run(runs, cancel).await.map_err(|e| match e {
         RunnerError::Spawn(message) => MeasureFailure::Spawn { message },
         RunnerError::Lost(message) => MeasureFailure::Lost { message },
     })?;
@@ -236,6 +238,7 @@ pub async fn measure(req: Request<'_>, cancel: &Cancel) -> Result<Measured, Meas
         metrics,
         samples,
         elapsed,
+        jobs,
     })
 }
 

@@ -182,3 +182,52 @@ fn a_job_slurm_has_already_forgotten_is_judged_by_its_result_file() {
     );
     cluster.wait_empty(Duration::from_secs(10));
 }
+
+/// `sbatch` and `squeue` that fail now and then, as a busy controller does:
+/// the run retries and ends as it would have, each entry naming its jobs.
+#[test]
+fn transient_scheduler_errors_are_retried() {
+    let cluster = Cluster::start();
+    let (repo, holds) = slow_project(1.0);
+    let bin = holds.path().join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    for tool in ["sbatch", "squeue"] {
+        let real = String::from_utf8(
+            Command::new("sh")
+                .args(["-c", &format!("command -v {tool}")])
+                .output()
+                .unwrap()
+                .stdout,
+        )
+        .unwrap();
+        let counter = holds.path().join(format!("{tool}.calls"));
+        // Every other call fails the way a timed-out controller does.
+        let wrapper = format!(
+            "#!/bin/sh\nn=$(cat '{c}' 2>/dev/null || echo 0); n=$((n + 1)); echo $n > '{c}'\nif [ $((n % 2)) = 1 ]; then echo '{tool}: error: Socket timed out on send/recv operation' >&2; exit 1; fi\nexec {real} \"$@\"\n",
+            c = counter.display(),
+            real = real.trim()
+        );
+        let path = bin.join(tool);
+        std::fs::write(&path, wrapper).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let run = Run::from(
+        optimize(repo.path(), &cluster, &["optimize.yaml"])
+            .env("PATH", path)
+            .output()
+            .unwrap(),
+    );
+    run.expect_code(0).stderr_has("trying again");
+    let log = log_yaml(repo.path(), "queued");
+    assert_eq!(outcomes(&log).len(), 2);
+    for e in log["experiments"].as_sequence().unwrap() {
+        assert_eq!(e["slurm_jobs"].as_sequence().unwrap().len(), 1, "{e:?}");
+    }
+    cluster.wait_empty(Duration::from_secs(10));
+}

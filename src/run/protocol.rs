@@ -115,6 +115,7 @@ pub async fn sample(ctx: &Ctx, site: Site<'_>) -> Result<Sampled, Failure> {
     let mut samples: Vec<Metrics> = Vec::new();
     let mut elapsed = Duration::ZERO;
     let mut judged: Option<Scores> = None;
+    let mut jobs: Vec<String> = Vec::new();
     let mut runs = first;
     loop {
         let on_spawn = ctx.group_recorder();
@@ -140,6 +141,7 @@ pub async fn sample(ctx: &Ctx, site: Site<'_>) -> Result<Sampled, Failure> {
         ctx.count_measurements(m.samples.len());
         samples.extend(m.samples);
         elapsed += m.elapsed;
+        jobs.extend(m.jobs);
         let mut metrics = measure::aggregate(&samples, stability.aggregation);
         let gates = decide::evaluate_gates(&spec.metric.degenerate_gates, &metrics);
         if decide::all_passed(&gates) && spec.metric.primary.kind == MetricType::Judge {
@@ -171,6 +173,7 @@ pub async fn sample(ctx: &Ctx, site: Site<'_>) -> Result<Sampled, Failure> {
                     metrics,
                     samples,
                     elapsed,
+                    jobs,
                 },
                 gates,
                 judged,

@@ -88,6 +88,7 @@ pub fn entry(spec: &Spec, outcome: &Outcome, best: Option<f64>) -> Recording {
             e.metrics = Some(to_mapping(&m.metrics));
             e.sample_count = Some(m.samples.len() as u64);
             e.record.samples = Some(crate::decide::snapshot::by_metric(&m.samples));
+            e.record.slurm_jobs = m.jobs.clone();
             e.record.smoke_passed = s.smoke_passed;
             let value = m.metrics.get(primary).copied();
             if let (Some(v), Some(best)) = (value, best) {
@@ -215,6 +216,7 @@ mod tests {
                 samples: vec![metrics.clone(), metrics.clone()],
                 metrics,
                 elapsed: std::time::Duration::from_millis(5),
+                jobs: vec!["41".into()],
             },
             gates,
         )
@@ -259,6 +261,7 @@ mod tests {
         assert!(e.learnings.is_none(), "learnings come with the decision");
         assert_eq!(e.record.samples.unwrap()["ms"], [80.0, 80.0]);
         assert_eq!(e.record.smoke_passed, Some(true));
+        assert_eq!(e.record.slurm_jobs, ["41"]);
         assert!(
             matches!(event, Event::ExperimentMeasured { iteration: 9, value: Some(v), .. } if v == 80.0)
         );

@@ -55,6 +55,7 @@ pub struct Rounds {
 struct Open {
     samples: Vec<Metrics>,
     elapsed: Duration,
+    jobs: Vec<String>,
     end: Option<ArmEnd>,
 }
 
@@ -74,6 +75,7 @@ pub async fn rounds(ctx: &Arc<Ctx>, incumbent: &Arm, arms: &[Arm]) -> Result<Rou
         .map(|_| Open {
             samples: Vec::new(),
             elapsed: Duration::ZERO,
+            jobs: Vec::new(),
             end: None,
         })
         .collect();
@@ -107,6 +109,7 @@ pub async fn rounds(ctx: &Arc<Ctx>, incumbent: &Arm, arms: &[Arm]) -> Result<Rou
                 (Some(i), Ok(m)) => {
                     state[i].elapsed += m.elapsed;
                     state[i].samples.extend(m.samples);
+                    state[i].jobs.extend(m.jobs);
                 }
             }
         }
@@ -119,6 +122,7 @@ pub async fn rounds(ctx: &Arc<Ctx>, incumbent: &Arm, arms: &[Arm]) -> Result<Rou
                 metrics: measure::aggregate(&s.samples, spec.measurement.stability.aggregation),
                 samples: s.samples.clone(),
                 elapsed: s.elapsed,
+                jobs: s.jobs.clone(),
             };
             let gates = decide::evaluate_gates(&spec.metric.degenerate_gates, &measured.metrics);
             if !decide::all_passed(&gates) {

@@ -67,19 +67,15 @@ pub enum Runner {
 }
 
 impl Runner {
+    /// Each run's output, and the ids of the batch jobs that ran them.
     pub async fn run(
         &self,
         runs: Runs<'_>,
         cancel: &Cancel,
-    ) -> Result<Vec<RunOutput>, RunnerError> {
+    ) -> Result<(Vec<RunOutput>, Vec<String>), RunnerError> {
         match self {
-            Runner::Local => local::run(runs, cancel).await,
+            Runner::Local => Ok((local::run(runs, cancel).await?, Vec::new())),
             Runner::Slurm(s) => s.run(runs, cancel).await,
         }
-    }
-
-    /// Job ids this runner submitted (for the log); none when local.
-    pub fn is_local(&self) -> bool {
-        matches!(self, Runner::Local)
     }
 }

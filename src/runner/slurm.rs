@@ -69,13 +69,15 @@ impl Slurm {
         self: &std::sync::Arc<Self>,
         r: Runs<'_>,
         cancel: &Cancel,
-    ) -> Result<Vec<RunOutput>, RunnerError> {
+    ) -> Result<(Vec<RunOutput>, Vec<String>), RunnerError> {
         let mut attempt = 1;
+        let mut jobs = Vec::new();
         loop {
             let (id, dir) = self.submit(&r, attempt).await?;
+            jobs.push(id.clone());
             self.ensure_polling(cancel.clone());
             match self.wait(&r, &id, &dir, cancel).await? {
-                Ended::Outputs(outputs) => return Ok(outputs),
+                Ended::Outputs(outputs) => return Ok((outputs, jobs)),
                 Ended::Retry(why) if attempt == 1 => {
                     self.events.emit(Event::warning(format!(
                         "slurm job {id} ({}) ended with {why}; submitting it again",
@@ -121,18 +123,29 @@ impl Slurm {
             cmd.arg(format!("--partition={p}"));
         }
         cmd.args(&self.settings.sbatch_args).arg(&script_path);
-        let out = cmd
-            .output()
-            .await
-            .map_err(|e| RunnerError::Spawn(format!("cannot run sbatch: {e}")))?;
-        let text = String::from_utf8_lossy(&out.stdout);
-        let id = text.trim().split(';').next().unwrap_or("").to_string();
-        if !out.status.success() || id.is_empty() || !id.chars().all(|c| c.is_ascii_digit()) {
-            return Err(RunnerError::Spawn(format!(
-                "sbatch refused the job: {}",
-                crate::text::one_line(&String::from_utf8_lossy(&out.stderr), 300)
+        // A busy controller times out or asks to come back later: try again.
+        let mut wait = Duration::from_secs(1);
+        let id = loop {
+            let out = cmd
+                .output()
+                .await
+                .map_err(|e| RunnerError::Spawn(format!("cannot run sbatch: {e}")))?;
+            let text = String::from_utf8_lossy(&out.stdout);
+            let id = text.trim().split(';').next().unwrap_or("").to_string();
+            if out.status.success() && !id.is_empty() && id.chars().all(|c| c.is_ascii_digit()) {
+                break id;
+            }
+            let why = crate::text::one_line(&String::from_utf8_lossy(&out.stderr), 300);
+            if !transient(&why) || wait > Duration::from_secs(16) {
+                return Err(RunnerError::Spawn(format!("sbatch refused the job: {why}")));
+            }
+            self.events.emit(Event::warning(format!(
+                "sbatch failed ({why}); trying again in {}s",
+                wait.as_secs()
             )));
-        }
+            tokio::time::sleep(wait).await;
+            wait *= 2;
+        };
         self.jobs
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -356,6 +369,21 @@ enum Ended {
     Outputs(Vec<RunOutput>),
     /// The node failed or the job was preempted: worth one more attempt.
     Retry(String),
+}
+
+/// Errors of a busy or briefly unreachable controller.
+fn transient(stderr: &str) -> bool {
+    let s = stderr.to_ascii_lowercase();
+    [
+        "timed out",
+        "temporarily unavailable",
+        "try again",
+        "connection refused",
+        "slurm_persist_conn",
+        "unable to contact",
+    ]
+    .iter()
+    .any(|m| s.contains(m))
 }
 
 fn is_final(state: &str) -> bool {
