@@ -107,6 +107,10 @@ impl StateDir {
     pub fn chart_path(&self) -> PathBuf {
         self.dir.join("progress.svg")
     }
+    /// The run's Slurm jobs as they stand (`execution.runner: slurm`).
+    pub fn slurm_jobs_path(&self) -> PathBuf {
+        self.dir.join("slurm-jobs.yaml")
+    }
     /// Every event of the run, one JSON object a line.
     pub fn events_path(&self) -> PathBuf {
         self.dir.join("events.jsonl")

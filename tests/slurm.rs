@@ -123,6 +123,24 @@ fn ctrl_c_cancels_every_job_and_kill_9_leftovers_are_cancelled_on_resume() {
         .unwrap();
     wait_for(&started, Duration::from_secs(60));
     assert!(!cluster.queue().is_empty());
+    // status shows the run's job while it runs (within a poll or two).
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let status = Run::from(
+            optimize(repo.path(), &cluster, &["status", "optimize.yaml"])
+                .output()
+                .unwrap(),
+        );
+        if status.stdout.contains("baseline: running on localhost") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "status shows no running job:\n{}",
+            status.stdout
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    }
     let start = Instant::now();
     unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
     let status = child.wait().unwrap();

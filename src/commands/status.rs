@@ -9,6 +9,7 @@ use crate::commands::{Workspace, display_path, fmt_num};
 use crate::error::CliError;
 use crate::log::{DepStatus, ExperimentLog};
 use crate::run::Standing;
+use crate::runner::jobs::{JobBook, JobRecord};
 use crate::spec::{Direction, LoadedSpec};
 
 pub fn run(repo_arg: Option<&Path>, args: &StatusArgs) -> Result<(), CliError> {
@@ -22,7 +23,11 @@ pub fn run(repo_arg: Option<&Path>, args: &StatusArgs) -> Result<(), CliError> {
     } else {
         None
     };
-    let report = Status::new(&loaded, log.as_ref(), holder.as_ref(), &log_path);
+    let mut report = Status::new(&loaded, log.as_ref(), holder.as_ref(), &log_path);
+    // Jobs only mean something while a run holds the lock.
+    if holder.is_some() {
+        add_jobs(&mut report, &JobBook::load(&ws.state.slurm_jobs_path()));
+    }
     if args.json {
         crate::outln!(
             "{}",
@@ -256,4 +261,38 @@ fn in_force(spec: &crate::spec::Spec, log: Option<&ExperimentLog>) -> crate::spe
         spec.execution.max_concurrent = limits.max_concurrent;
     }
     spec
+}
+
+/// The run's Slurm jobs with how long each has waited (and run).
+fn add_jobs(report: &mut Status, jobs: &[JobRecord]) {
+    if jobs.is_empty() {
+        return;
+    }
+    let now = crate::clock::unix_now();
+    let mut lines = Vec::new();
+    let mut list = Vec::new();
+    for j in jobs {
+        let waited = j.started_at.unwrap_or(now) - j.submitted_at;
+        let running = j.started_at.map(|s| now - s);
+        let id = j.id.as_deref().unwrap_or("?");
+        lines.push(match running {
+            Some(r) => format!(
+                "    {id} {}: running on {} for {r}s (waited {waited}s)",
+                j.label, j.node
+            ),
+            None => format!(
+                "    {id} {}: {} for {waited}s",
+                j.label,
+                j.state.to_lowercase()
+            ),
+        });
+        list.push(json!({
+            "id": j.id, "label": j.label, "state": j.state, "node": j.node,
+            "waited_seconds": waited, "running_seconds": running,
+        }));
+    }
+    report.text += &format!("  slurm jobs:\n{}\n", lines.join("\n"));
+    if let Some(obj) = report.json.as_object_mut() {
+        obj.insert("slurm_jobs".into(), Value::Array(list));
+    }
 }

@@ -68,7 +68,7 @@ pub fn run(repo_arg: Option<&Path>, args: &ValidateArgs) -> Result<(), CliError>
         check_slurm(&ws.repo.root)?;
     }
     let out_dir = ws.state.dir.join("validate");
-    let runner = crate::run::runner_for(spec, &ws.repo.root, &Events::none());
+    let runner = crate::run::runner_for(spec, &ws.repo.root, &Events::none(), None);
     let events = Events::new(vec![Arc::new(TracingSink)]);
     let rt = runtime()?;
     let measurement = rt.block_on(async {

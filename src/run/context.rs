@@ -82,7 +82,12 @@ impl Ctx {
             .judge
             .as_ref()
             .and_then(|j| j.max_total_cost_usd);
-        let runner = runner_for(&spec, &req.repo_root, &req.events);
+        let runner = runner_for(
+            &spec,
+            &req.repo_root,
+            &req.events,
+            Some(req.state.slurm_jobs_path()),
+        );
         Ok(Ctx {
             runner,
             rules: crate::decide::snapshot::rules_for(&spec),
@@ -177,7 +182,7 @@ pub fn group_recorder(state: &StateDir) -> impl Fn(u32) + Sync + use<> {
 }
 
 /// The spec's runner; Slurm jobs are named after the spec and repository.
-pub fn runner_for(spec: &Spec, repo_root: &Path, events: &Events) -> Runner {
+pub fn runner_for(spec: &Spec, repo_root: &Path, events: &Events, book: Option<PathBuf>) -> Runner {
     match spec.execution.runner {
         RunnerKind::Local => Runner::Local,
         RunnerKind::Slurm => {
@@ -187,6 +192,7 @@ pub fn runner_for(spec: &Spec, repo_root: &Path, events: &Events) -> Runner {
                 spec.slurm.clone().unwrap_or_default(),
                 prefix,
                 events.clone(),
+                book,
             )))
         }
     }

@@ -3,6 +3,7 @@
 //! here; `slurm` submits one batch job per measurement. A new place to run
 //! (Kubernetes Jobs, Ray) is one more variant; the loop does not change.
 
+pub mod jobs;
 mod local;
 pub mod slurm;
 

@@ -19,6 +19,7 @@ use std::time::Duration;
 use tokio::process::Command;
 use tokio::sync::Notify;
 
+use super::jobs::JobBook;
 use super::{Progress, RunOutput, RunnerError, Runs};
 use crate::events::{Event, Events};
 use crate::process::{Cancel, Exit};
@@ -36,6 +37,7 @@ pub struct Slurm {
     changed: Notify,
     polling: AtomicBool,
     cancelled: AtomicBool,
+    book: JobBook,
 }
 
 /// What the last poll said of a job.
@@ -49,8 +51,15 @@ struct Seen {
 
 impl Slurm {
     /// `prefix` names this run's jobs (`optimize-<spec>-<repo hash>`).
-    pub fn new(settings: SlurmSettings, prefix: String, events: Events) -> Slurm {
+    /// `book`: where the run's jobs are mirrored for `status`.
+    pub fn new(
+        settings: SlurmSettings,
+        prefix: String,
+        events: Events,
+        book: Option<PathBuf>,
+    ) -> Slurm {
         Slurm {
+            book: JobBook::new(book),
             settings,
             prefix,
             events,
@@ -111,9 +120,10 @@ impl Slurm {
         std::fs::write(&script_path, job_script(r, &dir, &self.settings, &done))
             .map_err(|e| RunnerError::Spawn(format!("write {}: {e}", script_path.display())))?;
         let minutes = (r.timeout.as_secs() * u64::from(r.runs) + 60).div_ceil(60) + 1;
+        let name = format!("{}-{}", self.prefix, r.label);
         let mut cmd = Command::new("sbatch");
         cmd.arg("--parsable")
-            .arg(format!("--job-name={}-{}", self.prefix, r.label))
+            .arg(format!("--job-name={name}"))
             .arg(format!("--chdir={}", r.cwd.display()))
             .arg(format!("--output={}", dir.join("slurm-%j.out").display()))
             .arg("--no-requeue")
@@ -123,6 +133,7 @@ impl Slurm {
             cmd.arg(format!("--partition={p}"));
         }
         cmd.args(&self.settings.sbatch_args).arg(&script_path);
+        self.book.intent(&name, r.label);
         // A busy controller times out or asks to come back later: try again.
         let mut wait = Duration::from_secs(1);
         let id = loop {
@@ -137,6 +148,7 @@ impl Slurm {
             }
             let why = crate::text::one_line(&String::from_utf8_lossy(&out.stderr), 300);
             if !transient(&why) || wait > Duration::from_secs(16) {
+                self.book.submitted(&name, None);
                 return Err(RunnerError::Spawn(format!("sbatch refused the job: {why}")));
             }
             self.events.emit(Event::warning(format!(
@@ -146,6 +158,7 @@ impl Slurm {
             tokio::time::sleep(wait).await;
             wait *= 2;
         };
+        self.book.submitted(&name, Some(&id));
         self.jobs
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -253,6 +266,7 @@ impl Slurm {
     }
 
     fn forget(&self, id: &str) {
+        self.book.finished(id);
         self.jobs
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -297,6 +311,7 @@ impl Slurm {
                         let mut jobs = me.jobs.lock().unwrap_or_else(|p| p.into_inner());
                         for (id, seen) in jobs.iter_mut() {
                             let now = listed.get(id).cloned().unwrap_or_default();
+                            me.book.observed(id, &now.0, &now.1);
                             seen.state = now.0;
                             seen.node = now.1;
                             seen.polls += 1;
