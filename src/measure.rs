@@ -20,6 +20,8 @@ pub struct Measured {
     pub elapsed: Duration,
     /// The batch jobs that ran it (`execution.runner: slurm`).
     pub jobs: Vec<String>,
+    /// Time its jobs waited in the scheduler's queue.
+    pub queued: Duration,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -190,14 +192,14 @@ pub async fn measure(req: Request<'_>, cancel: &Cancel) -> Result<Measured, Meas
         on_spawn: req.on_spawn,
         on_progress: req.on_run,
     };
-    let (outputs, jobs) = req.runner.run(runs, cancel).await.map_err(|e| match e {
+    let ran = req.runner.run(runs, cancel).await.map_err(|e| match e {
         RunnerError::Spawn(message) => MeasureFailure::Spawn { message },
         RunnerError::Lost(message) => MeasureFailure::Lost { message },
     })?;
     let required = required_keys(spec);
     let mut samples = Vec::new();
     let mut elapsed = Duration::ZERO;
-    for out in outputs {
+    for out in ran.outputs {
         let run = out.run;
         elapsed += out.elapsed;
         match out.exit {
@@ -238,7 +240,8 @@ pub async fn measure(req: Request<'_>, cancel: &Cancel) -> Result<Measured, Meas
         metrics,
         samples,
         elapsed,
-        jobs,
+        jobs: ran.jobs,
+        queued: ran.queued,
     })
 }
 

@@ -253,6 +253,21 @@ pub fn render(log: &ExperimentLog, spec: &Spec, spec_file: &Path, repo: Option<&
         }
     }
     let _ = writeln!(out, "- active time: {:.2} hours", hours);
+    let timings: Vec<&crate::log::Timings> = log
+        .experiments
+        .iter()
+        .filter_map(|e| e.record.timings.as_ref())
+        .collect();
+    let queued: f64 = timings.iter().filter_map(|t| t.queue_wait_s).sum();
+    if timings.iter().any(|t| t.queue_wait_s.is_some()) {
+        let measuring: f64 = timings.iter().filter_map(|t| t.measure_s).sum();
+        let _ = writeln!(
+            out,
+            "- measurements (Slurm): {:.1} s running, {:.1} s waiting in the queue",
+            (measuring - queued).max(0.0),
+            queued
+        );
+    }
 
     let _ = writeln!(out, "\n## Waiting for dependency approval\n");
     match crate::wrapup::render_waiting(log, spec_file, true) {

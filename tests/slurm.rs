@@ -66,6 +66,8 @@ fn a_run_on_slurm_ends_like_a_local_run_and_leaves_nothing_queued() {
             .unwrap()
             .contains("timed out after 3s")
     );
+    let report = std::fs::read_to_string(remote.join(".optimize/demo/report.md")).unwrap();
+    assert!(report.contains("s waiting in the queue"), "{report}");
     let events = std::fs::read_to_string(remote.join(".optimize/demo/events.jsonl")).unwrap();
     assert!(events.contains("\"stage\":\"queued\""));
     assert!(events.contains("\"stage\":\"running_on\",\"node\":\"localhost\""));

@@ -111,6 +111,9 @@ pub struct Timings {
     pub measure_s: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cleanup_s: Option<f64>,
+    /// Of `measure_s`, the time batch jobs waited for a node.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queue_wait_s: Option<f64>,
     #[serde(flatten)]
     pub extra: Mapping,
 }

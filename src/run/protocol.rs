@@ -116,6 +116,7 @@ pub async fn sample(ctx: &Ctx, site: Site<'_>) -> Result<Sampled, Failure> {
     let mut elapsed = Duration::ZERO;
     let mut judged: Option<Scores> = None;
     let mut jobs: Vec<String> = Vec::new();
+    let mut queued = Duration::ZERO;
     let mut runs = first;
     loop {
         let on_spawn = ctx.group_recorder();
@@ -142,6 +143,7 @@ pub async fn sample(ctx: &Ctx, site: Site<'_>) -> Result<Sampled, Failure> {
         samples.extend(m.samples);
         elapsed += m.elapsed;
         jobs.extend(m.jobs);
+        queued += m.queued;
         let mut metrics = measure::aggregate(&samples, stability.aggregation);
         let gates = decide::evaluate_gates(&spec.metric.degenerate_gates, &metrics);
         if decide::all_passed(&gates) && spec.metric.primary.kind == MetricType::Judge {
@@ -174,6 +176,7 @@ pub async fn sample(ctx: &Ctx, site: Site<'_>) -> Result<Sampled, Failure> {
                     samples,
                     elapsed,
                     jobs,
+                    queued,
                 },
                 gates,
                 judged,

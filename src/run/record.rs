@@ -89,6 +89,11 @@ pub fn entry(spec: &Spec, outcome: &Outcome, best: Option<f64>) -> Recording {
             e.sample_count = Some(m.samples.len() as u64);
             e.record.samples = Some(crate::decide::snapshot::by_metric(&m.samples));
             e.record.slurm_jobs = m.jobs.clone();
+            if !m.jobs.is_empty() {
+                let mut t = e.record.timings.take().unwrap_or_default();
+                t.queue_wait_s = Some((m.queued.as_secs_f64() * 1000.0).round() / 1000.0);
+                e.record.timings = Some(t);
+            }
             e.record.smoke_passed = s.smoke_passed;
             let value = m.metrics.get(primary).copied();
             if let (Some(v), Some(best)) = (value, best) {
@@ -217,6 +222,7 @@ mod tests {
                 metrics,
                 elapsed: std::time::Duration::from_millis(5),
                 jobs: vec!["41".into()],
+                queued: std::time::Duration::from_secs(3),
             },
             gates,
         )
@@ -262,6 +268,7 @@ mod tests {
         assert_eq!(e.record.samples.unwrap()["ms"], [80.0, 80.0]);
         assert_eq!(e.record.smoke_passed, Some(true));
         assert_eq!(e.record.slurm_jobs, ["41"]);
+        assert_eq!(e.record.timings.unwrap().queue_wait_s, Some(3.0));
         assert!(
             matches!(event, Event::ExperimentMeasured { iteration: 9, value: Some(v), .. } if v == 80.0)
         );

@@ -56,6 +56,7 @@ struct Open {
     samples: Vec<Metrics>,
     elapsed: Duration,
     jobs: Vec<String>,
+    queued: Duration,
     end: Option<ArmEnd>,
 }
 
@@ -76,6 +77,7 @@ pub async fn rounds(ctx: &Arc<Ctx>, incumbent: &Arm, arms: &[Arm]) -> Result<Rou
             samples: Vec::new(),
             elapsed: Duration::ZERO,
             jobs: Vec::new(),
+            queued: Duration::ZERO,
             end: None,
         })
         .collect();
@@ -110,6 +112,7 @@ pub async fn rounds(ctx: &Arc<Ctx>, incumbent: &Arm, arms: &[Arm]) -> Result<Rou
                     state[i].elapsed += m.elapsed;
                     state[i].samples.extend(m.samples);
                     state[i].jobs.extend(m.jobs);
+                    state[i].queued += m.queued;
                 }
             }
         }
@@ -123,6 +126,7 @@ pub async fn rounds(ctx: &Arc<Ctx>, incumbent: &Arm, arms: &[Arm]) -> Result<Rou
                 samples: s.samples.clone(),
                 elapsed: s.elapsed,
                 jobs: s.jobs.clone(),
+                queued: s.queued,
             };
             let gates = decide::evaluate_gates(&spec.metric.degenerate_gates, &measured.metrics);
             if !decide::all_passed(&gates) {

@@ -51,6 +51,15 @@ pub struct RunOutput {
     pub stderr_tail: Vec<u8>,
 }
 
+/// What a runner gives back.
+#[derive(Debug, Default)]
+pub struct Ran {
+    pub outputs: Vec<RunOutput>,
+    pub jobs: Vec<String>,
+    /// Time spent waiting for a node, not running.
+    pub queued: Duration,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum RunnerError {
     #[error("{0}")]
@@ -68,14 +77,14 @@ pub enum Runner {
 }
 
 impl Runner {
-    /// Each run's output, and the ids of the batch jobs that ran them.
-    pub async fn run(
-        &self,
-        runs: Runs<'_>,
-        cancel: &Cancel,
-    ) -> Result<(Vec<RunOutput>, Vec<String>), RunnerError> {
+    /// Each run's output, the ids of the batch jobs that ran them, and how
+    /// long they waited in a queue.
+    pub async fn run(&self, runs: Runs<'_>, cancel: &Cancel) -> Result<Ran, RunnerError> {
         match self {
-            Runner::Local => Ok((local::run(runs, cancel).await?, Vec::new())),
+            Runner::Local => Ok(Ran {
+                outputs: local::run(runs, cancel).await?,
+                ..Ran::default()
+            }),
             Runner::Slurm(s) => s.run(runs, cancel).await,
         }
     }

@@ -78,15 +78,25 @@ impl Slurm {
         self: &std::sync::Arc<Self>,
         r: Runs<'_>,
         cancel: &Cancel,
-    ) -> Result<(Vec<RunOutput>, Vec<String>), RunnerError> {
+    ) -> Result<super::Ran, RunnerError> {
         let mut attempt = 1;
         let mut jobs = Vec::new();
+        let submitted = std::time::Instant::now();
         loop {
             let (id, dir) = self.submit(&r, attempt).await?;
             jobs.push(id.clone());
             self.ensure_polling(cancel.clone());
             match self.wait(&r, &id, &dir, cancel).await? {
-                Ended::Outputs(outputs) => return Ok((outputs, jobs)),
+                Ended::Outputs(outputs) => {
+                    // What the runs did not account for was spent waiting.
+                    let ran: Duration = outputs.iter().map(|o| o.elapsed).sum();
+                    let queued = submitted.elapsed().saturating_sub(ran);
+                    return Ok(super::Ran {
+                        outputs,
+                        jobs,
+                        queued,
+                    });
+                }
                 Ended::Retry(why) if attempt == 1 => {
                     self.events.emit(Event::warning(format!(
                         "slurm job {id} ({}) ended with {why}; submitting it again",
