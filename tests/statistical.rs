@@ -28,27 +28,34 @@ const HYPOTHESES: &str = r#"
   apply: "touch src/slow"
 "#;
 
-#[test]
-fn a_clear_gain_is_kept_and_noise_and_slowdowns_are_not() {
+/// The project with `method: statistical` (threshold 1%, at most 8 samples).
+fn project(extra: &str, hypotheses: &str) -> TestRepo {
     let repo = TestRepo::new(&[("eval.sh", EVAL), ("src/value.txt", "100\n")]);
     repo.write(
         "optimize.yaml",
-        r#"name: stat
+        &format!(
+            r#"name: stat
 description: faster
 metric:
-  primary: {type: hard, name: runtime_ms, direction: minimize}
-  degenerate_gates: [{name: ok, check: "== 1"}]
+  primary: {{type: hard, name: runtime_ms, direction: minimize}}
+  degenerate_gates: [{{name: ok, check: "== 1"}}]
 measurement:
   command: "./eval.sh"
   stability:
-    comparison: {method: statistical, relative_threshold: 0.01, max_samples: 8}
-scope: {mutable: [src/], immutable: [eval.sh]}
-execution: {max_concurrent: 3}
-hypotheses: {source: file, file: h.yaml}
-"#,
+    comparison: {{method: statistical, relative_threshold: 0.01, max_samples: 8}}
+scope: {{mutable: [src/], immutable: [eval.sh]}}
+hypotheses: {{source: file, file: h.yaml}}
+{extra}"#
+        ),
     );
-    repo.write("h.yaml", HYPOTHESES);
+    repo.write("h.yaml", hypotheses);
     repo.commit_all("project");
+    repo
+}
+
+#[test]
+fn a_clear_gain_is_kept_and_noise_and_slowdowns_are_not() {
+    let repo = project("execution: {max_concurrent: 3}\n", HYPOTHESES);
     repo.run(&["optimize.yaml", "--quiet"])
         .expect_code(0)
         .stdout_has("kept 1, reverted 2");
@@ -111,27 +118,10 @@ hypotheses: {source: file, file: h.yaml}
 
 #[test]
 fn the_incumbents_re_measurements_refine_the_best() {
-    let repo = TestRepo::new(&[("eval.sh", EVAL), ("src/value.txt", "100\n")]);
-    repo.write(
-        "optimize.yaml",
-        r#"name: stat
-description: faster
-metric:
-  primary: {type: hard, name: runtime_ms, direction: minimize}
-  degenerate_gates: [{name: ok, check: "== 1"}]
-measurement:
-  command: "./eval.sh"
-  stability:
-    comparison: {method: statistical, relative_threshold: 0.01, max_samples: 8}
-scope: {mutable: [src/], immutable: [eval.sh]}
-hypotheses: {source: file, file: h.yaml}
-"#,
-    );
-    repo.write(
-        "h.yaml",
+    let repo = project(
+        "",
         "- description: Rename a variable\n  apply: \"echo renamed > src/note.txt\"\n",
     );
-    repo.commit_all("project");
     repo.run(&["optimize.yaml", "--quiet"]).expect_code(0);
     let log = log_yaml(repo.path(), "stat");
     assert_eq!(log["experiments"][0]["outcome"], "reverted");
