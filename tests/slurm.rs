@@ -203,13 +203,10 @@ fn a_job_slurm_has_already_forgotten_is_judged_by_its_result_file() {
     cluster.wait_empty(Duration::from_secs(10));
 }
 
-/// `sbatch` and `squeue` that fail now and then, as a busy controller does:
-/// the run retries and ends as it would have, each entry naming its jobs.
-#[test]
-fn transient_scheduler_errors_are_retried() {
-    let cluster = Cluster::start();
-    let (repo, holds) = slow_project(1.0);
-    let bin = holds.path().join("bin");
+/// Puts wrappers of `sbatch` and `squeue` first on PATH; each gets the call
+/// count in `$n` and runs `body` before the real tool.
+fn wrap_tools(dir: &Path, body: &str) -> String {
+    let bin = dir.join("bin");
     std::fs::create_dir_all(&bin).unwrap();
     for tool in ["sbatch", "squeue"] {
         let real = String::from_utf8(
@@ -220,10 +217,9 @@ fn transient_scheduler_errors_are_retried() {
                 .stdout,
         )
         .unwrap();
-        let counter = holds.path().join(format!("{tool}.calls"));
-        // Every other call fails the way a timed-out controller does.
+        let counter = dir.join(format!("{tool}.calls"));
         let wrapper = format!(
-            "#!/bin/sh\nn=$(cat '{c}' 2>/dev/null || echo 0); n=$((n + 1)); echo $n > '{c}'\nif [ $((n % 2)) = 1 ]; then echo '{tool}: error: Socket timed out on send/recv operation' >&2; exit 1; fi\nexec {real} \"$@\"\n",
+            "#!/bin/sh\nn=$(cat '{c}' 2>/dev/null || echo 0); n=$((n + 1)); echo $n > '{c}'\ntool={tool}\n{body}\nexec {real} \"$@\"\n",
             c = counter.display(),
             real = real.trim()
         );
@@ -232,10 +228,23 @@ fn transient_scheduler_errors_are_retried() {
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
     }
-    let path = format!(
+    format!(
         "{}:{}",
         bin.display(),
         std::env::var("PATH").unwrap_or_default()
+    )
+}
+
+/// `sbatch` and `squeue` that fail now and then, as a busy controller does:
+/// the run retries and ends as it would have, each entry naming its jobs.
+#[test]
+fn transient_scheduler_errors_are_retried() {
+    let cluster = Cluster::start();
+    let (repo, holds) = slow_project(1.0);
+    // Every other call fails the way a timed-out controller does.
+    let path = wrap_tools(
+        holds.path(),
+        "if [ $((n % 2)) = 1 ]; then echo \"$tool: error: Socket timed out on send/recv operation\" >&2; exit 1; fi",
     );
     let run = Run::from(
         optimize(repo.path(), &cluster, &["optimize.yaml"])
@@ -249,5 +258,37 @@ fn transient_scheduler_errors_are_retried() {
     for e in log["experiments"].as_sequence().unwrap() {
         assert_eq!(e["slurm_jobs"].as_sequence().unwrap().len(), 1, "{e:?}");
     }
+    cluster.wait_empty(Duration::from_secs(10));
+}
+
+/// A controller that lists a new job only after a while: the job is not
+/// taken for gone while it has never been listed.
+#[test]
+fn a_job_listed_late_is_waited_for() {
+    let cluster = Cluster::start();
+    let (repo, holds) = slow_project(1.0);
+    std::fs::write(holds.path().join("hold"), "").unwrap();
+    // squeue lists nothing for its first two calls after each sbatch.
+    let path = wrap_tools(
+        holds.path(),
+        &format!(
+            "if [ $tool = sbatch ]; then rm -f '{lag}'; fi\nif [ $tool = squeue ] && [ ! -f '{lag}.2' ]; then if [ -f '{lag}' ]; then touch '{lag}.2'; else touch '{lag}'; fi; exit 0; fi",
+            lag = holds.path().join("lag").display()
+        ),
+    );
+    let mut child = optimize(repo.path(), &cluster, &["optimize.yaml", "--quiet"])
+        .env("PATH", &path)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for(&holds.path().join("started"), Duration::from_secs(60));
+    // Past the lag, with the job still running: then it may finish.
+    std::thread::sleep(Duration::from_secs(4));
+    std::fs::remove_file(holds.path().join("hold")).unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(0), "{}", cluster.logs());
+    let log = log_yaml(repo.path(), "queued");
+    assert_eq!(outcomes(&log).len(), 2);
     cluster.wait_empty(Duration::from_secs(10));
 }

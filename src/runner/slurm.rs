@@ -43,10 +43,29 @@ pub struct Slurm {
 /// What the last poll said of a job.
 #[derive(Debug, Clone, Default, PartialEq)]
 struct Seen {
-    /// `PENDING`, `RUNNING`, ... ; empty when squeue no longer lists it.
+    /// `PENDING`, `RUNNING`, ... ; empty when squeue does not list it.
     state: String,
     node: String,
     polls: u32,
+    /// squeue has listed it at least once.
+    listed: bool,
+    /// Polls in a row that did not list it.
+    absent: u32,
+}
+
+/// Polls a job may go unlisted before it is taken for gone: a controller
+/// can list a job some time after sbatch accepted it.
+const LAG_POLLS: u32 = 3;
+
+impl Seen {
+    /// squeue says it ended, or no longer (or never, past the lag) lists it.
+    fn gone(&self) -> bool {
+        if self.state.is_empty() {
+            self.polls > 0 && (self.listed || self.absent >= LAG_POLLS)
+        } else {
+            is_final(&self.state)
+        }
+    }
 }
 
 impl Slurm {
@@ -197,7 +216,7 @@ impl Slurm {
                 announced = true;
                 (r.on_progress)(Progress::RunningOn(seen.node.clone()));
             }
-            if seen.polls > 0 && (seen.state.is_empty() || is_final(&seen.state)) {
+            if seen.gone() {
                 // The result file decides; give a shared file system a moment.
                 tokio::time::sleep(Duration::from_millis(500)).await;
                 if done.exists() {
@@ -322,6 +341,12 @@ impl Slurm {
                         for (id, seen) in jobs.iter_mut() {
                             let now = listed.get(id).cloned().unwrap_or_default();
                             me.book.observed(id, &now.0, &now.1);
+                            if now.0.is_empty() {
+                                seen.absent += 1;
+                            } else {
+                                seen.listed = true;
+                                seen.absent = 0;
+                            }
                             seen.state = now.0;
                             seen.node = now.1;
                             seen.polls += 1;
