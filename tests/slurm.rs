@@ -292,3 +292,84 @@ fn a_job_listed_late_is_waited_for() {
     assert_eq!(outcomes(&log).len(), 2);
     cluster.wait_empty(Duration::from_secs(10));
 }
+
+/// kill -9 while experiments' jobs run: the resume waits for those very
+/// jobs instead of submitting them again, and their entries name them.
+#[test]
+fn a_resume_reattaches_to_jobs_still_running() {
+    let cluster = Cluster::start();
+    let holds = tempfile::tempdir().unwrap();
+    let h = holds.path().display();
+    // The baseline runs freely; experiments hold while `hold` exists.
+    let eval = format!(
+        "#!/bin/sh\nif [ \"$OPTIMIZE_ITERATION\" != 0 ]; then touch '{h}/started'; while [ -f '{h}/hold' ]; do sleep 0.2; done; fi\necho '{{\"score\": 1, \"ok\": 1, \"size\": 1}}'\n"
+    );
+    let repo = TestRepo::new(&[("eval.sh", &eval), ("src/a.txt", "a\n")]);
+    let spec = common::hard_spec(
+        "queued",
+        "./eval.sh",
+        "hypotheses: {source: file, file: h.yaml}\n",
+    );
+    repo.write("optimize.yaml", &on_slurm(&spec, 1.0));
+    repo.write(
+        "h.yaml",
+        "- description: one\n  apply: \"echo b > src/a.txt\"\n- description: two\n  apply: \"echo c > src/b.txt\"\n",
+    );
+    repo.commit_all("project");
+    let hold = holds.path().join("hold");
+    std::fs::write(&hold, "").unwrap();
+    let mut child = optimize(repo.path(), &cluster, &["optimize.yaml", "--quiet"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for(&holds.path().join("started"), Duration::from_secs(60));
+    // Both experiments are submitted (their jobs may still be starting).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while cluster.queue().len() < 2 {
+        assert!(Instant::now() < deadline, "queue: {:?}", cluster.queue());
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let mut before = cluster.queue();
+    before.sort();
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    let resumed = optimize(repo.path(), &cluster, &["optimize.yaml", "--quiet"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(
+        {
+            let mut q = cluster.queue();
+            q.sort();
+            q
+        },
+        before,
+        "the resume submitted nothing new and cancelled nothing"
+    );
+    std::fs::remove_file(&hold).unwrap();
+    let out = resumed.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let log = log_yaml(repo.path(), "queued");
+    let mut jobs: Vec<String> = log["experiments"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .flat_map(|e| e["slurm_jobs"].as_sequence().unwrap().clone())
+        .map(|v| v.as_str().unwrap().to_string())
+        .collect();
+    jobs.sort();
+    assert_eq!(
+        jobs, before,
+        "each entry names the job that ran before the kill"
+    );
+    cluster.wait_empty(Duration::from_secs(10));
+}

@@ -187,6 +187,39 @@ pub async fn prepare(ctx: &Arc<Ctx>, job: Job) -> Prepared {
         p.outcome.verdict = Verdict::Error(format!("cannot create {}: {e}", out_dir.display()));
         return p;
     }
+    if let crate::runner::Runner::Slurm(slurm) = &ctx.runner
+        && slurm.has_adopted(&label)
+    {
+        // A killed run's job still measures this worktree: take it as it is.
+        let ctx2 = ctx.clone();
+        let (base, branch2) = (job.base, branch.clone());
+        let found = blocking(move || {
+            let repo = Repo::open(&ctx2.repo_root)?;
+            let commit = repo
+                .branch_commit(&branch2)?
+                .ok_or_else(|| crate::git::GitError::Io {
+                    context: format!("find branch {branch2}"),
+                    source: std::io::Error::other("it is gone"),
+                })?;
+            let changes = repo.changed_files(base, commit)?;
+            Ok::<_, crate::git::GitError>((commit, changes))
+        })
+        .await;
+        match found {
+            Ok((commit, changes)) => {
+                p.outcome.commit = Some(commit);
+                p.outcome.changes = changes;
+                p.wt = Some(Arc::new(Worktree::location(&ctx.state, &label)));
+                p.ready = true;
+            }
+            Err(e) => {
+                p.outcome.verdict = Verdict::Error(format!(
+                    "cannot take over the earlier run's experiment: {e}"
+                ));
+            }
+        }
+        return p;
+    }
     // An approved deferred experiment: its kept change, on top of the current best.
     let from_commit = job.item.from_commit.as_deref().and_then(Repo::parse_oid);
     let created = {

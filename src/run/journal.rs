@@ -63,7 +63,9 @@ impl Loop {
 
     /// Makes the branch agree with `best`, removes stray worktrees, and
     /// deletes the branches of work that never reached the log.
-    pub(super) fn reconcile(&mut self, repo: &Repo) -> Result<(), RunError> {
+    /// `keep`: labels whose worktree and branch a job of the killed run is
+    /// still measuring (adopted on Slurm).
+    pub(super) fn reconcile(&mut self, repo: &Repo, keep: &[String]) -> Result<(), RunError> {
         let name = &self.ctx.spec.name;
         let branch = names::opt_branch(name);
         // A run killed while writing one of its branches leaves the ref's
@@ -88,7 +90,7 @@ impl Loop {
         for admin in repo.worktrees_with_prefix(&prefix)? {
             let label = admin.trim_start_matches(&prefix).to_string();
             // A concurrent `optimize validate` owns its own worktree.
-            if label.starts_with(names::VALIDATE_PREFIX) {
+            if label.starts_with(names::VALIDATE_PREFIX) || keep.contains(&label) {
                 continue;
             }
             let wt = Worktree::location(&self.ctx.state, &label);
@@ -100,14 +102,14 @@ impl Loop {
                 continue;
             };
             // Combinations are kept only for the runner-ups that were tried.
-            let keep = match self.entry(iteration) {
-                None => false,
+            let wanted = match self.entry(iteration) {
+                None => !combined && keep.contains(&names::exp_label(iteration)),
                 Some(e) if combined => {
                     matches!(e.outcome, Outcome::RunnerUpKept | Outcome::RunnerUpReverted)
                 }
                 Some(_) => true,
             };
-            if !keep {
+            if !wanted {
                 repo.delete_branch(&b)?;
             }
         }

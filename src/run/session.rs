@@ -288,8 +288,22 @@ impl Loop {
                 process_groups: ended.len(),
             });
         }
+        let mut adopted = Vec::new();
         if let crate::runner::Runner::Slurm(slurm) = &self.ctx.runner {
-            let left = slurm.cancel_leftovers().await;
+            // Jobs still measuring the unfinished batch are waited for, not
+            // submitted again; every other job of a killed run is cancelled.
+            let labels: Vec<String> = self
+                .log
+                .run
+                .in_flight
+                .iter()
+                .flat_map(|f| f.experiments.iter())
+                .filter(|m| self.entry(m.iteration).is_none())
+                .map(|m| crate::names::exp_label(m.iteration))
+                .collect();
+            let (kept, left) = slurm
+                .adopt_or_cancel(&self.ctx.state.slurm_jobs_path(), &labels)
+                .await;
             if !left.is_empty() {
                 self.ctx.events.emit(Event::warning(format!(
                     "cancelled slurm job{} {} left queued by an earlier run",
@@ -297,8 +311,19 @@ impl Loop {
                     left.join(", ")
                 )));
             }
+            if !kept.is_empty() {
+                self.ctx.events.emit(Event::warning(format!(
+                    "waiting for slurm job{} {} of an earlier run instead of measuring again",
+                    if kept.len() == 1 { "" } else { "s" },
+                    kept.join(", ")
+                )));
+            }
+            adopted = labels
+                .into_iter()
+                .filter(|l| slurm.has_adopted(l))
+                .collect();
         }
-        self.reconcile(repo)?;
+        self.reconcile(repo, &adopted)?;
         if resumed
             && self.log.run.in_flight.is_none()
             && !self.log.experiments.iter().any(|e| e.outcome.is_pending())

@@ -22,6 +22,11 @@ pub struct JobRecord {
     pub node: String,
     /// Unix seconds.
     pub submitted_at: i64,
+    /// Where the job writes its files, and which runs it makes.
+    #[serde(default)]
+    pub dir: String,
+    #[serde(default)]
+    pub first_run: u32,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub started_at: Option<i64>,
 }
@@ -58,16 +63,23 @@ impl JobBook {
     }
 
     /// Before sbatch.
-    pub fn intent(&self, name: &str, label: &str) {
+    pub fn intent(&self, name: &str, label: &str, dir: &Path, first_run: u32) {
         self.change(|jobs| {
             jobs.push(JobRecord {
                 name: name.into(),
                 label: label.into(),
                 state: "SUBMITTING".into(),
                 submitted_at: crate::clock::unix_now(),
+                dir: dir.display().to_string(),
+                first_run,
                 ..JobRecord::default()
             })
         });
+    }
+
+    /// Takes over a job a killed run of this spec submitted.
+    pub fn adopt(&self, record: JobRecord) {
+        self.change(|jobs| jobs.push(record));
     }
 
     /// After sbatch: `None` when it refused the job.

@@ -19,7 +19,7 @@ use std::time::Duration;
 use tokio::process::Command;
 use tokio::sync::Notify;
 
-use super::jobs::JobBook;
+use super::jobs::{JobBook, JobRecord};
 use super::{Progress, RunOutput, RunnerError, Runs};
 use crate::events::{Event, Events};
 use crate::process::{Cancel, Exit};
@@ -38,6 +38,9 @@ pub struct Slurm {
     polling: AtomicBool,
     cancelled: AtomicBool,
     book: JobBook,
+    /// Jobs of a killed run this session waits for instead of submitting
+    /// again, by label.
+    adopted: Mutex<Vec<JobRecord>>,
 }
 
 /// What the last poll said of a job.
@@ -78,6 +81,7 @@ impl Slurm {
         book: Option<PathBuf>,
     ) -> Slurm {
         Slurm {
+            adopted: Mutex::new(Vec::new()),
             book: JobBook::new(book),
             settings,
             prefix,
@@ -101,8 +105,12 @@ impl Slurm {
         let mut attempt = 1;
         let mut jobs = Vec::new();
         let submitted = std::time::Instant::now();
+        let mut adopted = self.take_adopted(r.label, r.first_run);
         loop {
-            let (id, dir) = self.submit(&r, attempt).await?;
+            let (id, dir) = match adopted.take() {
+                Some(found) => found,
+                None => self.submit(&r, attempt).await?,
+            };
             jobs.push(id.clone());
             self.ensure_polling(cancel.clone());
             match self.wait(&r, &id, &dir, cancel).await? {
@@ -162,7 +170,7 @@ impl Slurm {
             cmd.arg(format!("--partition={p}"));
         }
         cmd.args(&self.settings.sbatch_args).arg(&script_path);
-        self.book.intent(&name, r.label);
+        self.book.intent(&name, r.label, &dir, r.first_run);
         // A busy controller times out or asks to come back later: try again.
         let mut wait = Duration::from_secs(1);
         let id = loop {
@@ -385,8 +393,70 @@ impl Slurm {
         }
     }
 
+    /// The adopted job for this measurement, if any: its id and directory.
+    fn take_adopted(&self, label: &str, first_run: u32) -> Option<(String, PathBuf)> {
+        let mut adopted = self.adopted.lock().unwrap_or_else(|p| p.into_inner());
+        let at = adopted
+            .iter()
+            .position(|j| j.label == label && j.first_run == first_run)?;
+        let record = adopted.remove(at);
+        let id = record.id.clone()?;
+        self.jobs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(id.clone(), Seen::default());
+        Some((id, PathBuf::from(&record.dir)))
+    }
+
+    /// Whether a job of a killed run measures `label` and was adopted.
+    pub fn has_adopted(&self, label: &str) -> bool {
+        self.adopted
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .any(|j| j.label == label)
+    }
+
+    /// After a kill: keeps the jobs of `labels` that are still queued or
+    /// running, or finished with their result, to wait for them instead of
+    /// measuring again; cancels every other job of this spec and repository.
+    /// Returns (adopted, cancelled) job ids.
+    pub async fn adopt_or_cancel(
+        &self,
+        book: &Path,
+        labels: &[String],
+    ) -> (Vec<String>, Vec<String>) {
+        let records = JobBook::load(book);
+        let ids: Vec<String> = records.iter().filter_map(|r| r.id.clone()).collect();
+        let live = if ids.is_empty() {
+            HashMap::new()
+        } else {
+            squeue(&ids).await.unwrap_or_default()
+        };
+        let mut kept = Vec::new();
+        for r in records {
+            let Some(id) = r.id.clone() else { continue };
+            let running = live.get(&id).is_some_and(|(state, _)| !is_final(state));
+            let finished = done_path(Path::new(&r.dir)).exists();
+            if labels.contains(&r.label) && (running || finished) {
+                kept.push(id);
+                self.book.adopt(r.clone());
+                self.adopted
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .push(r);
+            }
+        }
+        let cancelled = self.cancel_leftovers_except(&kept).await;
+        (kept, cancelled)
+    }
+
     /// Cancels the jobs a killed run of this spec left in the queue.
     pub async fn cancel_leftovers(&self) -> Vec<String> {
+        self.cancel_leftovers_except(&[]).await
+    }
+
+    async fn cancel_leftovers_except(&self, keep: &[String]) -> Vec<String> {
         let Ok(out) = Command::new("squeue")
             .args(["-h", "-o", "%i|%j"])
             .output()
@@ -399,6 +469,7 @@ impl Slurm {
             .filter_map(|l| l.split_once('|'))
             .filter(|(_, name)| name.starts_with(&format!("{}-", self.prefix)))
             .map(|(id, _)| id.trim().to_string())
+            .filter(|id| !keep.contains(id))
             .collect();
         if !ids.is_empty() {
             let _ = Command::new("scancel").args(&ids).output().await;
