@@ -3,7 +3,7 @@
 //! entry gets its outcome, primary_delta and learnings.
 
 use super::session::to_mapping;
-use super::{BatchEnd, Loop, RunError, StopReason, experiment, fault, protocol};
+use super::{BatchEnd, Loop, RunError, StopReason, combination, fault, protocol};
 use crate::decide::rules::{Decision, Next, Verdict, decide_with};
 use crate::decide::{self, Candidate, snapshot, stats};
 use crate::events::Event;
@@ -171,7 +171,7 @@ impl Loop {
             };
             let new_best = snapshot::of_best(&spec, &self.log.best);
             let measured =
-                experiment::measure_combination(&self.ctx, combined, r, &new_best, onto).await;
+                combination::measure_combination(&self.ctx, combined, r, &new_best, onto).await;
             let verdict = match &measured {
                 Err(protocol::Failure::Interrupted) => {
                     return Ok(BatchEnd::Stop(StopReason::Interrupted));

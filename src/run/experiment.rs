@@ -84,7 +84,7 @@ impl Phases {
     }
 }
 
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+pub(super) async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
     match tokio::task::spawn_blocking(f).await {
         Ok(value) => value,
         // Carried on to the experiment's task, whose panic becomes its entry.
@@ -473,76 +473,4 @@ impl From<protocol::Failure> for Verdict {
             protocol::Failure::SmokeFailed(m) => Verdict::SmokeFailed(m),
         }
     }
-}
-
-/// Measures runner-up `iteration` cherry-picked onto the new best (as much
-/// as its decision against `best` needs), in a temporary worktree on its
-/// `-combined` branch, which keeps the commit reachable afterwards.
-pub async fn measure_combination(
-    ctx: &Arc<Ctx>,
-    commit: Oid,
-    iteration: u64,
-    best: &serde_json::Value,
-    best_commit: Oid,
-) -> Result<Sampled, protocol::Failure> {
-    let label = names::combined_label(iteration);
-    let branch = names::combined_branch(&ctx.spec.name, iteration);
-    let out_dir = ctx.state.experiment_dir(iteration).join("combined");
-    ctx.events.emit(Event::StageChanged {
-        iteration,
-        stage: Stage::MeasuringCombination,
-    });
-    let created = {
-        let ctx = ctx.clone();
-        blocking(move || {
-            let repo = Repo::open(&ctx.repo_root)?;
-            let wt = Worktree::create(&repo, &ctx.state, &label, &branch, commit)?;
-            wt.copy_shared_files(&ctx.repo_root, &ctx.spec)?;
-            Ok::<_, crate::git::GitError>(wt)
-        })
-        .await
-    };
-    let wt = created.map_err(|e| {
-        protocol::Failure::Error(format!("cannot create a worktree for the combination: {e}"))
-    })?;
-    let statistical = ctx.spec.measurement.stability.comparison.method()
-        == crate::spec::ComparisonMethod::Statistical;
-    let result = if statistical {
-        // Against the new best re-measured in the same rounds.
-        let arm = super::sampling::Arm {
-            iteration,
-            label: names::combined_label(iteration),
-            tree: wt.path.clone(),
-            env: wt.env(&ctx.repo_root, &ctx.spec, iteration, 0),
-            out_dir: out_dir.clone(),
-        };
-        let onto = best_commit;
-        let label = format!("{}-combined", names::incumbent_label(iteration));
-        match super::sampling::with_incumbent(ctx, onto, &label, std::slice::from_ref(&arm)).await {
-            Ok(rounds) => {
-                let reference = super::sampling::incumbent_snapshot(ctx, &rounds.incumbent);
-                let end = rounds.arms.into_iter().next().expect("one arm");
-                match super::sampling::verdict(ctx, end, &reference).0 {
-                    Verdict::Measured(s) | Verdict::Degenerate(s) => Ok(*s),
-                    Verdict::Interrupted => Err(protocol::Failure::Interrupted),
-                    Verdict::Timeout(m) => Err(protocol::Failure::Timeout(m)),
-                    other => Err(protocol::Failure::Error(format!("{other:?}"))),
-                }
-            }
-            Err(f) => Err(f),
-        }
-    } else {
-        let site = protocol::Site {
-            tree: &wt.path,
-            env: wt.env(&ctx.repo_root, &ctx.spec, iteration, 0),
-            out_dir: &out_dir,
-            iteration,
-            label: names::combined_label(iteration),
-            best,
-        };
-        protocol::sample(ctx, site).await
-    };
-    let ctx2 = ctx.clone();
-    let _ = blocking(move || Repo::open(&ctx2.repo_root).and_then(|r| wt.remove(&r))).await;
-    result
 }

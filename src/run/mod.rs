@@ -11,6 +11,7 @@
 
 mod baseline;
 mod batches;
+mod combination;
 mod context;
 mod evaluate;
 mod experiment;
