@@ -1,6 +1,7 @@
-//! One measurement of a tree: the spec's command run `runs()` times in
-//! `measurement.working_directory`, metrics read from the JSON object on
-//! stdout, aggregated across runs.
+//! One measurement of a tree: the spec's command run so many times in
+//! `measurement.working_directory` by the spec's runner (here, or as a Slurm
+//! job), metrics read from the JSON object each run printed, aggregated
+//! across runs.
 
 use std::collections::BTreeMap;
 use std::path::Path;

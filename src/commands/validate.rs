@@ -1,5 +1,6 @@
-//! `optimize validate`: the spec's checks, then one baseline measurement of
-//! the start commit in a temporary worktree that is always removed.
+//! `optimize validate`: the spec's checks, then the baseline measured
+//! `repeat_count` times (or the full protocol) in a temporary worktree that is
+//! always removed, with the noise those runs show.
 
 use std::path::Path;
 use std::sync::Arc;
