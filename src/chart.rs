@@ -47,6 +47,49 @@ pub fn error_bars(log: &ExperimentLog, primary: &str) -> Vec<(u64, f64, f64)> {
         .collect()
 }
 
+/// The best-so-far line: the baseline, then after each batch that kept
+/// something, the value its last integration left (the kept experiment
+/// first, then its runner-ups, whatever their iteration numbers), stepped at
+/// the batch's last iteration.
+pub fn best_so_far(
+    log: &ExperimentLog,
+    primary: &str,
+    baseline: Option<f64>,
+    last: u64,
+) -> Vec<(f64, f64)> {
+    let Some(mut best) = baseline else {
+        return Vec::new();
+    };
+    let mut step = vec![(0.0, best)];
+    let mut batches: Vec<u64> = log.experiments.iter().map(|e| e.batch).collect();
+    batches.sort();
+    batches.dedup();
+    for batch in batches {
+        let members: Vec<_> = log
+            .experiments
+            .iter()
+            .filter(|e| e.batch == batch)
+            .collect();
+        let mut kept: Vec<_> = members.iter().filter(|e| e.outcome.is_kept()).collect();
+        kept.sort_by_key(|e| (e.outcome == Outcome::RunnerUpKept, e.iteration));
+        let Some(v) = kept.last().and_then(|e| {
+            e.record
+                .combined_metrics
+                .as_ref()
+                .and_then(|m| crate::log::metric_value(m, primary))
+                .or_else(|| e.metric(primary))
+        }) else {
+            continue;
+        };
+        let at = members.iter().map(|e| e.iteration).max().unwrap_or(0) as f64;
+        step.push((at, best));
+        best = v;
+        step.push((at, best));
+    }
+    step.push((last as f64 + 0.5, best));
+    step
+}
+
 /// The plotting library refused to draw.
 #[derive(Debug, thiserror::Error)]
 #[error("cannot draw the progress chart: {0}")]
@@ -77,28 +120,7 @@ pub fn render(log: &ExperimentLog, spec: &Spec) -> Result<String, ChartError> {
         .unwrap_or(1)
         .max(1);
 
-    // The best so far after each iteration: the baseline, then every keep.
-    let mut step: Vec<(f64, f64)> = Vec::new();
-    if let Some(b) = baseline {
-        let mut best = b;
-        step.push((0.0, best));
-        for e in &log.experiments {
-            if e.outcome.is_kept() {
-                let v = e
-                    .record
-                    .combined_metrics
-                    .as_ref()
-                    .and_then(|m| crate::log::metric_value(m, primary))
-                    .or_else(|| e.metric(primary));
-                if let Some(v) = v {
-                    step.push((e.iteration as f64, best));
-                    best = v;
-                    step.push((e.iteration as f64, best));
-                }
-            }
-        }
-        step.push((last as f64 + 0.5, best));
-    }
+    let step = best_so_far(log, primary, baseline, last);
 
     let mut svg = String::new();
     {
@@ -186,4 +208,46 @@ pub fn render(log: &ExperimentLog, spec: &Spec) -> Result<String, ChartError> {
         root.present().map_err(|e| err(&e))?;
     }
     Ok(svg)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::log::Experiment;
+
+    #[test]
+    fn the_best_line_follows_the_order_of_integration() {
+        let mut log = ExperimentLog::default();
+        let entry = |iteration, batch, outcome, value: f64| {
+            let mut e = Experiment::new(iteration, batch, "h", "c", outcome);
+            let mut m = serde_yaml::Mapping::new();
+            m.insert("t".into(), value.into());
+            e.metrics = Some(m);
+            e
+        };
+        log.experiments = vec![
+            entry(1, 1, Outcome::Reverted, 101.0),
+            entry(2, 1, Outcome::Kept, 95.0),
+            // Batch 2: #4 kept first, then #3 merged on top of it.
+            entry(3, 2, Outcome::RunnerUpKept, 93.0),
+            entry(4, 2, Outcome::Kept, 94.0),
+        ];
+        log.experiments[2].record.combined_metrics = Some({
+            let mut m = serde_yaml::Mapping::new();
+            m.insert("t".into(), 90.0.into());
+            m
+        });
+        let line = best_so_far(&log, "t", Some(100.0), 4);
+        assert_eq!(
+            line,
+            [
+                (0.0, 100.0),
+                (2.0, 100.0),
+                (2.0, 95.0),
+                (4.0, 95.0),
+                (4.0, 90.0),
+                (4.5, 90.0)
+            ]
+        );
+    }
 }
