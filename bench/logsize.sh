@@ -8,13 +8,8 @@
 #   bash bench/logsize.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo build --release --quiet
-bin=$PWD/target/release/optimize
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-export GIT_CONFIG_GLOBAL=/dev/null GIT_CONFIG_NOSYSTEM=1
+source bench/common.sh
 
-now() { date +%s.%N; }
 
 # A repository whose run already has `$2` entries and 16 hypotheses queued.
 make_run() { # dir entries

@@ -12,12 +12,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-40}
-cargo build --release --quiet
-bin=$PWD/target/release/optimize
+source bench/common.sh
 fixture=$PWD/fixtures/noisy
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-export GIT_CONFIG_GLOBAL=/dev/null GIT_CONFIG_NOSYSTEM=1
 
 # Which knob is which (measure.sh holds the same table).
 class() {

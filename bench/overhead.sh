@@ -8,13 +8,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 n=${1:-20}
-cargo build --release --quiet
-bin=$PWD/target/release/optimize
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-export GIT_CONFIG_GLOBAL=/dev/null GIT_CONFIG_NOSYSTEM=1
+source bench/common.sh
 
-now() { date +%s.%N; }
 
 make_repo() { # dir files
     local dir=$1 files=$2

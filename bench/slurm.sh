@@ -9,11 +9,7 @@
 # README, "Running measurements on Slurm", starts one on localhost).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo build --release --quiet
-bin=$PWD/target/release/optimize
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-export GIT_CONFIG_GLOBAL=/dev/null GIT_CONFIG_NOSYSTEM=1
+source bench/common.sh
 
 run() { # dir -> seconds, measurements
     local dir=$1 start end

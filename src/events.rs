@@ -136,14 +136,6 @@ impl Event {
         }
     }
 
-    /// The outcome this event carries, for sinks that colour it.
-    pub fn outcome(&self) -> Option<&Outcome> {
-        match self {
-            Event::ExperimentFinished { outcome, .. } => Some(outcome),
-            _ => None,
-        }
-    }
-
     /// One line, as the terminal and `optimize.log` show it; `paint` styles
     /// an outcome's name.
     pub fn describe_with(&self, paint: &dyn Fn(&Outcome) -> String) -> String {

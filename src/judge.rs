@@ -186,10 +186,6 @@ impl JudgeBudget {
     pub fn add(&self, cost: f64) {
         *self.spent.lock().unwrap_or_else(|p| p.into_inner()) += cost;
     }
-
-    pub fn exhausted(&self) -> bool {
-        self.check().is_err()
-    }
 }
 
 /// Judges a tree's items; every call is checked against and added to `budget`.

@@ -9,6 +9,7 @@ use crate::git::{Context, Repo, Result};
 use crate::spec::Spec;
 use crate::state::StateDir;
 
+#[derive(Debug, Clone)]
 pub struct Worktree {
     /// Name under `.git/worktrees/`, unique per spec and experiment.
     pub admin: String,

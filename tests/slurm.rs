@@ -77,10 +77,15 @@ fn a_run_on_slurm_ends_like_a_local_run_and_leaves_nothing_queued() {
 /// A measurement that says it started, then runs while `<holds>/hold`
 /// exists. (Jobs get an explicit environment, so the path is in the script.)
 fn slow_project(poll: f64) -> (TestRepo, tempfile::TempDir) {
+    held_project(poll, "true")
+}
+
+/// `slow_project` whose measurement holds only when `when` (a shell test) is true.
+fn held_project(poll: f64, when: &str) -> (TestRepo, tempfile::TempDir) {
     let holds = tempfile::tempdir().unwrap();
     let h = holds.path().display();
     let slow = format!(
-        "#!/bin/sh\ntouch '{h}/started'\nwhile [ -f '{h}/hold' ]; do sleep 0.2; done\necho '{{\"score\": 1, \"ok\": 1, \"size\": 1}}'\n"
+        "#!/bin/sh\nif {when}; then touch '{h}/started'; while [ -f '{h}/hold' ]; do sleep 0.2; done; fi\necho '{{\"score\": 1, \"ok\": 1, \"size\": 1}}'\n"
     );
     let repo = TestRepo::new(&[("eval.sh", &slow), ("src/a.txt", "a\n")]);
     let spec = common::hard_spec(
@@ -298,24 +303,8 @@ fn a_job_listed_late_is_waited_for() {
 #[test]
 fn a_resume_reattaches_to_jobs_still_running() {
     let cluster = Cluster::start();
-    let holds = tempfile::tempdir().unwrap();
-    let h = holds.path().display();
     // The baseline runs freely; experiments hold while `hold` exists.
-    let eval = format!(
-        "#!/bin/sh\nif [ \"$OPTIMIZE_ITERATION\" != 0 ]; then touch '{h}/started'; while [ -f '{h}/hold' ]; do sleep 0.2; done; fi\necho '{{\"score\": 1, \"ok\": 1, \"size\": 1}}'\n"
-    );
-    let repo = TestRepo::new(&[("eval.sh", &eval), ("src/a.txt", "a\n")]);
-    let spec = common::hard_spec(
-        "queued",
-        "./eval.sh",
-        "hypotheses: {source: file, file: h.yaml}\n",
-    );
-    repo.write("optimize.yaml", &on_slurm(&spec, 1.0));
-    repo.write(
-        "h.yaml",
-        "- description: one\n  apply: \"echo b > src/a.txt\"\n- description: two\n  apply: \"echo c > src/b.txt\"\n",
-    );
-    repo.commit_all("project");
+    let (repo, holds) = held_project(1.0, "[ \"$OPTIMIZE_ITERATION\" != 0 ]");
     let hold = holds.path().join("hold");
     std::fs::write(&hold, "").unwrap();
     let mut child = optimize(repo.path(), &cluster, &["optimize.yaml", "--quiet"])

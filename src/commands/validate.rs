@@ -199,18 +199,15 @@ fn report_noise(loaded: &LoadedSpec, measured: &crate::measure::Measured) {
         fmt_num(detectable),
         detectable / noise.mean.abs().max(f64::MIN_POSITIVE) * 100.0
     );
+    // The thresholds the run's decisions will use.
+    let thresholds = crate::decide::snapshot::rules_for(spec).thresholds;
     let (threshold, key) = match comparison.method() {
         ComparisonMethod::Statistical => return,
         ComparisonMethod::Relative | ComparisonMethod::Paired => (
-            comparison.relative_threshold.unwrap_or(0.05) * noise.mean.abs(),
+            thresholds.relative_threshold * noise.mean.abs(),
             "comparison.relative_threshold",
         ),
-        ComparisonMethod::Absolute => (
-            comparison
-                .noise_threshold
-                .unwrap_or(stability.noise_threshold),
-            "noise_threshold",
-        ),
+        ComparisonMethod::Absolute => (thresholds.absolute(false), "noise_threshold"),
     };
     let false_keeps = noise.false_keep_rate(threshold, per_side, median);
     if false_keeps > 0.01 {

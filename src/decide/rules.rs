@@ -225,6 +225,17 @@ pub struct Thresholds {
     pub minimum_improvement: Option<f64>,
 }
 
+impl Thresholds {
+    /// The absolute bar a change must clear: the judge's floor for a judge
+    /// score, `noise_threshold` otherwise.
+    pub fn absolute(&self, judge: bool) -> f64 {
+        match (judge, self.minimum_improvement) {
+            (true, Some(m)) => m,
+            _ => self.noise_threshold,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct MaxRegression {
     pub relative: bool,
@@ -584,10 +595,7 @@ pub fn compare_objective(
     let delta = objective.direction.signed_delta(b, c);
     let denom = b.abs();
     let relative = if denom > 0.0 { delta / denom } else { 0.0 };
-    let abs_threshold = match (objective.judge, t.minimum_improvement) {
-        (true, Some(m)) => m,
-        _ => t.noise_threshold,
-    };
+    let abs_threshold = t.absolute(objective.judge);
     let mut verdict = if matches!(t.method, Method::Relative | Method::Paired) && denom <= 0.0 {
         ObjectiveVerdict::Inconclusive
     } else {

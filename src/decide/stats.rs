@@ -84,15 +84,6 @@ pub fn variance(x: &[f64]) -> f64 {
     x.iter().map(|v| (v - m) * (v - m)).sum::<f64>() / (x.len() - 1) as f64
 }
 
-/// The spread of samples relative to their mean (0 for fewer than two).
-pub fn relative_sd(x: &[f64]) -> f64 {
-    let m = mean(x).abs();
-    if x.len() < 2 || m == 0.0 {
-        return 0.0;
-    }
-    variance(x).sqrt() / m
-}
-
 /// Looks at `candidate` against `incumbent` (raw samples of the primary).
 pub fn look(plan: &Plan, incumbent: &[f64], candidate: &[f64]) -> Look {
     let n_c = candidate.len();

@@ -71,6 +71,7 @@ impl Loop {
         let base = self.best_commit().ok_or(RunError::NoBestCommit)?;
         let batch = self.log.next_batch();
         let first = self.log.next_iteration();
+        let (best, best_snapshot) = (self.best_value(), self.best_snapshot());
         Ok(chosen
             .iter()
             .enumerate()
@@ -80,8 +81,8 @@ impl Loop {
                 slot: slot as u32,
                 item: self.log.hypothesis_backlog[i].clone(),
                 base,
-                best: self.best_value(),
-                best_snapshot: self.best_snapshot(),
+                best,
+                best_snapshot: best_snapshot.clone(),
             })
             .collect())
     }

@@ -7,12 +7,10 @@ use std::sync::Arc;
 use git2::Oid;
 
 use super::context::Ctx;
-use super::experiment::{Verdict, blocking};
+use super::experiment::{Verdict, new_worktree, remove_worktree};
 use super::protocol::{self, Sampled};
 use crate::events::{Event, Stage};
-use crate::git::Repo;
 use crate::names;
-use crate::worktree::Worktree;
 
 /// Measures runner-up `iteration` cherry-picked onto the new best (as much
 /// as its decision against `best` needs), in a temporary worktree on its
@@ -31,19 +29,11 @@ pub async fn measure_combination(
         iteration,
         stage: Stage::MeasuringCombination,
     });
-    let created = {
-        let ctx = ctx.clone();
-        blocking(move || {
-            let repo = Repo::open(&ctx.repo_root)?;
-            let wt = Worktree::create(&repo, &ctx.state, &label, &branch, commit)?;
-            wt.copy_shared_files(&ctx.repo_root, &ctx.spec)?;
-            Ok::<_, crate::git::GitError>(wt)
-        })
+    let wt = new_worktree(ctx, label, Some(branch), commit)
         .await
-    };
-    let wt = created.map_err(|e| {
-        protocol::Failure::Error(format!("cannot create a worktree for the combination: {e}"))
-    })?;
+        .map_err(|e| {
+            protocol::Failure::Error(format!("cannot create a worktree for the combination: {e}"))
+        })?;
     let statistical = ctx.spec.measurement.stability.comparison.method()
         == crate::spec::ComparisonMethod::Statistical;
     let result = if statistical {
@@ -81,7 +71,6 @@ pub async fn measure_combination(
         };
         protocol::sample(ctx, site).await
     };
-    let ctx2 = ctx.clone();
-    let _ = blocking(move || Repo::open(&ctx2.repo_root).and_then(|r| wt.remove(&r))).await;
+    let _ = remove_worktree(ctx, &wt).await;
     result
 }

@@ -161,12 +161,12 @@ impl Ctx {
         self.measurements.load(Ordering::Relaxed)
     }
 
-    /// The comparison threshold: `judge.minimum_improvement` for judges.
+    /// The absolute comparison threshold, as the decision rules read it
+    /// (`minimum_improvement` for judges).
     pub fn threshold(&self) -> f64 {
-        match (&self.spec.metric.primary.kind, &self.spec.metric.judge) {
-            (MetricType::Judge, Some(j)) => j.minimum_improvement,
-            _ => self.spec.measurement.stability.noise_threshold,
-        }
+        self.rules
+            .thresholds
+            .absolute(self.spec.metric.primary.kind == MetricType::Judge)
     }
 
     /// Records each process group a command of this run starts, so a

@@ -222,31 +222,29 @@ pub async fn prepare(ctx: &Arc<Ctx>, job: Job) -> Prepared {
     }
     // An approved deferred experiment: its kept change, on top of the current best.
     let from_commit = job.item.from_commit.as_deref().and_then(Repo::parse_oid);
-    let created = {
-        let ctx = ctx.clone();
-        let base = job.base;
-        let message = names::commit_message(&ctx.spec.name, &job.item.description);
-        blocking(move || {
-            let repo = Repo::open(&ctx.repo_root)?;
-            let start = match from_commit {
-                None => base,
-                Some(kept) => {
-                    let _git = crate::git::exclusive();
-                    repo.cherry_pick(kept, base, &message)?.ok_or_else(|| {
-                        crate::git::GitError::Io {
-                            context: format!("re-apply the kept commit {kept}"),
-                            source: std::io::Error::other(
-                                "it no longer applies cleanly on the current best",
-                            ),
-                        }
-                    })?
-                }
-            };
-            let wt = Worktree::create(&repo, &ctx.state, &label, &branch, start)?;
-            wt.copy_shared_files(&ctx.repo_root, &ctx.spec)?;
-            Ok::<_, crate::git::GitError>(wt)
-        })
-        .await
+    let start = match from_commit {
+        None => Ok(job.base),
+        Some(kept) => {
+            let ctx = ctx.clone();
+            let base = job.base;
+            let message = names::commit_message(&ctx.spec.name, &job.item.description);
+            blocking(move || {
+                let repo = Repo::open(&ctx.repo_root)?;
+                let _git = crate::git::exclusive();
+                repo.cherry_pick(kept, base, &message)?
+                    .ok_or_else(|| crate::git::GitError::Io {
+                        context: format!("re-apply the kept commit {kept}"),
+                        source: std::io::Error::other(
+                            "it no longer applies cleanly on the current best",
+                        ),
+                    })
+            })
+            .await
+        }
+    };
+    let created = match start {
+        Ok(start) => new_worktree(ctx, label.clone(), Some(branch.clone()), start).await,
+        Err(e) => Err(e),
     };
     let wt = match created {
         Ok(wt) => Arc::new(wt),
@@ -263,19 +261,45 @@ pub async fn prepare(ctx: &Arc<Ctx>, job: Job) -> Prepared {
     p
 }
 
+/// A worktree for `label` at `commit`, on `branch` (created or reset) or
+/// detached, with the spec's shared files copied in.
+pub(super) async fn new_worktree(
+    ctx: &Arc<Ctx>,
+    label: String,
+    branch: Option<String>,
+    commit: Oid,
+) -> Result<Worktree, crate::git::GitError> {
+    let ctx = ctx.clone();
+    blocking(move || {
+        let repo = Repo::open(&ctx.repo_root)?;
+        let wt = match &branch {
+            Some(b) => Worktree::create(&repo, &ctx.state, &label, b, commit)?,
+            None => Worktree::create_detached(&repo, &ctx.state, &label, commit)?,
+        };
+        wt.copy_shared_files(&ctx.repo_root, &ctx.spec)?;
+        Ok(wt)
+    })
+    .await
+}
+
+/// Removes a worktree; its branch, if any, stays.
+pub(super) async fn remove_worktree(
+    ctx: &Arc<Ctx>,
+    wt: &Worktree,
+) -> Result<(), crate::git::GitError> {
+    let (root, wt) = (ctx.repo_root.clone(), wt.clone());
+    blocking(move || Repo::open(&root).and_then(|r| wt.remove(&r))).await
+}
+
 /// Removes the experiment's worktree (its branch stays).
 pub async fn clean_up(ctx: &Arc<Ctx>, mut p: Prepared) -> Outcome {
-    if let Some(wt) = p.wt.take() {
-        let ctx2 = ctx.clone();
-        let wt2 = wt.clone();
-        let removed =
-            blocking(move || Repo::open(&ctx2.repo_root).and_then(|r| wt2.remove(&r))).await;
-        if let Err(e) = removed {
-            ctx.events.emit(Event::warning(format!(
-                "could not remove {}: {e}",
-                wt.path.display()
-            )));
-        }
+    if let Some(wt) = p.wt.take()
+        && let Err(e) = remove_worktree(ctx, &wt).await
+    {
+        ctx.events.emit(Event::warning(format!(
+            "could not remove {}: {e}",
+            wt.path.display()
+        )));
     }
     p.outcome.timings.cleanup_s = p.phases.lap();
     p.outcome

@@ -36,6 +36,7 @@ impl Loop {
     pub(super) fn unfinished_batch(&self) -> Option<Vec<Job>> {
         let plan = self.log.run.in_flight.as_ref()?;
         let base = Repo::parse_oid(&plan.base)?;
+        let (best, best_snapshot) = (self.best_value(), self.best_snapshot());
         let jobs = plan
             .experiments
             .iter()
@@ -53,8 +54,8 @@ impl Loop {
                     slot: m.slot,
                     item: item.clone(),
                     base,
-                    best: self.best_value(),
-                    best_snapshot: self.best_snapshot(),
+                    best,
+                    best_snapshot: best_snapshot.clone(),
                 })
             })
             .collect();

@@ -10,14 +10,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::context::Ctx;
+use super::experiment::{new_worktree, remove_worktree};
 use super::protocol::Failure;
 use crate::decide::stats::{self, Look, Plan, StatVerdict};
 use crate::decide::{self, snapshot};
 use crate::events::{Event, Stage};
-use crate::git::Repo;
 use crate::measure::{self, MeasureFailure, Measured, Metrics};
 use crate::spec::{Direction, ExecutionMode};
-use crate::worktree::Worktree;
 
 /// A tree to sample.
 #[derive(Debug, Clone)]
@@ -239,19 +238,9 @@ pub async fn with_incumbent(
     label: &str,
     arms: &[Arm],
 ) -> Result<Rounds, Failure> {
-    let created = {
-        let ctx = ctx.clone();
-        let label = label.to_string();
-        tokio::task::spawn_blocking(move || {
-            let repo = Repo::open(&ctx.repo_root)?;
-            let wt = Worktree::create_detached(&repo, &ctx.state, &label, base)?;
-            wt.copy_shared_files(&ctx.repo_root, &ctx.spec)?;
-            Ok::<_, crate::git::GitError>(wt)
-        })
+    let wt = new_worktree(ctx, label.to_string(), None, base)
         .await
-        .map_err(|e| Failure::Error(format!("cannot prepare the incumbent: {e}")))?
-    };
-    let wt = created.map_err(|e| Failure::Error(format!("cannot prepare the incumbent: {e}")))?;
+        .map_err(|e| Failure::Error(format!("cannot prepare the incumbent: {e}")))?;
     let incumbent = Arm {
         iteration: arms.first().map_or(0, |a| a.iteration),
         label: label.to_string(),
@@ -260,9 +249,7 @@ pub async fn with_incumbent(
         out_dir: ctx.state.dir.join("incumbent").join(label),
     };
     let result = rounds(ctx, &incumbent, arms).await;
-    let root = ctx.repo_root.clone();
-    let _ =
-        tokio::task::spawn_blocking(move || Repo::open(&root).and_then(|r| wt.remove(&r))).await;
+    let _ = remove_worktree(ctx, &wt).await;
     result
 }
 

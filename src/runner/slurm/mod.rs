@@ -96,10 +96,6 @@ impl Slurm {
         }
     }
 
-    pub fn prefix(&self) -> &str {
-        &self.prefix
-    }
-
     pub async fn run(
         self: &std::sync::Arc<Self>,
         r: Runs<'_>,
@@ -454,11 +450,8 @@ impl Slurm {
         (kept, cancelled)
     }
 
-    /// Cancels the jobs a killed run of this spec left in the queue.
-    pub async fn cancel_leftovers(&self) -> Vec<String> {
-        self.cancel_leftovers_except(&[]).await
-    }
-
+    /// Cancels the jobs a killed run of this spec left in the queue, but
+    /// `keep`, and waits until they are gone.
     async fn cancel_leftovers_except(&self, keep: &[String]) -> Vec<String> {
         let Ok(out) = Command::new("squeue")
             .args(["-h", "-o", "%i|%j"])
