@@ -33,6 +33,14 @@ pub fn write_atomic(path: &Path, contents: &[u8]) -> io::Result<()> {
     result
 }
 
+/// Makes a rename or removal in `path`'s directory durable.
+pub fn sync_parent(path: &Path) -> io::Result<()> {
+    match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => File::open(d)?.sync_all(),
+        _ => File::open(".")?.sync_all(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

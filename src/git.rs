@@ -189,6 +189,63 @@ impl Repo {
         self.delete_branch(&temp_branch)
     }
 
+    /// Moves the linked worktree at `path` onto `branch` (created or reset
+    /// to `commit`), or detached at `commit`, writing only what differs from
+    /// what it holds: tracked files are made to match `commit` whatever was
+    /// done to them, untracked files are removed, and ignored files too when
+    /// `remove_ignored`.
+    pub fn reuse_worktree(
+        &self,
+        admin: &str,
+        path: &Path,
+        branch: Option<&str>,
+        commit: Oid,
+        remove_ignored: bool,
+    ) -> Result<()> {
+        // A process killed while writing leaves these; the pool's worktrees
+        // are this run's alone (it holds the run lock).
+        let admin_dir = self.repo.commondir().join("worktrees").join(admin);
+        for lock in ["index.lock", "HEAD.lock"] {
+            let _ = std::fs::remove_file(admin_dir.join(lock));
+        }
+        let wt = self.detach_worktree_head(path)?;
+        if let Some(branch) = branch {
+            self.set_branch(branch, commit)?;
+        }
+        let target = wt
+            .find_commit(commit)
+            .context(|| format!("find commit {commit}"))?;
+        let mut checkout = git2::build::CheckoutBuilder::new();
+        checkout
+            .force()
+            .remove_untracked(true)
+            .remove_ignored(remove_ignored);
+        wt.checkout_tree(target.as_object(), Some(&mut checkout))
+            .context(|| format!("check out {commit} in {}", path.display()))?;
+        match branch {
+            Some(branch) => wt
+                .set_head(&format!("refs/heads/{branch}"))
+                .context(|| format!("check out {branch} in {}", path.display())),
+            None => wt
+                .set_head_detached(commit)
+                .context(|| format!("detach HEAD in {}", path.display())),
+        }
+    }
+
+    /// Detaches the HEAD of the linked worktree at `path` where it is, so
+    /// its branch can be moved or deleted.
+    pub fn detach_worktree_head(&self, path: &Path) -> Result<Repository> {
+        let wt = Repository::open(path).context(|| format!("open worktree {}", path.display()))?;
+        let current = wt
+            .head()
+            .and_then(|h| h.peel_to_commit())
+            .map(|c| c.id())
+            .context(|| format!("read HEAD of {}", path.display()))?;
+        wt.set_head_detached(current)
+            .context(|| format!("detach HEAD in {}", path.display()))?;
+        Ok(wt)
+    }
+
     /// Removes a linked worktree's files and its administrative entry.
     /// Safe to call for a worktree that is already gone.
     pub fn forget_worktree(&self, admin: &str, path: &Path) -> Result<()> {

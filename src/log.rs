@@ -8,12 +8,12 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_yaml::{Mapping, Value};
 
-use crate::fsutil;
-
 mod run_state;
+mod store;
 mod timestamps;
 
 pub use run_state::{InFlight, InFlightMember, Limits, RunMeta, Session, SessionKind, Timings};
+pub use store::{Fnv, LogFile, redo_path};
 
 #[derive(Debug, thiserror::Error)]
 pub enum LogError {
@@ -441,13 +441,49 @@ impl Best {
     }
 }
 
+/// What evaluating a batch may change: the entries from the first pending
+/// one on, `best`, the backlog and the run's records. Copying only these (not
+/// every earlier entry) keeps an evaluation's cost independent of the log's
+/// length.
+pub struct Checkpoint {
+    from: usize,
+    entries: Vec<Experiment>,
+    best: Best,
+    backlog: Vec<BacklogItem>,
+    run: RunMeta,
+    extra: Mapping,
+}
+
 impl ExperimentLog {
+    pub fn checkpoint(&self) -> Checkpoint {
+        let from = self
+            .experiments
+            .iter()
+            .position(|e| e.outcome.is_pending())
+            .unwrap_or(self.experiments.len());
+        Checkpoint {
+            from,
+            entries: self.experiments[from..].to_vec(),
+            best: self.best.clone(),
+            backlog: self.hypothesis_backlog.clone(),
+            run: self.run.clone(),
+            extra: self.extra.clone(),
+        }
+    }
+
+    /// Puts back what [`ExperimentLog::checkpoint`] copied.
+    pub fn restore(&mut self, c: Checkpoint) {
+        self.experiments.truncate(c.from);
+        self.experiments.extend(c.entries);
+        self.best = c.best;
+        self.hypothesis_backlog = c.backlog;
+        self.run = c.run;
+        self.extra = c.extra;
+    }
+
+    /// Reads the log, finishing (in memory) a write a kill interrupted.
     pub fn load(path: &Path) -> Result<ExperimentLog, LogError> {
-        let text = std::fs::read_to_string(path).map_err(|source| LogError::Read {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        ExperimentLog::parse(&text, path)
+        ExperimentLog::parse(&store::read(path)?, path)
     }
 
     pub fn parse(text: &str, path: &Path) -> Result<ExperimentLog, LogError> {
@@ -471,19 +507,10 @@ impl ExperimentLog {
         })
     }
 
-    /// The log as YAML; timestamps are quoted so that YAML 1.1 readers
-    /// (PyYAML) read them as the strings the schema says they are.
-    pub fn to_yaml(&self) -> String {
-        let text = serde_yaml::to_string(self).expect("an experiment log always serializes");
-        timestamps::quote(&text)
-    }
-
-    /// Writes the log atomically: a reader sees the old file or the new one.
+    /// Writes the whole log atomically: a reader sees the old file or the
+    /// new one. (A run saves through [`LogFile`], which writes less.)
     pub fn save(&self, path: &Path) -> Result<(), LogError> {
-        fsutil::write_atomic(path, self.to_yaml().as_bytes()).map_err(|source| LogError::Write {
-            path: path.to_path_buf(),
-            source,
-        })
+        store::rewrite(path, &self.to_yaml())
     }
 
     /// Every dollar spent on models: the judge's and all other calls.

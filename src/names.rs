@@ -46,6 +46,15 @@ pub fn combined_label(iteration: u64) -> String {
     format!("{}{COMBINED}", exp_label(iteration))
 }
 
+/// The pool's worktree for a slot of a batch; `slot-incumbent` and
+/// `slot-combined` serve the incumbent's re-measurements and runner-up
+/// combinations.
+pub fn slot_label(slot: impl std::fmt::Display) -> String {
+    format!("{SLOT_PREFIX}{slot}")
+}
+
+pub const SLOT_PREFIX: &str = "slot-";
+
 pub const BASELINE_LABEL: &str = "baseline";
 
 /// The incumbent re-measured beside a batch (`method: statistical`), or

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use git2::Oid;
 
 use crate::git::{Context, Repo, Result};
-use crate::spec::Spec;
+use crate::spec::{Clean, Spec};
 use crate::state::StateDir;
 
 #[derive(Debug, Clone)]
@@ -53,6 +53,45 @@ impl Worktree {
         let _git = crate::git::exclusive();
         repo.add_detached_worktree(&wt.admin, &wt.path, commit)?;
         Ok(wt)
+    }
+
+    /// The pool's worktree `label` (see [`crate::names::slot_label`]) on
+    /// `branch` at `commit`, or detached: the one a previous experiment left
+    /// moved there (only the files that differ are written), or a new one
+    /// when there is none or it cannot be reused.
+    pub fn pooled(
+        repo: &Repo,
+        state: &StateDir,
+        label: &str,
+        branch: Option<&str>,
+        commit: Oid,
+        clean: Clean,
+    ) -> Result<Worktree> {
+        let mut wt = Worktree::location(state, label);
+        wt.branch = branch.map(str::to_string);
+        let _git = crate::git::exclusive();
+        if wt.path.join(".git").is_file() && repo.repo.find_worktree(&wt.admin).is_ok() {
+            match repo.reuse_worktree(&wt.admin, &wt.path, branch, commit, clean == Clean::Full) {
+                Ok(()) => return Ok(wt),
+                Err(e) => tracing::warn!("rebuilding {}: {e}", wt.path.display()),
+            }
+        }
+        match branch {
+            Some(b) => repo.add_worktree(&wt.admin, &wt.path, b, commit)?,
+            None => repo.add_detached_worktree(&wt.admin, &wt.path, commit)?,
+        }
+        Ok(wt)
+    }
+
+    /// Removes every worktree of the pool (at the end of a run).
+    pub fn remove_pool(repo: &Repo, state: &StateDir) -> Result<()> {
+        let prefix = crate::names::worktree_admin(&state.name, crate::names::SLOT_PREFIX);
+        let own = crate::names::worktree_admin_prefix(&state.name);
+        for admin in repo.worktrees_with_prefix(&prefix)? {
+            let wt = Worktree::location(state, admin.trim_start_matches(&own));
+            wt.remove(repo)?;
+        }
+        Ok(())
     }
 
     pub fn remove(&self, repo: &Repo) -> Result<()> {

@@ -258,6 +258,21 @@ fn archive(ws: &Workspace) -> Result<(), CliError> {
             .and_then(|_| ws.repo.delete_branch(&branch))
             .map_err(|e| fail(e.to_string()))?;
     }
+    // A killed run's worktrees hold its branches checked out.
+    let own = names::worktree_admin_prefix(name);
+    for admin in ws
+        .repo
+        .worktrees_with_prefix(&own)
+        .map_err(|e| fail(e.to_string()))?
+    {
+        let label = admin.trim_start_matches(&own);
+        if label.starts_with(names::VALIDATE_PREFIX) {
+            continue;
+        }
+        crate::worktree::Worktree::location(&ws.state, label)
+            .remove(&ws.repo)
+            .map_err(|e| fail(e.to_string()))?;
+    }
     let prefix = names::exp_branches_root(name);
     for b in ws
         .repo

@@ -7,14 +7,14 @@ use std::sync::Arc;
 use git2::Oid;
 
 use super::context::Ctx;
-use super::experiment::{Verdict, new_worktree, remove_worktree};
+use super::experiment::{Verdict, pooled_worktree};
 use super::protocol::{self, Sampled};
 use crate::events::{Event, Stage};
 use crate::names;
 
 /// Measures runner-up `iteration` cherry-picked onto the new best (as much
-/// as its decision against `best` needs), in a temporary worktree on its
-/// `-combined` branch, which keeps the commit reachable afterwards.
+/// as its decision against `best` needs), in the pool's `slot-combined`
+/// worktree on its `-combined` branch, which keeps the commit reachable afterwards.
 pub async fn measure_combination(
     ctx: &Arc<Ctx>,
     commit: Oid,
@@ -22,21 +22,21 @@ pub async fn measure_combination(
     best: &serde_json::Value,
     best_commit: Oid,
 ) -> Result<Sampled, protocol::Failure> {
-    let label = names::combined_label(iteration);
     let branch = names::combined_branch(&ctx.spec.name, iteration);
     let out_dir = ctx.state.experiment_dir(iteration).join("combined");
     ctx.events.emit(Event::StageChanged {
         iteration,
         stage: Stage::MeasuringCombination,
     });
-    let wt = new_worktree(ctx, label, Some(branch), commit)
+    let slot = names::slot_label("combined");
+    let wt = pooled_worktree(ctx, slot, Some(branch), commit)
         .await
         .map_err(|e| {
             protocol::Failure::Error(format!("cannot create a worktree for the combination: {e}"))
         })?;
     let statistical = ctx.spec.measurement.stability.comparison.method()
         == crate::spec::ComparisonMethod::Statistical;
-    let result = if statistical {
+    if statistical {
         // Against the new best re-measured in the same rounds.
         let arm = super::sampling::Arm {
             iteration,
@@ -70,7 +70,5 @@ pub async fn measure_combination(
             best,
         };
         protocol::sample(ctx, site).await
-    };
-    let _ = remove_worktree(ctx, &wt).await;
-    result
+    }
 }

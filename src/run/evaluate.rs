@@ -17,12 +17,12 @@ impl Loop {
     /// re-measurement), it leaves the log as it was, so the next session
     /// decides the batch again, exactly as an uninterrupted run would.
     pub(super) async fn evaluate(&mut self) -> Result<BatchEnd, RunError> {
-        let before = self.log.clone();
+        let before = self.log.checkpoint();
         let mut decided = Vec::new();
         match self.decide_batch(&mut decided).await? {
             BatchEnd::Done => {}
             stop => {
-                self.log = before;
+                self.log.restore(before);
                 return Ok(stop);
             }
         }

@@ -1,6 +1,6 @@
-//! One experiment: a worktree on its own branch from the current best,
-//! the hypothesis implemented and committed, scope and dependencies checked,
-//! then measured. The worktree is removed whatever happens.
+//! One experiment: its slot's worktree moved onto its own branch from the
+//! current best, the hypothesis implemented and committed, scope and
+//! dependencies checked, then measured. The worktree stays in the pool.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -115,7 +115,8 @@ pub async fn panicked(ctx: &Arc<Ctx>, job: Job, panic: Box<dyn std::any::Any + S
         .map(|s| s.to_string())
         .or_else(|| panic.downcast_ref::<String>().cloned())
         .unwrap_or_else(|| "no message".into());
-    let wt = Worktree::location(&ctx.state, &names::exp_label(job.iteration));
+    // Whatever state it was left in, the next experiment gets a new one.
+    let wt = Worktree::location(&ctx.state, &names::slot_label(job.slot));
     let root = ctx.repo_root.clone();
     let _ = tokio::task::spawn_blocking(move || {
         Repo::open(&root).and_then(|r| {
@@ -132,8 +133,8 @@ pub async fn panicked(ctx: &Arc<Ctx>, job: Job, panic: Box<dyn std::any::Any + S
     )
 }
 
-/// An experiment implemented, committed and checked, whose worktree is
-/// still there to be measured (when `ready`).
+/// An experiment implemented, committed and checked in its slot's worktree,
+/// to be measured next (when `ready`).
 pub struct Prepared {
     pub outcome: Outcome,
     pub wt: Option<Arc<Worktree>>,
@@ -209,7 +210,8 @@ pub async fn prepare(ctx: &Arc<Ctx>, job: Job) -> Prepared {
             Ok((commit, changes)) => {
                 p.outcome.commit = Some(commit);
                 p.outcome.changes = changes;
-                p.wt = Some(Arc::new(Worktree::location(&ctx.state, &label)));
+                let slot = names::slot_label(job.slot);
+                p.wt = Some(Arc::new(Worktree::location(&ctx.state, &slot)));
                 p.ready = true;
             }
             Err(e) => {
@@ -243,7 +245,10 @@ pub async fn prepare(ctx: &Arc<Ctx>, job: Job) -> Prepared {
         }
     };
     let created = match start {
-        Ok(start) => new_worktree(ctx, label.clone(), Some(branch.clone()), start).await,
+        Ok(start) => {
+            let slot = names::slot_label(job.slot);
+            pooled_worktree(ctx, slot, Some(branch.clone()), start).await
+        }
         Err(e) => Err(e),
     };
     let wt = match created {
@@ -261,9 +266,10 @@ pub async fn prepare(ctx: &Arc<Ctx>, job: Job) -> Prepared {
     p
 }
 
-/// A worktree for `label` at `commit`, on `branch` (created or reset) or
-/// detached, with the spec's shared files copied in.
-pub(super) async fn new_worktree(
+/// The pool's worktree `label` at `commit`, on `branch` (created or reset)
+/// or detached, with the spec's shared files copied in. It stays in the pool
+/// afterwards, for the next experiment to reuse.
+pub(super) async fn pooled_worktree(
     ctx: &Arc<Ctx>,
     label: String,
     branch: Option<String>,
@@ -272,35 +278,18 @@ pub(super) async fn new_worktree(
     let ctx = ctx.clone();
     blocking(move || {
         let repo = Repo::open(&ctx.repo_root)?;
-        let wt = match &branch {
-            Some(b) => Worktree::create(&repo, &ctx.state, &label, b, commit)?,
-            None => Worktree::create_detached(&repo, &ctx.state, &label, commit)?,
-        };
+        let clean = ctx.spec.execution.clean;
+        let wt = Worktree::pooled(&repo, &ctx.state, &label, branch.as_deref(), commit, clean)?;
         wt.copy_shared_files(&ctx.repo_root, &ctx.spec)?;
         Ok(wt)
     })
     .await
 }
 
-/// Removes a worktree; its branch, if any, stays.
-pub(super) async fn remove_worktree(
-    ctx: &Arc<Ctx>,
-    wt: &Worktree,
-) -> Result<(), crate::git::GitError> {
-    let (root, wt) = (ctx.repo_root.clone(), wt.clone());
-    blocking(move || Repo::open(&root).and_then(|r| wt.remove(&r))).await
-}
-
-/// Removes the experiment's worktree (its branch stays).
-pub async fn clean_up(ctx: &Arc<Ctx>, mut p: Prepared) -> Outcome {
-    if let Some(wt) = p.wt.take()
-        && let Err(e) = remove_worktree(ctx, &wt).await
-    {
-        ctx.events.emit(Event::warning(format!(
-            "could not remove {}: {e}",
-            wt.path.display()
-        )));
-    }
+/// Ends an experiment. Its worktree stays in the pool (cleaned when the
+/// next experiment takes it over); its branch keeps its commit.
+pub async fn clean_up(_ctx: &Arc<Ctx>, mut p: Prepared) -> Outcome {
+    p.wt = None;
     p.outcome.timings.cleanup_s = p.phases.lap();
     p.outcome
 }

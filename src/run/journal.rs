@@ -95,6 +95,14 @@ impl Loop {
                 continue;
             }
             let wt = Worktree::location(&self.ctx.state, &label);
+            // The pool's worktrees are repaired when next used; detached, so
+            // the branches of lost work below can go.
+            if label.starts_with(names::SLOT_PREFIX)
+                && wt.path.join(".git").is_file()
+                && repo.detach_worktree_head(&wt.path).is_ok()
+            {
+                continue;
+            }
             repo.forget_worktree(&wt.admin, &wt.path)?;
         }
         let _git = crate::git::exclusive();

@@ -163,7 +163,7 @@ enum BatchEnd {
 struct Loop {
     ctx: Arc<Ctx>,
     log: ExperimentLog,
-    log_path: PathBuf,
+    log_file: crate::log::LogFile,
     /// The model proposed nothing new last time it was asked.
     model_exhausted: bool,
     session_start: Instant,
@@ -186,7 +186,7 @@ impl Loop {
         let active = self.prior_active + self.session_start.elapsed().as_secs_f64();
         self.log.run.active_seconds = Some((active * 10.0).round() / 10.0);
         self.log.run.measurements = Some(self.prior_measurements + self.ctx.measurements());
-        self.log.save(&self.log_path)?;
+        self.log_file.save(&self.log)?;
         Ok(())
     }
 

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::context::Ctx;
-use super::experiment::{new_worktree, remove_worktree};
+use super::experiment::pooled_worktree;
 use super::protocol::Failure;
 use crate::decide::stats::{self, Look, Plan, StatVerdict};
 use crate::decide::{self, snapshot};
@@ -230,15 +230,15 @@ pub fn incumbent_snapshot(ctx: &Ctx, samples: &[Metrics]) -> serde_json::Value {
     )
 }
 
-/// Samples `arms` beside the incumbent at `base`, in a detached worktree
-/// that is removed afterwards.
+/// Samples `arms` beside the incumbent at `base`, in the pool's detached
+/// `slot-incumbent` worktree.
 pub async fn with_incumbent(
     ctx: &Arc<Ctx>,
     base: git2::Oid,
     label: &str,
     arms: &[Arm],
 ) -> Result<Rounds, Failure> {
-    let wt = new_worktree(ctx, label.to_string(), None, base)
+    let wt = pooled_worktree(ctx, crate::names::slot_label("incumbent"), None, base)
         .await
         .map_err(|e| Failure::Error(format!("cannot prepare the incumbent: {e}")))?;
     let incumbent = Arm {
@@ -248,9 +248,7 @@ pub async fn with_incumbent(
         env: wt.env(&ctx.repo_root, &ctx.spec, 0, 0),
         out_dir: ctx.state.dir.join("incumbent").join(label),
     };
-    let result = rounds(ctx, &incumbent, arms).await;
-    let _ = remove_worktree(ctx, &wt).await;
-    result
+    rounds(ctx, &incumbent, arms).await
 }
 
 /// An arm's end as the experiment's verdict, with where its test ended; the

@@ -51,7 +51,7 @@ pub(super) async fn open(
     let mut lp = Loop {
         ctx,
         log,
-        log_path,
+        log_file: crate::log::LogFile::new(log_path),
         model_exhausted: false,
         session_start: Instant::now(),
         prior_active,
@@ -235,6 +235,18 @@ impl Loop {
         });
     }
 
+    /// Removes the worktree pool: nothing is left under `worktrees/` once a
+    /// session ends (a kill leaves it, and the next session reuses it).
+    fn remove_pool(&self) {
+        let removed = Repo::open(&self.ctx.repo_root)
+            .and_then(|repo| crate::worktree::Worktree::remove_pool(&repo, &self.ctx.state));
+        if let Err(e) = removed {
+            self.ctx.events.emit(Event::warning(format!(
+                "could not remove the worktree pool: {e}"
+            )));
+        }
+    }
+
     /// Records why the session stopped, saves, and tells the user.
     pub(super) fn close(mut self, driven: Result<Driven, RunError>) -> Result<Finish, RunError> {
         let reason = match &driven {
@@ -250,8 +262,9 @@ impl Loop {
             session.ended_at = Some(now);
             session.stopped_because = Some(reason.to_string());
         }
-        let saved = self.save();
+        let saved = self.save().and_then(|()| Ok(self.log_file.close()?));
         self.write_digest();
+        self.remove_pool();
         match &reason {
             StopReason::Failed(message) => self.ctx.events.emit(Event::RunFailed {
                 message: message.clone(),

@@ -75,6 +75,19 @@ pub enum RunnerKind {
     Slurm,
 }
 
+/// What a slot's worktree is cleaned of between experiments. Tracked files
+/// are always reset to the next experiment's commit.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Clean {
+    /// Untracked files go; ignored ones (build outputs, caches) stay, so
+    /// incremental builds carry over.
+    #[default]
+    Untracked,
+    /// Ignored files go too: every experiment starts cold.
+    Full,
+}
+
 fn one() -> u32 {
     1
 }
@@ -626,6 +639,9 @@ pub struct Execution {
     /// Ours: `local` (default) or `slurm` (measurements as batch jobs).
     #[serde(default)]
     pub runner: RunnerKind,
+    /// Ours: what a reused worktree is cleaned of before its next experiment.
+    #[serde(default)]
+    pub clean: Clean,
 }
 
 impl Default for Execution {
@@ -636,6 +652,7 @@ impl Default for Execution {
             max_concurrent: default_max_concurrent(),
             codex_security: None,
             runner: RunnerKind::Local,
+            clean: Clean::Untracked,
         }
     }
 }
