@@ -114,6 +114,8 @@ async fn run_agent(
         "OPTIMIZE_PROMPT_FILE".into(),
         prompt_file.display().to_string(),
     ));
+    // An agent CLI needs its own key; only the ones the spec names.
+    env.extend(crate::child_env::passed(&spec.implementer.env));
     let shell = Shell {
         what: "implementer.command",
         command,

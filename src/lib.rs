@@ -5,6 +5,7 @@
 
 pub mod approvals;
 pub mod chart;
+pub mod child_env;
 pub mod cli;
 pub mod clock;
 pub mod commands;

@@ -52,6 +52,8 @@ impl CancelHandle {
 pub struct Invocation<'a> {
     pub command: &'a str,
     pub cwd: &'a Path,
+    /// Set on top of the orchestrator's environment without its secrets
+    /// (see [`crate::child_env`]).
     pub env: Vec<(String, String)>,
     pub timeout: Duration,
     pub stdout_path: PathBuf,
@@ -104,6 +106,8 @@ pub async fn run(
     cmd.arg("-c")
         .arg(inv.command)
         .current_dir(inv.cwd)
+        .env_clear()
+        .envs(crate::child_env::inherited())
         .envs(inv.env.iter().map(|(k, v)| (k, v)))
         .stdin(if inv.stdin.is_some() {
             Stdio::piped()

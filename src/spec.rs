@@ -2,6 +2,7 @@
 //! (`hypotheses`, `implementer`, `llm`, `metric.judge.items_file`).
 
 mod marked;
+mod safety;
 mod types;
 mod validate;
 
@@ -9,6 +10,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 pub use marked::{Node, Pos, did_you_mean};
+pub use safety::*;
 pub use types::*;
 
 /// One problem in a spec, with the place it was found.
@@ -118,6 +120,8 @@ impl LoadedSpec {
     pub fn load(path: &Path) -> Result<LoadedSpec, SpecError> {
         let mut loaded = LoadedSpec::parse_file(path)?;
         loaded.validate()?;
+        // No child this process starts sees the model's key.
+        crate::child_env::protect([loaded.spec.llm.api_key_env.clone()]);
         Ok(loaded)
     }
 

@@ -123,8 +123,8 @@ impl Worktree {
         Ok(())
     }
 
-    /// The OPTIMIZE_* variables (and the spec's port variable) for commands
-    /// run in this tree. `slot` is the experiment's place in its batch.
+    /// The OPTIMIZE_* variables, the spec's port variable and `env.pass`
+    /// for commands run in this tree. `slot` is the experiment's place in its batch.
     pub fn env(
         &self,
         repo_root: &Path,
@@ -156,6 +156,7 @@ impl Worktree {
         if let (Some(var), Some(base)) = (&spec.parallel.port_env_var, spec.parallel.port_base) {
             env.push((var.clone(), (base + slot).to_string()));
         }
+        env.extend(crate::child_env::passed(&spec.env.pass));
         env
     }
 }

@@ -33,6 +33,15 @@ pub struct Spec {
     /// Ours: where measurements run when `execution.runner` is `slurm`.
     #[serde(default)]
     pub slurm: Option<SlurmSettings>,
+    /// Ours: variables passed to child processes although they look secret.
+    #[serde(default)]
+    pub env: super::EnvSettings,
+    /// Ours: the sandbox for implementers and measurements.
+    #[serde(default)]
+    pub sandbox: super::SandboxSettings,
+    /// Ours: the cap on every model call of the run.
+    #[serde(default)]
+    pub budget: super::Budget,
 }
 
 /// `slurm:` (our extension): how measurements are submitted as batch jobs.
@@ -776,6 +785,10 @@ pub struct Implementer {
     pub timeout_seconds: u64,
     #[serde(default)]
     pub model: Option<String>,
+    /// Variables the agent command gets from the orchestrator's environment
+    /// although they look secret (an agent CLI's own key).
+    #[serde(default)]
+    pub env: Vec<String>,
 }
 
 impl Default for Implementer {
@@ -785,6 +798,7 @@ impl Default for Implementer {
             command: None,
             timeout_seconds: default_implementer_timeout(),
             model: None,
+            env: Vec::new(),
         }
     }
 }
