@@ -193,7 +193,11 @@ fn with_default_subcommand(mut args: Vec<OsString>) -> Vec<OsString> {
 }
 
 pub fn main() -> ExitCode {
-    let args = with_default_subcommand(std::env::args_os().collect());
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if args.get(1).is_some_and(|a| a == crate::contain::ARG) {
+        return ExitCode::from(crate::contain::main(&args[2..]).clamp(0, 255) as u8);
+    }
+    let args = with_default_subcommand(args);
     let cli = match Cli::try_parse_from(args) {
         Ok(cli) => cli,
         Err(e) => {

@@ -207,7 +207,9 @@ impl From<RunError> for CliError {
             RunError::Git(g) => git_kind(g),
             RunError::Interrupted => ExitKind::Interrupted,
             RunError::Baseline(BaselineError::Interrupted) => ExitKind::Interrupted,
-            RunError::Hypotheses(_) | RunError::ModelNeeded { .. } => ExitKind::Usage,
+            RunError::Hypotheses(_)
+            | RunError::ModelNeeded { .. }
+            | RunError::SandboxUnavailable(_) => ExitKind::Usage,
             RunError::Log(_)
             | RunError::Approvals(_)
             | RunError::Baseline(_)

@@ -33,6 +33,8 @@ pub struct Site<'a> {
     /// The model client, for the built-in editor.
     pub llm: Option<&'a crate::llm::LlmClient>,
     pub always_immutable: &'a [String],
+    /// For `apply` and agent commands.
+    pub sandbox: Option<crate::sandbox::Rules>,
 }
 
 /// Runs the hypothesis's `apply` command, or applies its `patch`, or (for a
@@ -62,6 +64,7 @@ pub async fn implement(
         env,
         cancel,
         on_spawn,
+        sandbox,
         ..
     } = site;
     if let Some(command) = &item.apply {
@@ -72,6 +75,7 @@ pub async fn implement(
             out_dir,
             env,
             stdin: None,
+            sandbox,
         };
         return run_shell(shell, spec, cancel, on_spawn).await.map(|()| 0.0);
     }
@@ -103,6 +107,7 @@ async fn run_agent(
         mut env,
         cancel,
         on_spawn,
+        sandbox,
         ..
     } = site;
     let prompt = crate::prompt::implement(spec, item, best, tree);
@@ -123,6 +128,7 @@ async fn run_agent(
         out_dir,
         env,
         stdin: Some(prompt.into_bytes()),
+        sandbox,
     };
     run_shell(shell, spec, cancel, on_spawn).await
 }
@@ -136,6 +142,7 @@ struct Shell<'a> {
     out_dir: &'a Path,
     env: Vec<(String, String)>,
     stdin: Option<Vec<u8>>,
+    sandbox: Option<crate::sandbox::Rules>,
 }
 
 /// Runs it with `implementer.timeout_seconds` in its own process group;
@@ -156,6 +163,7 @@ async fn run_shell(
         stdout_path: shell.out_dir.join("implement.stdout"),
         stderr_path: shell.out_dir.join("implement.stderr"),
         stdin: shell.stdin,
+        sandbox: shell.sandbox,
     };
     let done = process::run(inv, cancel, on_spawn)
         .await

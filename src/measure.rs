@@ -165,6 +165,7 @@ pub struct Request<'a> {
     pub runner: &'a Runner,
     /// A name for the measurement, unique in the run (`exp-003`, `baseline`).
     pub label: &'a str,
+    pub sandbox: Option<crate::sandbox::Rules>,
 }
 
 pub async fn measure(req: Request<'_>, cancel: &Cancel) -> Result<Measured, MeasureFailure> {
@@ -192,6 +193,7 @@ pub async fn measure(req: Request<'_>, cancel: &Cancel) -> Result<Measured, Meas
         label: req.label,
         on_spawn: req.on_spawn,
         on_progress: req.on_run,
+        sandbox: req.sandbox.clone(),
     };
     let ran = req.runner.run(runs, cancel).await.map_err(|e| match e {
         RunnerError::Spawn(message) => MeasureFailure::Spawn { message },

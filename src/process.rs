@@ -59,6 +59,8 @@ pub struct Invocation<'a> {
     pub stdout_path: PathBuf,
     pub stderr_path: PathBuf,
     pub stdin: Option<Vec<u8>>,
+    /// Landlock rules for the command and everything it starts.
+    pub sandbox: Option<crate::sandbox::Rules>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -102,13 +104,37 @@ pub async fn run(
     on_spawn: &(dyn Fn(u32) + Sync),
 ) -> io::Result<Finished> {
     let start = Instant::now();
-    let mut cmd = Command::new("sh");
-    cmd.arg("-c")
-        .arg(inv.command)
-        .current_dir(inv.cwd)
+    let mut env = inv.env;
+    if let Some(tmp) = inv.sandbox.as_ref().and_then(|r| r.tmp.as_ref()) {
+        std::fs::create_dir_all(tmp)?;
+        for var in ["TMPDIR", "TMP", "TEMP"] {
+            env.push((var.into(), tmp.display().to_string()));
+        }
+    }
+    // The command runs under the containment shim (this binary), which ends
+    // whatever it started, even in another session; see `crate::contain`.
+    let shim = shim_path();
+    let mut cmd = match &shim {
+        Some(exe) => {
+            let mut cmd = Command::new(exe);
+            cmd.args(crate::contain::args(inv.sandbox.as_ref(), inv.command));
+            cmd
+        }
+        None if inv.sandbox.is_some() => {
+            return Err(io::Error::other(
+                "cannot find the optimize executable to run a sandboxed command",
+            ));
+        }
+        None => {
+            let mut cmd = Command::new("sh");
+            cmd.arg("-c").arg(inv.command);
+            cmd
+        }
+    };
+    cmd.current_dir(inv.cwd)
         .env_clear()
         .envs(crate::child_env::inherited())
-        .envs(inv.env.iter().map(|(k, v)| (k, v)))
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .stdin(if inv.stdin.is_some() {
             Stdio::piped()
         } else {
@@ -118,13 +144,20 @@ pub async fn run(
         .stderr(Stdio::piped())
         .process_group(0)
         .kill_on_drop(true);
+    // The shim ends its command's processes when told to (SIGTERM); a bare
+    // shell is killed.
+    let death_signal = if shim.is_some() {
+        libc::SIGTERM
+    } else {
+        libc::SIGKILL
+    };
     #[cfg(target_os = "linux")]
     // SAFETY: prctl is async-signal-safe; the closure touches no memory of the parent.
     unsafe {
         // The direct child dies with the orchestrator, however it dies; the
         // rest of its group is found and ended on resume (see `leftovers`).
-        cmd.pre_exec(|| {
-            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+        cmd.pre_exec(move || {
+            libc::prctl(libc::PR_SET_PDEATHSIG, death_signal);
             Ok(())
         });
     }
@@ -177,6 +210,14 @@ pub async fn run(
         stderr_tail,
         stdout_bytes,
     })
+}
+
+/// This executable, which doubles as the containment shim; `None` if it
+/// cannot be found (the command then runs under a bare shell).
+fn shim_path() -> Option<PathBuf> {
+    static PATH: std::sync::OnceLock<Option<PathBuf>> = std::sync::OnceLock::new();
+    PATH.get_or_init(|| std::env::current_exe().ok().filter(|p| p.is_file()))
+        .clone()
 }
 
 /// SIGKILLs the group when dropped, so no path out of `run` (including a
@@ -300,16 +341,34 @@ pub mod leftovers {
                 killed.push(pgid);
             }
         }
+        // Processes that left their group (setsid) and outlived their shim
+        // (SIGKILLed with the run) still carry the marker.
+        let me = std::process::id();
+        for pid in all_pids() {
+            if pid != me && has_marker(pid, marker) {
+                // SAFETY: kill has no memory-safety preconditions.
+                unsafe {
+                    libc::kill(pid as i32, libc::SIGKILL);
+                }
+                killed.push(pid);
+            }
+        }
         let _ = std::fs::write(registry, "");
         killed
     }
 
-    fn members(pgid: u32) -> Vec<u32> {
-        let Ok(dir) = std::fs::read_dir("/proc") else {
-            return Vec::new();
-        };
-        dir.flatten()
+    fn all_pids() -> Vec<u32> {
+        std::fs::read_dir("/proc")
+            .into_iter()
+            .flatten()
+            .flatten()
             .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+            .collect()
+    }
+
+    fn members(pgid: u32) -> Vec<u32> {
+        all_pids()
+            .into_iter()
             .filter(|pid| {
                 std::fs::read_to_string(format!("/proc/{pid}/stat"))
                     .ok()

@@ -84,6 +84,11 @@ impl StateDir {
     pub fn lock_path(&self) -> PathBuf {
         self.dir.join("lock")
     }
+    /// A sandboxed command's private temporary directory (`TMPDIR`).
+    pub fn tmp_dir(&self, label: &str) -> PathBuf {
+        self.dir.join("tmp").join(label)
+    }
+
     pub fn worktrees_dir(&self) -> PathBuf {
         self.dir.join("worktrees")
     }

@@ -120,6 +120,12 @@ async fn measure_in(
         first_run: 1,
         runner: site.runner,
         label: &site.label,
+        sandbox: crate::sandbox::rules_for(
+            spec,
+            crate::sandbox::Kind::Measurement,
+            &wt.path,
+            &site.state.tmp_dir(&site.label),
+        ),
     };
     let mut measured = match measure::measure(req, site.cancel).await {
         Ok(m) => m,

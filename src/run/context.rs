@@ -82,6 +82,23 @@ impl Ctx {
             .judge
             .as_ref()
             .and_then(|j| j.max_total_cost_usd);
+        for (mode, what) in [
+            (spec.sandbox.implementer, "implementer"),
+            (spec.sandbox.measurement, "measurement"),
+        ] {
+            match crate::sandbox::resolve(mode, what) {
+                Ok((_, Some(note))) => req.events.emit(crate::events::Event::warning(note)),
+                Ok(_) => {}
+                Err(why) => return Err(RunError::SandboxUnavailable(why)),
+            }
+        }
+        if spec.sandbox.measurement != crate::spec::SandboxMode::Off
+            && spec.execution.runner == RunnerKind::Slurm
+        {
+            req.events.emit(crate::events::Event::warning(
+                "sandbox.measurement applies to measurements run here; Slurm jobs run unsandboxed",
+            ));
+        }
         let runner = runner_for(
             &spec,
             &req.repo_root,

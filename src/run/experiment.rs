@@ -363,6 +363,12 @@ async fn implement_and_check(
                 on_spawn: &on_spawn,
                 llm: ctx.llm.as_deref(),
                 always_immutable: &ctx.always_immutable,
+                sandbox: crate::sandbox::rules_for(
+                    spec,
+                    crate::sandbox::Kind::Implementer,
+                    &wt.path,
+                    &ctx.state.tmp_dir(&names::exp_label(job.iteration)),
+                ),
             },
             job.best,
         )

@@ -91,6 +91,9 @@ pub enum RunError {
     },
     #[error("interrupted; run the same command again to resume")]
     Interrupted,
+    /// `sandbox: required` on a kernel that cannot sandbox.
+    #[error("{0}")]
+    SandboxUnavailable(String),
 }
 
 pub struct Request<'a> {

@@ -35,6 +35,19 @@ pub struct Site<'a> {
     pub best: &'a Value,
 }
 
+impl Site<'_> {
+    /// The measurement sandbox for this tree, if the spec asks for one.
+    fn sandbox(&self, ctx: &Ctx) -> Option<crate::sandbox::Rules> {
+        let tmp = ctx.state.tmp_dir(&self.label);
+        crate::sandbox::rules_for(
+            &ctx.spec,
+            crate::sandbox::Kind::Measurement,
+            self.tree,
+            &tmp,
+        )
+    }
+}
+
 /// A candidate measured as much as its decision needed.
 #[derive(Debug, Clone)]
 pub struct Sampled {
@@ -140,6 +153,7 @@ pub async fn sample(ctx: &Ctx, site: Site<'_>) -> Result<Sampled, Failure> {
             first_run: samples.len() as u32 + 1,
             runner: &ctx.runner,
             label: &site.label,
+            sandbox: site.sandbox(ctx),
         };
         let m = measure::measure(req, &ctx.cancel).await?;
         ctx.count_measurements(m.samples.len());
@@ -215,6 +229,7 @@ async fn smoke(ctx: &Ctx, site: &Site<'_>, command: &str) -> Result<(), Failure>
         stdout_path: site.out_dir.join("smoke.stdout"),
         stderr_path: site.out_dir.join("smoke.stderr"),
         stdin: None,
+        sandbox: site.sandbox(ctx),
     };
     std::fs::create_dir_all(site.out_dir)
         .map_err(|e| Failure::Error(format!("create {}: {e}", site.out_dir.display())))?;

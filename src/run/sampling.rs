@@ -213,6 +213,12 @@ async fn measure_once(ctx: Arc<Ctx>, arm: Arm, run: u32) -> Result<Measured, Mea
         first_run: run,
         runner: &ctx.runner,
         label: &arm.label,
+        sandbox: crate::sandbox::rules_for(
+            &ctx.spec,
+            crate::sandbox::Kind::Measurement,
+            &arm.tree,
+            &ctx.state.tmp_dir(&arm.label),
+        ),
     };
     let m = measure::measure(req, &ctx.cancel).await?;
     ctx.count_measurements(m.samples.len());

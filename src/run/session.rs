@@ -245,6 +245,15 @@ impl Loop {
                 "could not remove the worktree pool: {e}"
             )));
         }
+        let tmp = self.ctx.state.dir.join("tmp");
+        if let Err(e) = std::fs::remove_dir_all(&tmp)
+            && e.kind() != std::io::ErrorKind::NotFound
+        {
+            self.ctx.events.emit(Event::warning(format!(
+                "could not remove {}: {e}",
+                tmp.display()
+            )));
+        }
     }
 
     /// Records why the session stopped, saves, and tells the user.

@@ -17,6 +17,7 @@ pub async fn run(r: Runs<'_>, cancel: &Cancel) -> Result<Vec<RunOutput>, RunnerE
             stdout_path: r.out_dir.join(format!("measure-{run}.stdout")),
             stderr_path: r.out_dir.join(format!("measure-{run}.stderr")),
             stdin: None,
+            sandbox: r.sandbox.clone(),
         };
         let finished = process::run(inv, cancel, r.on_spawn)
             .await

@@ -30,6 +30,8 @@ pub struct Runs<'a> {
     pub on_spawn: &'a (dyn Fn(u32) + Sync),
     /// Told the number of each run as it starts, or where the work is.
     pub on_progress: &'a (dyn Fn(Progress) + Sync),
+    /// For runs here (a Slurm job is not sandboxed).
+    pub sandbox: Option<crate::sandbox::Rules>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
