@@ -338,6 +338,18 @@ pub fn always_immutable(
             out.push(rel.display().to_string());
         }
     }
+    for rel in harness_files(spec, tree) {
+        if !out.contains(&rel) {
+            out.push(rel);
+        }
+    }
+    out
+}
+
+/// Files named in `measurement.command` that exist in `tree`, relative to
+/// its root.
+pub fn harness_files(spec: &Spec, tree: &Path) -> Vec<String> {
+    let mut out = Vec::new();
     let wd = Path::new(&spec.measurement.working_directory);
     for token in spec.measurement.command.split_whitespace() {
         let token = token.trim_matches(|c| c == '"' || c == '\'');

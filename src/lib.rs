@@ -18,6 +18,7 @@ pub mod error;
 pub mod events;
 pub mod fsutil;
 pub mod git;
+pub mod harness;
 pub mod hypotheses;
 pub mod implement;
 pub mod judge;

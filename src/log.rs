@@ -355,6 +355,13 @@ pub struct Recorded {
     /// `method: statistical`: the statistical verdict (keep, futile, inconclusive).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stat_verdict: Option<String>,
+    /// A hash of the harness (`scope.immutable` and the files the measurement
+    /// command names) it was measured with: the run's start commit's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub harness_hash: Option<String>,
+    /// Harness files found changed in its tree and restored before measuring.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub harness_restored: Vec<String>,
 }
 
 impl Experiment {

@@ -212,3 +212,66 @@ fn a_required_sandbox_on_an_unsupported_kernel_is_refused_up_front() {
         .expect_code(2)
         .stderr_has("sandbox.measurement is required");
 }
+
+const TAMPERING_EVAL: &str = r#"#!/bin/sh
+if [ "$(cat src/mode.txt)" = tamper ]; then echo '# tampered' >> eval.sh; fi
+planted=0; [ -f bench/override.local ] && planted=1
+echo "{\"score\": $(cat src/value.txt), \"ok\": 1, \"planted\": $planted}"
+"#;
+
+#[test]
+fn the_harness_is_restored_before_each_measurement_and_changing_it_is_an_error() {
+    let repo = TestRepo::new(&[
+        ("eval.sh", TAMPERING_EVAL),
+        ("bench/data.txt", "data\n"),
+        (".gitignore", "*.local\n"),
+        ("src/value.txt", "10\n"),
+        ("src/mode.txt", "none\n"),
+    ]);
+    let spec = spec("").replace(
+        "immutable: [eval.sh, agent.sh]",
+        "immutable: [eval.sh, bench/]",
+    );
+    repo.write(
+        "optimize.yaml",
+        &spec.replace(
+            "degenerate_gates: [{name: ok, check: \"== 1\"}]",
+            "degenerate_gates: [{name: ok, check: \"== 1\"}]\n  diagnostics: [{name: planted}]",
+        ),
+    );
+    repo.write(
+        "hypotheses.yaml",
+        r#"
+- description: plant an ignored file in the harness
+  apply: "echo 11 > src/value.txt && echo x > bench/override.local"
+- description: tamper with the harness while measuring
+  apply: "echo tamper > src/mode.txt && echo 12 > src/value.txt"
+- description: measure after the tampering
+  apply: "echo none > src/mode.txt && echo 13 > src/value.txt"
+"#,
+    );
+    repo.commit_all("spec");
+    repo.run(&["optimize.yaml"]).expect_code(0);
+    let log = log_yaml(repo.path(), "safe");
+    let got: Vec<String> = outcomes(&log).into_iter().map(|(_, o)| o).collect();
+    assert_eq!(got, ["kept", "error", "kept"]);
+    let entries = log["experiments"].as_sequence().unwrap();
+    assert_eq!(entries[0]["diagnostics"]["planted"].as_f64(), Some(0.0));
+    assert_eq!(
+        entries[0]["harness_restored"][0].as_str(),
+        Some("bench/override.local")
+    );
+    let message = entries[1]["error_message"].as_str().unwrap();
+    assert!(
+        message.contains("changed its own harness: eval.sh"),
+        "{message}"
+    );
+    // The same slot's next measurement ran the original harness again (the
+    // pool's reset of tracked files already undid the tampering).
+    assert_eq!(repo.git(&["show", "optimize/safe:eval.sh"]), TAMPERING_EVAL);
+    let hashes: Vec<&str> = entries
+        .iter()
+        .map(|e| e["harness_hash"].as_str().unwrap())
+        .collect();
+    assert!(hashes.iter().all(|h| *h == hashes[0]), "{hashes:?}");
+}

@@ -38,6 +38,9 @@ pub(crate) struct Ctx {
     measurements: AtomicU64,
     /// Where measurements run.
     pub runner: Runner,
+    /// The harness as the run's start commit holds it (set once the
+    /// session knows that commit).
+    pub harness: std::sync::OnceLock<crate::harness::Harness>,
 }
 
 impl Ctx {
@@ -106,6 +109,7 @@ impl Ctx {
             Some(req.state.slurm_jobs_path()),
         );
         Ok(Ctx {
+            harness: std::sync::OnceLock::new(),
             runner,
             rules: crate::decide::snapshot::rules_for(&spec),
             measurements: AtomicU64::new(0),

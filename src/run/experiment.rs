@@ -67,6 +67,10 @@ pub struct Outcome {
     pub judge: Option<crate::judge::Scores>,
     /// `method: statistical`: where its sequential test ended.
     pub stat: Option<crate::decide::stats::Look>,
+    /// The hash of the harness it was measured with.
+    pub harness_hash: Option<String>,
+    /// Harness files that had to be restored before it was measured.
+    pub harness_restored: Vec<String>,
 }
 
 /// Times the phases of one experiment.
@@ -103,6 +107,8 @@ impl Outcome {
             cost_usd: 0.0,
             judge: None,
             stat: None,
+            harness_hash: None,
+            harness_restored: Vec::new(),
         }
     }
 }
@@ -294,9 +300,31 @@ pub async fn clean_up(_ctx: &Arc<Ctx>, mut p: Prepared) -> Outcome {
     p.outcome
 }
 
-/// Measures a prepared experiment as much as its decision needs.
+/// Measures a prepared experiment as much as its decision needs, against
+/// the run's own harness (restored first; changed by the measurement, it is
+/// an error).
 pub async fn measure(ctx: &Arc<Ctx>, p: &mut Prepared) {
     let Some(wt) = p.wt.clone() else { return };
+    if ctx.harness.get().is_some() {
+        let (ctx2, tree) = (ctx.clone(), wt.path.clone());
+        let restored = blocking(move || {
+            let harness = ctx2.harness.get().expect("checked above");
+            let repo = Repo::open(&ctx2.repo_root)?;
+            Ok::<_, crate::git::GitError>((harness.restore(&repo, &tree)?, harness.hash()))
+        })
+        .await;
+        match restored {
+            Ok((restored, hash)) => {
+                p.outcome.harness_hash = Some(hash);
+                p.outcome.harness_restored = restored;
+            }
+            Err(e) => {
+                p.outcome.verdict = Verdict::Error(format!("cannot restore the harness: {e}"));
+                p.measured();
+                return;
+            }
+        }
+    }
     let site = protocol::Site {
         tree: &wt.path,
         env: p.env(ctx),
@@ -313,6 +341,20 @@ pub async fn measure(ctx: &Arc<Ctx>, p: &mut Prepared) {
         }
         Err(failure) => failure.into(),
     };
+    if let Some(harness) = ctx.harness.get() {
+        match harness.changed_by_measurement(&wt.path) {
+            Ok(changed) if changed.is_empty() => {}
+            Ok(changed) => {
+                p.outcome.verdict = Verdict::Error(format!(
+                    "the measurement changed its own harness: {} (restored before the next measurement)",
+                    changed.join(", ")
+                ));
+            }
+            Err(e) => {
+                p.outcome.verdict = Verdict::Error(format!("cannot check the harness: {e}"));
+            }
+        }
+    }
     p.measured();
 }
 

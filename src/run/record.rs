@@ -65,6 +65,8 @@ pub fn entry(spec: &Spec, outcome: &Outcome, best: Option<f64>) -> Recording {
     }
     e.record.measured_from_iteration = job.item.from_iteration;
     e.record.timings = Some(outcome.timings.clone());
+    e.record.harness_hash = outcome.harness_hash.clone();
+    e.record.harness_restored = outcome.harness_restored.clone();
     if let Some(c) = outcome.commit {
         e.record.experiment_commit = Some(c.to_string());
         e.record.branch = Some(names::exp_branch(&spec.name, job.iteration));

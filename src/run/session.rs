@@ -59,6 +59,7 @@ pub(super) async fn open(
     };
     lp.start_session(&loaded.text, resumed);
     lp.save()?;
+    lp.know_harness(repo)?;
     Ok(lp)
 }
 
@@ -205,6 +206,29 @@ pub fn split_metrics(spec: &Spec, m: &Metrics) -> (Mapping, Mapping) {
 }
 
 impl Loop {
+    /// The harness every measurement is checked against: `scope.immutable`
+    /// and the files `measurement.command` names, as the start commit holds
+    /// them (a log of another tool without one: the baseline's commit).
+    fn know_harness(&self, repo: &Repo) -> Result<(), RunError> {
+        let start = [&self.log.run.start_commit, &self.log.baseline.commit]
+            .into_iter()
+            .flatten()
+            .find_map(|c| Repo::parse_oid(c));
+        let Some(start) = start else {
+            return Ok(());
+        };
+        let spec = &self.ctx.spec;
+        let mut paths = spec.scope.immutable.clone();
+        for file in crate::implement::harness_files(spec, &repo.root) {
+            if !paths.contains(&file) {
+                paths.push(file);
+            }
+        }
+        let harness = crate::harness::Harness::new(repo, start, paths)?;
+        let _ = self.ctx.harness.set(harness);
+        Ok(())
+    }
+
     /// Run metadata: one `sessions` entry per start or resume, with the
     /// limits in force (command-line overrides included).
     fn start_session(&mut self, spec_text: &str, resumed: bool) {
