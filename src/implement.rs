@@ -20,6 +20,8 @@ pub enum ImplementFailure {
     Interrupted,
     /// The model server kept failing: the run stops, resumably.
     Outage(String),
+    /// `budget:` is reached: the run stops, resumably.
+    Budget(String),
 }
 
 /// Where an implementation runs: the worktree, where its output goes, the
@@ -210,6 +212,7 @@ async fn model_editor(
         };
         let reply = reply.map_err(|e| match e {
             crate::llm::LlmError::Outage { .. } => ImplementFailure::Outage(e.to_string()),
+            crate::llm::LlmError::Budget(why) => ImplementFailure::Budget(why),
             other => ImplementFailure::Failed(other.to_string()),
         })?;
         cost += reply.cost_usd.unwrap_or(0.0);

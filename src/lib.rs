@@ -15,6 +15,7 @@ pub mod demo;
 pub mod deps;
 pub mod digest;
 pub mod error;
+pub mod estimate;
 pub mod events;
 pub mod fsutil;
 pub mod git;

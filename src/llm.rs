@@ -5,6 +5,7 @@
 mod edits;
 mod hypothesize;
 mod retry;
+pub mod spend;
 
 use std::path::Path;
 use std::time::Duration;
@@ -35,6 +36,9 @@ pub enum LlmError {
     Refused(String),
     #[error("the model's reply could not be read: {0}")]
     BadReply(String),
+    /// `budget:` is reached; no new call starts. Resumable with a higher cap.
+    #[error("{0}")]
+    Budget(String),
 }
 
 /// Token counts of one call.
@@ -66,6 +70,19 @@ const DEFAULT_PRICES: &[(&str, f64, f64)] = &[
     ("sonnet", 3.0, 15.0),
 ];
 
+/// Dollars per million tokens (input, output) of every model with a known
+/// price: the common ones, then `llm.prices`.
+pub fn prices(spec: &Spec) -> std::collections::BTreeMap<String, (f64, f64)> {
+    let mut prices: std::collections::BTreeMap<String, (f64, f64)> = DEFAULT_PRICES
+        .iter()
+        .map(|(m, i, o)| (m.to_string(), (*i, *o)))
+        .collect();
+    for (model, p) in &spec.llm.prices {
+        prices.insert(model.clone(), (p.input_per_mtok, p.output_per_mtok));
+    }
+    prices
+}
+
 pub struct LlmClient {
     /// Models whose price is unknown (their cost is reported as unknown).
     unknown_prices: std::sync::Mutex<std::collections::BTreeSet<String>>,
@@ -77,6 +94,8 @@ pub struct LlmClient {
     key: Option<String>,
     prices: std::collections::BTreeMap<String, (f64, f64)>,
     outage: Duration,
+    /// Every call of the run, against `budget:`.
+    pub spend: spend::Spend,
 }
 
 impl LlmClient {
@@ -111,13 +130,7 @@ impl LlmClient {
             .map_err(|e| LlmError::Refused(e.to_string()))?;
         let outage = Duration::from_secs_f64(llm.max_outage_minutes * 60.0);
         let client = Client::with_config(config).with_http_service(retry::service(http, outage));
-        let mut prices: std::collections::BTreeMap<String, (f64, f64)> = DEFAULT_PRICES
-            .iter()
-            .map(|(m, i, o)| (m.to_string(), (*i, *o)))
-            .collect();
-        for (model, p) in &llm.prices {
-            prices.insert(model.clone(), (p.input_per_mtok, p.output_per_mtok));
-        }
+        let prices = prices(spec);
         Ok(LlmClient {
             unknown_prices: Default::default(),
             events: crate::events::Events::none(),
@@ -127,6 +140,7 @@ impl LlmClient {
             key,
             prices,
             outage,
+            spend: spend::Spend::new(&spec.budget),
         })
     }
 
@@ -164,6 +178,9 @@ impl LlmClient {
 
     /// One chat completion. `messages` are `{"role", "content"}` objects.
     pub async fn chat(&self, model: &str, messages: &[Value]) -> Result<Reply, LlmError> {
+        if let Some(why) = self.spend.reached() {
+            return Err(LlmError::Budget(why));
+        }
         let request = json!({"model": model, "messages": messages, "stream": false});
         let response: Result<Value, OpenAIError> = self.client.chat().create_byot(request).await;
         let value = response.map_err(|e| self.classify(e))?;
@@ -194,6 +211,10 @@ impl LlmClient {
         let cost_usd = self.price(model).map(|(i, o)| {
             (usage.input_tokens as f64 * i + usage.output_tokens as f64 * o) / 1_000_000.0
         });
+        self.spend.add(
+            cost_usd.unwrap_or(0.0),
+            usage.input_tokens + usage.output_tokens,
+        );
         Ok(Reply {
             text,
             usage,

@@ -11,7 +11,7 @@ pub const LEARNING: &str = include_str!("../prompts/learning.md");
 
 /// Bytes of each named file shown in a prompt, and of all of them.
 const FILE_BYTES: usize = 20_000;
-const TOTAL_FILE_BYTES: usize = 100_000;
+pub const TOTAL_FILE_BYTES: usize = 100_000;
 
 /// Replaces every `{{key}}`; unknown placeholders are left as written.
 pub fn fill(template: &str, values: &[(&str, String)]) -> String {

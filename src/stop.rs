@@ -15,6 +15,9 @@ pub enum StopReason {
     BacklogEmpty,
     Interrupted,
     CostCap,
+    /// `budget.max_usd` or `budget.max_tokens` is reached; resumable with a
+    /// higher cap.
+    Budget(String),
     /// The model server failed through its outage budget; resumable.
     ModelOutage(String),
     /// An error ended the session; what was recorded stays.
@@ -32,6 +35,7 @@ impl StopReason {
             StopReason::BacklogEmpty => "backlog_empty",
             StopReason::Interrupted => "interrupted",
             StopReason::CostCap => "cost_cap",
+            StopReason::Budget(_) => "budget",
             StopReason::ModelOutage(_) => "model_outage",
             StopReason::Failed(_) => "failed",
         }
@@ -63,6 +67,7 @@ impl std::fmt::Display for StopReason {
             StopReason::CostCap => {
                 write!(f, "the judge budget (judge.max_total_cost_usd) is spent")
             }
+            StopReason::Budget(why) => write!(f, "{why}; raise the cap and run again to continue"),
             StopReason::ModelOutage(message) => write!(f, "the model server is down: {message}"),
             StopReason::Failed(message) => write!(f, "failed: {message}"),
         }
@@ -80,6 +85,8 @@ pub struct Standing {
     pub targets: Vec<(String, f64, Option<f64>, crate::spec::Direction)>,
     pub runnable: usize,
     pub judge_spent: f64,
+    /// Every model call of the run: dollars and tokens.
+    pub spent: (f64, u64),
 }
 
 impl Standing {
@@ -108,7 +115,13 @@ impl Standing {
                 .filter(|h| hypotheses::runnable(h))
                 .count(),
             judge_spent,
+            spent: (log.total_cost_usd(), log.run.total_tokens.unwrap_or(0)),
         }
+    }
+
+    /// Why `budget:` stops the run, if it does.
+    pub fn budget_reached(&self, spec: &Spec) -> Option<String> {
+        crate::llm::spend::exceeded(&spec.budget, self.spent)
     }
 
     /// Every declared required target is met by the best (with
@@ -152,6 +165,8 @@ impl Standing {
         let s = &spec.stopping;
         if self.target_met(spec) {
             Some(StopReason::TargetReached)
+        } else if let Some(why) = self.budget_reached(spec) {
+            Some(StopReason::Budget(why))
         } else if self.cost_cap_met(spec) {
             Some(StopReason::CostCap)
         } else if self.max_iterations_met(spec) {

@@ -497,3 +497,81 @@ fn a_refused_model_call_before_any_experiment_still_closes_the_session() {
             .starts_with("failed:")
     );
 }
+
+/// A model that always has one more idea, each creating a new file.
+fn endless(req: &fake_llm::Request, n: usize) -> Reply {
+    let p = req.prompt();
+    if p.contains("An experiment of an optimization run just finished") {
+        Reply::Text("Nothing gained.".into())
+    } else if p.contains("You propose hypotheses") {
+        Reply::Text(hypotheses(&[(&format!("Idea {n}"), "src/new.txt")]))
+    } else {
+        Reply::Text(edit(&format!("src/new{n}.txt"), "", "x\n"))
+    }
+}
+
+#[test]
+fn a_run_stops_at_its_budget_and_continues_when_it_is_raised() {
+    let server = FakeLlm::start(endless);
+    let spec_extra = |cap: &str| {
+        format!(
+            "budget: {{max_usd: {cap}}}\nexecution: {{max_concurrent: 1}}\nstopping: {{max_iterations: 40, plateau_iterations: 100}}\n"
+        )
+    };
+    let repo = project(&server.url, &spec_extra("0.01"));
+    // The project's own execution and stopping give way to these.
+    let spec = repo.read("optimize.yaml").replace(
+        "execution: {max_concurrent: 2}\nstopping: {max_iterations: 6}\n",
+        "",
+    );
+    repo.write("optimize.yaml", &spec);
+    repo.commit_all("budget");
+    let out = run(&repo);
+    out.expect_code(0).stdout_has("budget");
+    let log = log_yaml(repo.path(), "proj");
+    assert!(
+        log["stopped_because"]
+            .as_str()
+            .unwrap()
+            .contains("budget.max_usd"),
+        "{:?}",
+        log["stopped_before"]
+    );
+    // Each call costs $0.0014: calls start only while under $0.01, so
+    // serial calls overshoot by at most one.
+    let calls = server.requests().len();
+    let spent = log["total_llm_cost_usd"].as_f64().unwrap();
+    assert!(
+        (spent - calls as f64 * 0.0014).abs() < 1e-9,
+        "{spent} for {calls} calls"
+    );
+    assert!(
+        (0.01..0.01 + 0.0014 + 1e-9).contains(&spent),
+        "spent {spent}"
+    );
+    assert!(log["total_tokens"].as_u64().unwrap() == calls as u64 * 1200);
+    let before = outcomes(&log).len();
+
+    // The same cap: nothing more is spent.
+    run(&repo).expect_code(0);
+    assert_eq!(server.requests().len(), calls);
+    repo.run(&["status", "optimize.yaml"])
+        .expect_code(0)
+        .stdout_has("of $0.01 (budget.max_usd)");
+
+    // A higher cap: the run goes on where it stopped.
+    repo.write(
+        "optimize.yaml",
+        &repo
+            .read("optimize.yaml")
+            .replace("max_usd: 0.01", "max_usd: 0.02"),
+    );
+    run(&repo).expect_code(0);
+    let log = log_yaml(repo.path(), "proj");
+    assert!(outcomes(&log).len() > before);
+    let spent = log["total_llm_cost_usd"].as_f64().unwrap();
+    assert!(
+        (0.02..0.02 + 0.0014 + 1e-9).contains(&spent),
+        "spent {spent}"
+    );
+}

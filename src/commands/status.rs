@@ -248,7 +248,26 @@ fn stop_conditions(spec: &crate::spec::Spec, log: &ExperimentLog, hours: f64) ->
             }},
         "backlog": {"runnable": runnable, "met": at.backlog_empty(),
             "text": format!("{runnable} runnable hypotheses left")},
+        "budget": {"max_usd": spec.budget.max_usd, "max_tokens": spec.budget.max_tokens,
+            "spent_usd": at.spent.0, "tokens": at.spent.1, "met": at.budget_reached(spec).is_some(),
+            "text": budget_text(spec, at.spent)},
     })
+}
+
+/// `$1.20 of $20 (budget.max_usd), 51234 of 5000000 tokens`.
+fn budget_text(spec: &crate::spec::Spec, (usd, tokens): (f64, u64)) -> String {
+    let money = match spec.budget.max_usd {
+        Some(max) => format!(
+            "{} of {} (budget.max_usd)",
+            crate::text::fmt_usd(usd),
+            crate::text::fmt_usd(max)
+        ),
+        None => format!("{} spent, no budget.max_usd", crate::text::fmt_usd(usd)),
+    };
+    match spec.budget.max_tokens {
+        Some(max) => format!("{money}, {tokens} of {max} tokens (budget.max_tokens)"),
+        None => format!("{money}, {tokens} tokens"),
+    }
 }
 
 /// The spec with the limits the run's latest session ran under (command-line

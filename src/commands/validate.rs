@@ -38,6 +38,23 @@ pub fn run(repo_arg: Option<&Path>, args: &ValidateArgs) -> Result<(), CliError>
         },
         spec.metric.primary.name
     );
+    crate::child_env::protect([spec.llm.api_key_env.clone()]);
+    for (mode, what) in [
+        (spec.sandbox.implementer, "implementer"),
+        (spec.sandbox.measurement, "measurement"),
+    ] {
+        match crate::sandbox::resolve(mode, what) {
+            Ok((_, Some(note))) => eprintln!("warning: {note}"),
+            Ok(_) => {}
+            Err(why) => return Err(CliError::usage(why)),
+        }
+    }
+    let start = repo_arg.unwrap_or_else(|| Path::new("."));
+    if let Ok(repo) = crate::git::Repo::discover(start)
+        && let Some(estimate) = crate::estimate::estimate(spec, &repo.root)
+    {
+        crate::outln!("{estimate}");
+    }
     if args.no_measure {
         return Ok(());
     }

@@ -33,6 +33,9 @@ pub struct RunMeta {
     /// Every model call but the judge's (hypotheses, edits, learnings).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub total_llm_cost_usd: Option<f64>,
+    /// Tokens (prompt and completion) of every model call, the judge's too.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub total_tokens: Option<u64>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub cost_unknown_for_models: Vec<String>,
     /// Runs of the measurement command, all kinds (baseline, candidates,

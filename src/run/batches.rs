@@ -155,7 +155,7 @@ impl Loop {
         // it says what the user must fix.
         stops.sort_by_key(|s| match s {
             StopReason::ModelOutage(_) => 0,
-            StopReason::CostCap => 1,
+            StopReason::CostCap | StopReason::Budget(_) => 1,
             _ => 2,
         });
         if let Some(stop) = stops.into_iter().next() {

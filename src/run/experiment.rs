@@ -48,8 +48,9 @@ pub enum Verdict {
     /// The model server kept failing; like an interruption, nothing is
     /// recorded, and the run stops after this batch's other experiments.
     Outage(String),
-    /// The judge budget is spent: not recorded, and the run stops.
-    BudgetSpent,
+    /// A budget is spent (the judge's, or `budget:`): not recorded, and the
+    /// run stops for this reason.
+    BudgetSpent(crate::stop::StopReason),
 }
 
 #[derive(Debug)]
@@ -419,6 +420,10 @@ async fn implement_and_check(
     match implemented {
         Ok(cost) => outcome.cost_usd = cost,
         Err(ImplementFailure::Interrupted) => return false,
+        Err(ImplementFailure::Budget(why)) => {
+            outcome.verdict = Verdict::BudgetSpent(crate::stop::StopReason::Budget(why));
+            return false;
+        }
         Err(ImplementFailure::Outage(message)) => {
             outcome.verdict = Verdict::Outage(message);
             return false;
@@ -530,7 +535,7 @@ impl From<protocol::Failure> for Verdict {
             protocol::Failure::Timeout(m) => Verdict::Timeout(m),
             protocol::Failure::Error(m) => Verdict::Error(m),
             protocol::Failure::Outage(m) => Verdict::Outage(m),
-            protocol::Failure::BudgetSpent => Verdict::BudgetSpent,
+            protocol::Failure::BudgetSpent(why) => Verdict::BudgetSpent(why),
             protocol::Failure::SmokeFailed(m) => Verdict::SmokeFailed(m),
         }
     }

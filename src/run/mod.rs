@@ -182,6 +182,10 @@ impl Loop {
             if !unknown.is_empty() {
                 self.log.run.cost_unknown_for_models = unknown;
             }
+            let (_, tokens) = client.spend.totals();
+            if tokens > 0 {
+                self.log.run.total_tokens = Some(tokens);
+            }
         }
         if self.ctx.spec.metric.primary.kind == crate::spec::MetricType::Judge {
             self.log.best.total_judge_cost_usd = Some(round6(self.ctx.judge_budget.spent()));

@@ -38,6 +38,7 @@ impl Loop {
             Err(e @ LlmError::Outage { .. }) => {
                 return Ok(BatchEnd::Stop(StopReason::ModelOutage(e.to_string())));
             }
+            Err(LlmError::Budget(why)) => return Ok(BatchEnd::Stop(StopReason::Budget(why))),
             Err(source) => return Err(RunError::Model { source }),
         };
         self.add_cost(cost);

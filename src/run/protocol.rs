@@ -77,7 +77,7 @@ pub enum Failure {
     Outage(String),
     /// The judge budget is spent.
     #[error("the judge budget is spent")]
-    BudgetSpent,
+    BudgetSpent(crate::stop::StopReason),
     /// The ladder's smoke check failed: degenerate, no timed run.
     #[error("{0}")]
     SmokeFailed(String),
@@ -96,7 +96,10 @@ impl From<MeasureFailure> for Failure {
 impl From<JudgeError> for Failure {
     fn from(e: JudgeError) -> Failure {
         match e {
-            JudgeError::Budget { .. } => Failure::BudgetSpent,
+            JudgeError::Budget { .. } => Failure::BudgetSpent(crate::stop::StopReason::CostCap),
+            JudgeError::Model(crate::llm::LlmError::Budget(why)) => {
+                Failure::BudgetSpent(crate::stop::StopReason::Budget(why))
+            }
             JudgeError::Model(e @ crate::llm::LlmError::Outage { .. }) => {
                 Failure::Outage(e.to_string())
             }

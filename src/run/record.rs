@@ -33,7 +33,7 @@ pub fn entry(spec: &Spec, outcome: &Outcome, best: Option<f64>) -> Recording {
         Verdict::Outage(message) => {
             return Recording::Stop(StopReason::ModelOutage(message.clone()));
         }
-        Verdict::BudgetSpent => return Recording::Stop(StopReason::CostCap),
+        Verdict::BudgetSpent(why) => return Recording::Stop(why.clone()),
         Verdict::Measured(..) => LogOutcome::Measured,
         Verdict::Degenerate(..) | Verdict::SmokeFailed(_) => LogOutcome::Degenerate,
         Verdict::Error(_) => LogOutcome::Error,
@@ -150,7 +150,7 @@ pub fn entry(spec: &Spec, outcome: &Outcome, best: Option<f64>) -> Recording {
                 Some("Set aside until its new dependency is approved; its commit is kept.".into());
             reason.clone()
         }
-        Verdict::Interrupted | Verdict::Outage(_) | Verdict::BudgetSpent => {
+        Verdict::Interrupted | Verdict::Outage(_) | Verdict::BudgetSpent(_) => {
             unreachable!("returned above")
         }
     };
@@ -332,7 +332,11 @@ mod tests {
             Recording::Stop(StopReason::ModelOutage(m)) if m == "down"
         ));
         assert!(matches!(
-            entry(&spec(), &outcome(Verdict::BudgetSpent), None),
+            entry(
+                &spec(),
+                &outcome(Verdict::BudgetSpent(StopReason::CostCap)),
+                None
+            ),
             Recording::Stop(StopReason::CostCap)
         ));
     }

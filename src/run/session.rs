@@ -40,6 +40,11 @@ pub(super) async fn open(
         let log = ExperimentLog::load(&log_path)?;
         ctx.judge_budget
             .add(log.best.total_judge_cost_usd.unwrap_or(0.0));
+        if let Some(client) = &ctx.llm {
+            client
+                .spend
+                .add(log.total_cost_usd(), log.run.total_tokens.unwrap_or(0));
+        }
         log
     } else {
         start(&ctx, repo, loaded).await?
