@@ -3,8 +3,8 @@
 //! in `measurement.command`. Before a measurement, every file under those
 //! paths in the tree is made what the run's start commit holds (changed
 //! files restored, files the commit lacks removed, ignored ones included);
-//! after it, any change but an ignored file (a `__pycache__`) means the
-//! measurement changed its own harness, and the experiment is an `error`.
+//! after it, a harness file changed or removed means the measurement changed
+//! its own harness, and the experiment is an `error`.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -106,13 +106,11 @@ impl Harness {
         Ok(changed)
     }
 
-    /// What a measurement changed in the tree's harness (files git ignores
-    /// there, such as caches, do not count; the next restore removes them).
+    /// The harness files a measurement changed or removed. Files it added
+    /// (outputs, caches, a judge's items) do not count: the next restore
+    /// removes them before anything else is measured.
     pub fn changed_by_measurement(&self, tree: &Path) -> Result<Vec<String>> {
-        let wt = git2::Repository::open(tree).context(|| format!("open {}", tree.display()))?;
-        self.differences(tree, |path| {
-            !self.expected.contains_key(path) && wt.is_path_ignored(path).unwrap_or(false)
-        })
+        self.differences(tree, |path| !self.expected.contains_key(path))
     }
 
     /// Files under the harness paths that differ from the start commit
