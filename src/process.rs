@@ -131,10 +131,14 @@ pub async fn run(
             cmd
         }
     };
+    let (contained, on) = leftovers::CONTAINED
+        .split_once('=')
+        .expect("a NAME=value marker");
     cmd.current_dir(inv.cwd)
         .env_clear()
         .envs(crate::child_env::inherited())
         .envs(env.iter().map(|(k, v)| (k, v)))
+        .env(contained, on)
         .stdin(if inv.stdin.is_some() {
             Stdio::piped()
         } else {
@@ -313,6 +317,9 @@ pub mod leftovers {
     use std::io::Write;
     use std::path::Path;
 
+    /// In the environment of every command run here (not of Slurm jobs).
+    pub const CONTAINED: &str = "OPTIMIZE_CONTAINED=1";
+
     pub fn record(registry: &Path, pgid: u32) {
         if let Ok(mut f) = std::fs::OpenOptions::new()
             .create(true)
@@ -342,10 +349,12 @@ pub mod leftovers {
             }
         }
         // Processes that left their group (setsid) and outlived their shim
-        // (SIGKILLed with the run) still carry the marker.
+        // (SIGKILLed with the run) still carry the marker; a Slurm job's
+        // processes carry it too but not CONTAINED, and are left to the
+        // Slurm runner (a resume may adopt them).
         let me = std::process::id();
         for pid in all_pids() {
-            if pid != me && has_marker(pid, marker) {
+            if pid != me && has_marker(pid, marker) && has_marker(pid, CONTAINED) {
                 // SAFETY: kill has no memory-safety preconditions.
                 unsafe {
                     libc::kill(pid as i32, libc::SIGKILL);

@@ -143,6 +143,7 @@ try() { if (echo x > "$1") 2>/dev/null; then echo "$2 written"; else echo "$2 re
     try "/tmp/optimize-sandbox-test-$$.txt" tmp
     try "$TMPDIR/scratch.txt" private-tmp
 } > src/attempts.txt
+env > src/agent-env.txt
 echo 11 > src/value.txt
 "#;
 
@@ -161,7 +162,7 @@ fn a_sandboxed_agent_writes_only_in_its_worktree() {
     repo.write(
         "optimize.yaml",
         &spec(&format!(
-            "implementer: {{kind: command, command: \"{}/agent.sh\"}}\nsandbox: {{implementer: required}}\n",
+            "implementer: {{kind: command, command: \"{}/agent.sh\", env: [AGENT_API_KEY]}}\nsandbox: {{implementer: required}}\n",
             repo.path().display()
         )),
     );
@@ -171,6 +172,8 @@ fn a_sandboxed_agent_writes_only_in_its_worktree() {
     let out = repo
         .command(&["optimize.yaml"])
         .env("HOME", home.path())
+        .env("AGENT_API_KEY", "agent-key-5")
+        .env("OPENAI_API_KEY", "sk-never-seen-6")
         .output()
         .unwrap();
     assert!(
@@ -189,6 +192,10 @@ fn a_sandboxed_agent_writes_only_in_its_worktree() {
     ] {
         assert!(attempts.contains(line), "{line}: {attempts}");
     }
+    // The agent gets its own key (implementer.env), and no other secret.
+    let env = repo.git(&["show", "optimize/safe:src/agent-env.txt"]);
+    assert!(env.contains("AGENT_API_KEY=agent-key-5"), "{env}");
+    assert!(!env.contains("sk-never-seen-6"), "{env}");
     assert!(!repo.path().join("outside.txt").exists());
     assert!(!home.path().join("home.txt").exists());
     assert_eq!(
@@ -274,4 +281,28 @@ fn the_harness_is_restored_before_each_measurement_and_changing_it_is_an_error()
         .map(|e| e["harness_hash"].as_str().unwrap())
         .collect();
     assert!(hashes.iter().all(|h| *h == hashes[0]), "{hashes:?}");
+}
+
+#[test]
+fn kill_9_of_the_run_still_ends_what_its_commands_started() {
+    let eval = "#!/bin/sh\nsetsid sh -c 'sleep 3014' > /dev/null 2>&1 &\ntouch \"$OPTIMIZE_STATE_DIR/started\"\nsleep 100\n";
+    let repo = project(eval, "", "[]\n");
+    let mut child = repo.command(&["optimize.yaml"]).spawn().unwrap();
+    let started = repo.state_dir("safe").join("started");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !started.exists() {
+        assert!(Instant::now() < deadline, "the baseline never started");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    while processes_with("sleep 3014").is_empty() {
+        assert!(Instant::now() < deadline, "the escape never started");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !processes_with("sleep 3014").is_empty() {
+        assert!(Instant::now() < deadline, "the escape outlived the run");
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
