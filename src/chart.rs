@@ -210,6 +210,89 @@ pub fn render(log: &ExperimentLog, spec: &Spec) -> Result<String, ChartError> {
     Ok(svg)
 }
 
+/// compare.svg: two runs' best-so-far curves and points on one chart.
+pub fn render_comparison(
+    runs: [(&str, &ExperimentLog); 2],
+    primary: &str,
+) -> Result<String, ChartError> {
+    let colors = [RGBColor(0x1f, 0x5f, 0xbf), RGBColor(0xd9, 0x5f, 0x02)];
+    let last = runs
+        .iter()
+        .flat_map(|(_, log)| log.experiments.iter().map(|e| e.iteration))
+        .max()
+        .unwrap_or(1)
+        .max(1);
+    let series: Vec<(Vec<(u64, f64, Outcome)>, Vec<(f64, f64)>)> = runs
+        .iter()
+        .map(|(_, log)| {
+            let baseline = log.baseline.metric(primary);
+            (
+                points(log, primary),
+                best_so_far(log, primary, baseline, last),
+            )
+        })
+        .collect();
+    let values: Vec<f64> = series
+        .iter()
+        .flat_map(|(p, s)| p.iter().map(|x| x.1).chain(s.iter().map(|x| x.1)))
+        .filter(|v| v.is_finite())
+        .collect();
+    let (mut lo, mut hi) = values
+        .iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| {
+            (a.min(*v), b.max(*v))
+        });
+    if !lo.is_finite() {
+        (lo, hi) = (0.0, 1.0);
+    }
+    let pad = ((hi - lo) * 0.1).max(hi.abs() * 0.01).max(1e-9);
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (800, 450)).into_drawing_area();
+        let err = |e: &dyn std::fmt::Display| ChartError(e.to_string());
+        root.fill(&WHITE).map_err(|e| err(&e))?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(
+                format!("{primary}: {} vs {}", runs[0].0, runs[1].0),
+                ("sans-serif", 18),
+            )
+            .margin(12)
+            .x_label_area_size(36)
+            .y_label_area_size(64)
+            .build_cartesian_2d(-0.5f64..(last as f64 + 0.5), (lo - pad)..(hi + pad))
+            .map_err(|e| err(&e))?;
+        chart
+            .configure_mesh()
+            .x_desc("iteration")
+            .y_desc(primary)
+            .disable_x_mesh()
+            .x_label_formatter(&|x| format!("{x:.0}"))
+            .draw()
+            .map_err(|e| err(&e))?;
+        for ((label, _), ((pts, step), color)) in runs.iter().zip(series.into_iter().zip(colors)) {
+            chart
+                .draw_series(LineSeries::new(step, color.stroke_width(2)))
+                .map_err(|e| err(&e))?
+                .label(format!("{label}: best so far"))
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], color));
+            chart
+                .draw_series(
+                    pts.iter()
+                        .map(|(i, v, _)| Circle::new((*i as f64, *v), 4, color.mix(0.6).filled())),
+                )
+                .map_err(|e| err(&e))?;
+        }
+        chart
+            .configure_series_labels()
+            .background_style(WHITE.mix(0.8))
+            .border_style(BLACK.mix(0.3))
+            .draw()
+            .map_err(|e| err(&e))?;
+        root.present().map_err(|e| err(&e))?;
+    }
+    Ok(svg)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -78,6 +78,60 @@ pub enum Command {
     /// Copy the bundled example into a fresh git repository and run it offline
     #[command(after_help = "Examples:\n  optimize demo\n  optimize demo /tmp/optimize-demo")]
     Demo(DemoArgs),
+    /// Every run in the repository, current and archived, across specs;
+    /// rewrites .optimize/index.csv.
+    #[command(after_help = "Examples:\n  optimize runs\n  optimize runs --json | jq '.[].status'")]
+    Runs(JsonArg),
+    /// One experiment of a run: hypothesis, outcome, metrics, learnings,
+    /// files, diff and where its output is.
+    #[command(
+        after_help = "Examples:\n  optimize show spec.yaml 7\n  optimize show spec.yaml 3 --run 20261123T101500Z --json"
+    )]
+    Show(ShowArgs),
+    /// Two runs of a spec side by side, and compare.svg with both curves.
+    #[command(
+        after_help = "Run ids are listed by `optimize runs`; a unique prefix is enough.\n\nExample:\n  optimize compare spec.yaml 20261120 20261123"
+    )]
+    Compare(CompareArgs),
+    /// Experiments of every run whose hypothesis, category or learnings match.
+    #[command(
+        after_help = "Examples:\n  optimize search cache\n  optimize search \"loop unrolling\" --json"
+    )]
+    Search(SearchArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct JsonArg {
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    pub spec: PathBuf,
+    pub iteration: u64,
+    /// A run other than the current one (see `optimize runs`).
+    #[arg(long, value_name = "RUN_ID")]
+    pub run: Option<String>,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CompareArgs {
+    pub spec: PathBuf,
+    pub run_a: String,
+    pub run_b: String,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct SearchArgs {
+    #[arg(required = true)]
+    pub text: Vec<String>,
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -164,8 +218,9 @@ pub struct DemoArgs {
     pub dir: Option<PathBuf>,
 }
 
-const SUBCOMMANDS: [&str; 9] = [
-    "run", "status", "approve", "deny", "report", "validate", "demo", "decide", "help",
+const SUBCOMMANDS: [&str; 13] = [
+    "run", "status", "approve", "deny", "report", "validate", "demo", "decide", "runs", "show",
+    "compare", "search", "help",
 ];
 
 /// `optimize <spec> [flags]` means `optimize run <spec> [flags]`.

@@ -1,10 +1,14 @@
 //! One module per command; each turns library results into output.
 
 mod approve;
+mod compare;
 mod decide;
 mod demo;
 mod report;
 mod run;
+mod runs;
+mod search;
+mod show;
 mod status;
 mod validate;
 
@@ -27,7 +31,21 @@ pub fn dispatch(cli: Cli) -> Result<(), CliError> {
         Command::Report(args) => report::run(repo_arg, &args),
         Command::Demo(args) => demo::run(&args),
         Command::Decide(args) => decide::run(&args),
+        Command::Runs(args) => runs::run(repo_arg, &args),
+        Command::Show(args) => show::run(repo_arg, &args),
+        Command::Compare(args) => compare::run(repo_arg, &args),
+        Command::Search(args) => search::run(repo_arg, &args),
     }
+}
+
+/// The repository at `--repo DIR`, or around the current directory.
+pub fn repo_at(repo_arg: Option<&Path>) -> Result<Repo, CliError> {
+    let start = match repo_arg {
+        Some(dir) => dir.to_path_buf(),
+        None => std::env::current_dir()
+            .map_err(|e| CliError::failure(format!("cannot read the current directory: {e}")))?,
+    };
+    Ok(Repo::discover(&start)?)
 }
 
 /// The repository (from --repo or the current directory) and the spec's state dir.
@@ -38,13 +56,7 @@ pub struct Workspace {
 
 impl Workspace {
     pub fn open(repo_arg: Option<&Path>, spec: &LoadedSpec) -> Result<Workspace, CliError> {
-        let start = match repo_arg {
-            Some(dir) => dir.to_path_buf(),
-            None => std::env::current_dir().map_err(|e| {
-                CliError::failure(format!("cannot read the current directory: {e}"))
-            })?,
-        };
-        let repo = Repo::discover(&start)?;
+        let repo = repo_at(repo_arg)?;
         let state = StateDir::new(&repo.root, &spec.spec.name);
         Ok(Workspace { repo, state })
     }

@@ -50,7 +50,12 @@ pub fn execute(
             cancel,
         };
         run::run(req).await.map_err(|e| run_error(e, &args.spec))
-    })?;
+    });
+    // Every run's end, however it ended, is on record across runs.
+    if let Err(e) = crate::history::write_index(&ws.repo.root) {
+        tracing::warn!("cannot write .optimize/index.csv: {e}");
+    }
+    let finish = finish?;
     crate::out!(
         "{}",
         wrapup::render(

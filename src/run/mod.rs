@@ -169,6 +169,8 @@ struct Loop {
     log_file: crate::log::LogFile,
     /// The model proposed nothing new last time it was asked.
     model_exhausted: bool,
+    /// Earlier runs' learnings for the hypothesis prompt, read once.
+    prior_learnings: Option<String>,
     session_start: Instant,
     prior_active: f64,
     /// Measurement runs of earlier sessions.

@@ -18,7 +18,15 @@ impl Loop {
         };
         let spec = &self.ctx.spec;
         let model = client.model_or_default(spec.hypotheses.model.as_ref());
-        let digest = crate::digest::render(&self.log, spec);
+        let mut digest = crate::digest::render(&self.log, spec);
+        let prior = self.prior_learnings.get_or_insert_with(|| {
+            crate::history::prior_learnings(&self.ctx.repo_root, &self.log.run_id, spec, 12)
+                .join("\n")
+        });
+        if !prior.is_empty() {
+            digest += "\n\n## Learnings from earlier runs in this repository\n";
+            digest += prior;
+        }
         let count = (spec.execution.max_concurrent as usize * 2).max(4);
         let prompt =
             crate::llm::hypothesis_prompt(spec, &self.log, &digest, &self.ctx.repo_root, count);

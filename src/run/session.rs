@@ -58,6 +58,7 @@ pub(super) async fn open(
         log,
         log_file: crate::log::LogFile::new(log_path),
         model_exhausted: false,
+        prior_learnings: None,
         session_start: Instant::now(),
         prior_active,
         prior_measurements,

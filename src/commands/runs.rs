@@ -1,0 +1,54 @@
+//! `optimize runs`: every run in the repository, current and archived,
+//! across specs; `.optimize/index.csv` is rewritten from the same rows.
+
+use std::path::Path;
+
+use crate::cli::JsonArg;
+use crate::commands::{display_path, fmt_num, repo_at};
+use crate::error::CliError;
+use crate::history::{self, Summary};
+
+pub fn run(repo_arg: Option<&Path>, args: &JsonArg) -> Result<(), CliError> {
+    let repo = repo_at(repo_arg)?;
+    let (runs, errors) = history::discover(&repo.root);
+    for e in &errors {
+        eprintln!("warning: skipped a run whose log cannot be read: {e}");
+    }
+    let summaries: Vec<Summary> = runs.iter().map(|r| r.summary()).collect();
+    if repo.root.join(".optimize").is_dir() {
+        crate::fsutil::write_atomic(
+            &repo.root.join(".optimize/index.csv"),
+            history::index_csv(&summaries).as_bytes(),
+        )
+        .map_err(|e| CliError::failure("cannot write .optimize/index.csv").caused_by(e))?;
+    }
+    if args.json {
+        crate::outln!(
+            "{}",
+            serde_json::to_string_pretty(&summaries).expect("JSON always serializes")
+        );
+        return Ok(());
+    }
+    if summaries.is_empty() {
+        crate::outln!("no run is on record in {}", display_path(&repo.root));
+        return Ok(());
+    }
+    let num = |v: Option<f64>| v.map(fmt_num).unwrap_or_else(|| "?".into());
+    for s in &summaries {
+        crate::outln!(
+            "{} {} {}{}: {} experiments, {} kept; {} {} -> {}; {}; {}",
+            s.spec,
+            s.run_id,
+            s.started_at,
+            if s.archived { " (archived)" } else { "" },
+            s.experiments,
+            s.kept,
+            s.primary.name.as_deref().unwrap_or("primary"),
+            num(s.primary.baseline),
+            num(s.primary.best),
+            crate::text::fmt_usd(s.cost_usd),
+            s.status
+        );
+    }
+    Ok(())
+}
