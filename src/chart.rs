@@ -210,6 +210,9 @@ pub fn render(log: &ExperimentLog, spec: &Spec) -> Result<String, ChartError> {
     Ok(svg)
 }
 
+/// An experiment's primary value: (iteration, value, outcome).
+type Point = (u64, f64, Outcome);
+
 /// compare.svg: two runs' best-so-far curves and points on one chart.
 pub fn render_comparison(
     runs: [(&str, &ExperimentLog); 2],
@@ -222,7 +225,7 @@ pub fn render_comparison(
         .max()
         .unwrap_or(1)
         .max(1);
-    let series: Vec<(Vec<(u64, f64, Outcome)>, Vec<(f64, f64)>)> = runs
+    let series: Vec<(Vec<Point>, Vec<(f64, f64)>)> = runs
         .iter()
         .map(|(_, log)| {
             let baseline = log.baseline.metric(primary);

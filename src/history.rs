@@ -276,7 +276,7 @@ pub fn prior_learnings(
     }
     // Stable: among equals, the most recent runs' learnings first.
     scored.reverse();
-    scored.sort_by(|a, b| b.0.cmp(&a.0));
+    scored.sort_by_key(|(score, _)| std::cmp::Reverse(*score));
     scored.into_iter().take(limit).map(|(_, l)| l).collect()
 }
 
