@@ -212,6 +212,8 @@ pub fn render(log: &ExperimentLog, spec: &Spec) -> Result<String, ChartError> {
 
 /// An experiment's primary value: (iteration, value, outcome).
 type Point = (u64, f64, Outcome);
+/// A run's points and its best-so-far steps.
+type Curve = (Vec<Point>, Vec<(f64, f64)>);
 
 /// compare.svg: two runs' best-so-far curves and points on one chart.
 pub fn render_comparison(
@@ -225,7 +227,7 @@ pub fn render_comparison(
         .max()
         .unwrap_or(1)
         .max(1);
-    let series: Vec<(Vec<Point>, Vec<(f64, f64)>)> = runs
+    let series: Vec<Curve> = runs
         .iter()
         .map(|(_, log)| {
             let baseline = log.baseline.metric(primary);
