@@ -78,6 +78,13 @@ pub enum Command {
     /// Copy the bundled example into a fresh git repository and run it offline
     #[command(after_help = "Examples:\n  optimize demo\n  optimize demo /tmp/optimize-demo")]
     Demo(DemoArgs),
+    /// Everything a run would do before its first measurement, without
+    /// doing it: resolved spec, backlog, first batch, whether each apply or
+    /// patch applies, time and cost estimates.
+    #[command(
+        after_help = "Examples:\n  optimize plan spec.yaml\n  optimize plan spec.yaml --json | jq '.hypotheses[] | select(.applies == false)'\n  optimize plan spec.yaml --write        # keeps .optimize/<name>/plan.json"
+    )]
+    Plan(PlanArgs),
     /// Every run in the repository, current and archived, across specs;
     /// rewrites .optimize/index.csv.
     #[command(after_help = "Examples:\n  optimize runs\n  optimize runs --json | jq '.[].status'")]
@@ -98,6 +105,16 @@ pub enum Command {
         after_help = "Examples:\n  optimize search cache\n  optimize search \"loop unrolling\" --json"
     )]
     Search(SearchArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    pub spec: PathBuf,
+    #[arg(long)]
+    pub json: bool,
+    /// Keep the plan as plan.json in the state dir.
+    #[arg(long)]
+    pub write: bool,
 }
 
 #[derive(Debug, Args)]
@@ -218,9 +235,9 @@ pub struct DemoArgs {
     pub dir: Option<PathBuf>,
 }
 
-const SUBCOMMANDS: [&str; 13] = [
-    "run", "status", "approve", "deny", "report", "validate", "demo", "decide", "runs", "show",
-    "compare", "search", "help",
+const SUBCOMMANDS: [&str; 14] = [
+    "run", "status", "approve", "deny", "report", "validate", "demo", "decide", "plan", "runs",
+    "show", "compare", "search", "help",
 ];
 
 /// `optimize <spec> [flags]` means `optimize run <spec> [flags]`.

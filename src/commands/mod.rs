@@ -4,6 +4,7 @@ mod approve;
 mod compare;
 mod decide;
 mod demo;
+mod plan;
 mod report;
 mod run;
 mod runs;
@@ -32,6 +33,7 @@ pub fn dispatch(cli: Cli) -> Result<(), CliError> {
         Command::Demo(args) => demo::run(&args),
         Command::Decide(args) => decide::run(&args),
         Command::Runs(args) => runs::run(repo_arg, &args),
+        Command::Plan(args) => plan::run(repo_arg, &args),
         Command::Show(args) => show::run(repo_arg, &args),
         Command::Compare(args) => compare::run(repo_arg, &args),
         Command::Search(args) => search::run(repo_arg, &args),

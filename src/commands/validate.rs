@@ -127,6 +127,16 @@ pub fn run(repo_arg: Option<&Path>, args: &ValidateArgs) -> Result<(), CliError>
     };
 
     crate::outln!("metrics ({:.1}s):", measured.elapsed.as_secs_f64());
+    // `optimize plan` estimates a run's time from this.
+    let summary = serde_json::json!({
+        "seconds_per_run": measured.elapsed.as_secs_f64() / f64::from(runs.max(1)),
+        "runs": runs,
+        "measured_at": crate::clock::now_iso(),
+    });
+    let _ = crate::fsutil::write_atomic(
+        &out_dir.join("summary.json"),
+        summary.to_string().as_bytes(),
+    );
     let width = measured.metrics.keys().map(String::len).max().unwrap_or(0);
     let values: Vec<String> = measured.metrics.values().map(|v| fmt_num(*v)).collect();
     let vwidth = values.iter().map(String::len).max().unwrap_or(0);
