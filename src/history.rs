@@ -224,14 +224,15 @@ pub fn write_index(repo_root: &Path) -> std::io::Result<Vec<Summary>> {
     Ok(summaries)
 }
 
-/// Learnings of earlier runs in this repository (every run but `run_id`),
+/// Learnings of earlier runs in this repository (every run but the one in
+/// `current_dir`),
 /// the most relevant to `spec` first (words shared with its description and
 /// scope, the same spec, a keep), at most `limit` lines of bounded length:
 /// what the hypothesis prompt tells the model so a new run does not repeat
 /// what already failed.
 pub fn prior_learnings(
     repo_root: &Path,
-    run_id: &str,
+    current_dir: &Path,
     spec: &crate::spec::Spec,
     limit: usize,
 ) -> Vec<String> {
@@ -249,7 +250,7 @@ pub fn prior_learnings(
     ));
     let (runs, _) = discover(repo_root);
     let mut scored: Vec<(usize, String)> = Vec::new();
-    for run in runs.iter().filter(|r| r.log.run_id != run_id) {
+    for run in runs.iter().filter(|r| r.dir != current_dir) {
         for e in &run.log.experiments {
             let Some(learnings) = &e.learnings else {
                 continue;

@@ -294,7 +294,14 @@ fn archive(ws: &Workspace) -> Result<(), CliError> {
     }
     let log = ws.state.log_path();
     if log.exists() {
-        let dest = ws.state.root().join(".archive").join(name).join(&ts);
+        // Two archives within a second get distinct directories.
+        let base = ws.state.root().join(".archive").join(name);
+        let mut dest = base.join(&ts);
+        let mut n = 2;
+        while dest.exists() {
+            dest = base.join(format!("{ts}-{n}"));
+            n += 1;
+        }
         std::fs::create_dir_all(&dest).map_err(|e| fail(e.to_string()))?;
         for entry in std::fs::read_dir(&ws.state.dir)
             .map_err(|e| fail(e.to_string()))?

@@ -20,7 +20,7 @@ impl Loop {
         let model = client.model_or_default(spec.hypotheses.model.as_ref());
         let mut digest = crate::digest::render(&self.log, spec);
         let prior = self.prior_learnings.get_or_insert_with(|| {
-            crate::history::prior_learnings(&self.ctx.repo_root, &self.log.run_id, spec, 12)
+            crate::history::prior_learnings(&self.ctx.repo_root, &self.ctx.state.dir, spec, 12)
                 .join("\n")
         });
         if !prior.is_empty() {
