@@ -103,15 +103,7 @@ pub fn render(log: &ExperimentLog, spec: &Spec) -> Result<String, ChartError> {
     let mut values: Vec<f64> = pts.iter().map(|p| p.1).collect();
     values.extend(baseline);
     values.extend(bars.iter().flat_map(|b| [b.1, b.2]));
-    let (mut lo, mut hi) = values
-        .iter()
-        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| {
-            (a.min(*v), b.max(*v))
-        });
-    if !lo.is_finite() {
-        (lo, hi) = (0.0, 1.0);
-    }
-    let pad = ((hi - lo) * 0.1).max(hi.abs() * 0.01).max(1e-9);
+    let (lo, hi) = y_range(&values);
     let last = log
         .experiments
         .iter()
@@ -135,7 +127,7 @@ pub fn render(log: &ExperimentLog, spec: &Spec) -> Result<String, ChartError> {
             .margin(12)
             .x_label_area_size(36)
             .y_label_area_size(64)
-            .build_cartesian_2d(-0.5f64..(last as f64 + 0.5), (lo - pad)..(hi + pad))
+            .build_cartesian_2d(-0.5f64..(last as f64 + 0.5), lo..hi)
             .map_err(|e| err(&e))?;
         chart
             .configure_mesh()
@@ -210,6 +202,19 @@ pub fn render(log: &ExperimentLog, spec: &Spec) -> Result<String, ChartError> {
     Ok(svg)
 }
 
+/// The y axis for `values`, padded; a fixed one when there is nothing.
+fn y_range(values: &[f64]) -> (f64, f64) {
+    let (lo, hi) = values
+        .iter()
+        .filter(|v| v.is_finite())
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| {
+            (a.min(*v), b.max(*v))
+        });
+    let (lo, hi) = if lo.is_finite() { (lo, hi) } else { (0.0, 1.0) };
+    let pad = ((hi - lo) * 0.1).max(hi.abs() * 0.01).max(1e-9);
+    (lo - pad, hi + pad)
+}
+
 /// An experiment's primary value: (iteration, value, outcome).
 type Point = (u64, f64, Outcome);
 /// A run's points and its best-so-far steps.
@@ -240,17 +245,8 @@ pub fn render_comparison(
     let values: Vec<f64> = series
         .iter()
         .flat_map(|(p, s)| p.iter().map(|x| x.1).chain(s.iter().map(|x| x.1)))
-        .filter(|v| v.is_finite())
         .collect();
-    let (mut lo, mut hi) = values
-        .iter()
-        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| {
-            (a.min(*v), b.max(*v))
-        });
-    if !lo.is_finite() {
-        (lo, hi) = (0.0, 1.0);
-    }
-    let pad = ((hi - lo) * 0.1).max(hi.abs() * 0.01).max(1e-9);
+    let (lo, hi) = y_range(&values);
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, (800, 450)).into_drawing_area();
@@ -264,7 +260,7 @@ pub fn render_comparison(
             .margin(12)
             .x_label_area_size(36)
             .y_label_area_size(64)
-            .build_cartesian_2d(-0.5f64..(last as f64 + 0.5), (lo - pad)..(hi + pad))
+            .build_cartesian_2d(-0.5f64..(last as f64 + 0.5), lo..hi)
             .map_err(|e| err(&e))?;
         chart
             .configure_mesh()

@@ -99,6 +99,22 @@ pub fn resolve(mode: SandboxMode, what: &str) -> Result<(bool, Option<String>), 
     }
 }
 
+/// The spec's two sandbox settings on this machine: the notes to show once
+/// (`auto` where the kernel cannot), or why the run must not start
+/// (`required` where it cannot).
+pub fn check(spec: &Spec) -> Result<Vec<String>, String> {
+    let mut notes = Vec::new();
+    for (mode, what) in [
+        (spec.sandbox.implementer, "implementer"),
+        (spec.sandbox.measurement, "measurement"),
+    ] {
+        if let (_, Some(note)) = resolve(mode, what)? {
+            notes.push(note);
+        }
+    }
+    Ok(notes)
+}
+
 impl Rules {
     /// The rules for a command run in `tree` (a linked worktree, whose git
     /// admin directory is writable too, so `git status` works), with `tmp`

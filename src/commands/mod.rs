@@ -40,6 +40,14 @@ pub fn dispatch(cli: Cli) -> Result<(), CliError> {
     }
 }
 
+/// Prints a command's `--json` output.
+pub fn print_json(value: &impl serde::Serialize) {
+    crate::outln!(
+        "{}",
+        serde_json::to_string_pretty(value).expect("JSON always serializes")
+    );
+}
+
 /// The repository at `--repo DIR`, or around the current directory.
 pub fn repo_at(repo_arg: Option<&Path>) -> Result<Repo, CliError> {
     let start = match repo_arg {

@@ -82,10 +82,7 @@ pub fn run(repo_arg: Option<&Path>, args: &PlanArgs) -> Result<(), CliError> {
         eprintln!("wrote {}", display_path(&path));
     }
     if args.json {
-        crate::outln!(
-            "{}",
-            serde_json::to_string_pretty(&plan).expect("JSON always serializes")
-        );
+        crate::commands::print_json(&plan);
         return Ok(());
     }
     crate::out!("{}", text(&loaded, &plan));

@@ -23,10 +23,7 @@ pub fn run(repo_arg: Option<&Path>, args: &JsonArg) -> Result<(), CliError> {
         .map_err(|e| CliError::failure("cannot write .optimize/index.csv").caused_by(e))?;
     }
     if args.json {
-        crate::outln!(
-            "{}",
-            serde_json::to_string_pretty(&summaries).expect("JSON always serializes")
-        );
+        crate::commands::print_json(&summaries);
         return Ok(());
     }
     if summaries.is_empty() {

@@ -20,10 +20,7 @@ pub fn run(repo_arg: Option<&Path>, args: &SearchArgs) -> Result<(), CliError> {
         e => CliError::failure(e.to_string()),
     })?;
     if args.json {
-        crate::outln!(
-            "{}",
-            serde_json::to_string_pretty(&hits).expect("JSON always serializes")
-        );
+        crate::commands::print_json(&hits);
         return Ok(());
     }
     if hits.is_empty() {

@@ -96,10 +96,7 @@ pub fn run(repo_arg: Option<&Path>, args: &ShowArgs) -> Result<(), CliError> {
         "outputs": outputs,
     });
     if args.json {
-        crate::outln!(
-            "{}",
-            serde_json::to_string_pretty(&json).expect("JSON always serializes")
-        );
+        crate::commands::print_json(&json);
         return Ok(());
     }
     let num = |v: &Value| v.as_f64().map(fmt_num).unwrap_or_else(|| "-".into());

@@ -29,10 +29,7 @@ pub fn run(repo_arg: Option<&Path>, args: &StatusArgs) -> Result<(), CliError> {
         add_jobs(&mut report, &JobBook::load(&ws.state.slurm_jobs_path()));
     }
     if args.json {
-        crate::outln!(
-            "{}",
-            serde_json::to_string_pretty(&report.json).expect("JSON always serializes")
-        );
+        crate::commands::print_json(&report.json);
     } else {
         crate::out!("{}", report.text);
     }

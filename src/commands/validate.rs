@@ -39,15 +39,8 @@ pub fn run(repo_arg: Option<&Path>, args: &ValidateArgs) -> Result<(), CliError>
         spec.metric.primary.name
     );
     crate::child_env::protect([spec.llm.api_key_env.clone()]);
-    for (mode, what) in [
-        (spec.sandbox.implementer, "implementer"),
-        (spec.sandbox.measurement, "measurement"),
-    ] {
-        match crate::sandbox::resolve(mode, what) {
-            Ok((_, Some(note))) => eprintln!("warning: {note}"),
-            Ok(_) => {}
-            Err(why) => return Err(CliError::usage(why)),
-        }
+    for note in crate::sandbox::check(spec).map_err(CliError::usage)? {
+        eprintln!("warning: {note}");
     }
     let start = repo_arg.unwrap_or_else(|| Path::new("."));
     if let Ok(repo) = crate::git::Repo::discover(start)

@@ -85,15 +85,8 @@ impl Ctx {
             .judge
             .as_ref()
             .and_then(|j| j.max_total_cost_usd);
-        for (mode, what) in [
-            (spec.sandbox.implementer, "implementer"),
-            (spec.sandbox.measurement, "measurement"),
-        ] {
-            match crate::sandbox::resolve(mode, what) {
-                Ok((_, Some(note))) => req.events.emit(crate::events::Event::warning(note)),
-                Ok(_) => {}
-                Err(why) => return Err(RunError::SandboxUnavailable(why)),
-            }
+        for note in crate::sandbox::check(&spec).map_err(RunError::SandboxUnavailable)? {
+            req.events.emit(crate::events::Event::warning(note));
         }
         if spec.sandbox.measurement != crate::spec::SandboxMode::Off
             && spec.execution.runner == RunnerKind::Slurm
