@@ -10,6 +10,7 @@ pub mod cli;
 pub mod clock;
 pub mod commands;
 pub mod contain;
+pub mod criteria;
 pub mod decide;
 pub mod demo;
 pub mod deps;

@@ -362,6 +362,12 @@ pub struct Recorded {
     /// Harness files found changed in its tree and restored before measuring.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub harness_restored: Vec<String>,
+    /// `metric.criteria`: each criterion's result.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub criteria: Vec<crate::criteria::CriterionResult>,
+    /// The weighted share of criteria that passed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub criteria_score: Option<f64>,
 }
 
 impl Experiment {

@@ -72,6 +72,8 @@ pub struct Outcome {
     pub harness_hash: Option<String>,
     /// Harness files that had to be restored before it was measured.
     pub harness_restored: Vec<String>,
+    /// `metric.criteria`, checked after its measurement.
+    pub criteria: Vec<crate::criteria::CriterionResult>,
 }
 
 /// Times the phases of one experiment.
@@ -110,6 +112,7 @@ impl Outcome {
             stat: None,
             harness_hash: None,
             harness_restored: Vec::new(),
+            criteria: Vec::new(),
         }
     }
 }
@@ -342,6 +345,7 @@ pub async fn measure(ctx: &Arc<Ctx>, p: &mut Prepared) {
         }
         Err(failure) => failure.into(),
     };
+    check_criteria(ctx, p, &wt).await;
     if let Some(harness) = ctx.harness.get() {
         match harness.changed_by_measurement(&wt.path) {
             Ok(changed) if changed.is_empty() => {}
@@ -357,6 +361,43 @@ pub async fn measure(ctx: &Arc<Ctx>, p: &mut Prepared) {
         }
     }
     p.measured();
+}
+
+/// `metric.criteria`, after a measurement that passed its gates: a failed
+/// required criterion makes the experiment degenerate.
+async fn check_criteria(ctx: &Arc<Ctx>, p: &mut Prepared, wt: &Worktree) {
+    let criteria = &ctx.spec.metric.criteria;
+    if criteria.is_empty() || !matches!(p.outcome.verdict, Verdict::Measured(_)) {
+        return;
+    }
+    let on_spawn = ctx.group_recorder();
+    let label = names::exp_label(p.outcome.job.iteration);
+    let site = crate::criteria::Site {
+        tree: &wt.path,
+        out_dir: &p.out_dir,
+        env: p.env(ctx),
+        timeout: std::time::Duration::from_secs(ctx.spec.measurement.timeout_seconds),
+        cancel: &ctx.cancel,
+        on_spawn: &on_spawn,
+        sandbox: crate::sandbox::rules_for(
+            &ctx.spec,
+            crate::sandbox::Kind::Measurement,
+            &wt.path,
+            &ctx.state.tmp_dir(&label),
+        ),
+    };
+    let results = crate::criteria::evaluate(criteria, &site).await;
+    if ctx.cancel.is_cancelled() {
+        p.outcome.verdict = Verdict::Interrupted;
+        return;
+    }
+    if !crate::criteria::failed_required(&results).is_empty() {
+        let verdict = std::mem::replace(&mut p.outcome.verdict, Verdict::Interrupted);
+        if let Verdict::Measured(sampled) = verdict {
+            p.outcome.verdict = Verdict::Degenerate(sampled);
+        }
+    }
+    p.outcome.criteria = results;
 }
 
 impl From<Sampled> for Verdict {

@@ -67,6 +67,10 @@ pub fn entry(spec: &Spec, outcome: &Outcome, best: Option<f64>) -> Recording {
     e.record.timings = Some(outcome.timings.clone());
     e.record.harness_hash = outcome.harness_hash.clone();
     e.record.harness_restored = outcome.harness_restored.clone();
+    if !outcome.criteria.is_empty() {
+        e.record.criteria_score = crate::criteria::score(&outcome.criteria, &spec.metric.criteria);
+        e.record.criteria = outcome.criteria.clone();
+    }
     if let Some(c) = outcome.commit {
         e.record.experiment_commit = Some(c.to_string());
         e.record.branch = Some(names::exp_branch(&spec.name, job.iteration));
@@ -124,10 +128,21 @@ pub fn entry(spec: &Spec, outcome: &Outcome, best: Option<f64>) -> Recording {
                 .filter(|g| !g.passed)
                 .map(|g| format!("{} {}", g.name, g.check))
                 .collect();
-            let detail = format!("failed gate {}", failed.join(", "));
-            e.learnings = Some(format!(
-                "Broke a degenerate gate ({detail}); reverted without comparison."
-            ));
+            let detail = if failed.is_empty() {
+                format!(
+                    "failed required criterion {}",
+                    crate::criteria::failed_required(&outcome.criteria).join(", ")
+                )
+            } else {
+                format!("failed gate {}", failed.join(", "))
+            };
+            e.learnings = Some(if failed.is_empty() {
+                format!(
+                    "Failed a required success criterion ({detail}); reverted without comparison."
+                )
+            } else {
+                format!("Broke a degenerate gate ({detail}); reverted without comparison.")
+            });
             detail
         }
         Verdict::Error(msg) => {

@@ -61,6 +61,40 @@ fn yes() -> bool {
     true
 }
 
+/// `metric.criteria[]`: a success criterion checked in the worktree after
+/// the measurement.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct Criterion {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub kind: CriterionKind,
+    /// The command (`test_pass`, `command`), path (`file_exists`) or text
+    /// (`contains`).
+    pub target: String,
+    /// A failed required criterion makes the experiment `degenerate`.
+    #[serde(default)]
+    pub required: bool,
+    #[serde(default = "unit_weight")]
+    pub weight: f64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CriterionKind {
+    /// A test command that must exit 0.
+    TestPass,
+    /// Any shell command that must exit 0.
+    Command,
+    /// A path, relative to the worktree, that must exist.
+    FileExists,
+    /// Text the measurement's stdout must contain.
+    Contains,
+}
+
+fn unit_weight() -> f64 {
+    1.0
+}
+
 /// `budget:`: no new model call starts once either cap is reached.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 pub struct Budget {

@@ -217,6 +217,9 @@ pub struct Metric {
     pub diagnostics: Vec<Diagnostic>,
     #[serde(default)]
     pub judge: Option<Judge>,
+    /// Ours: success criteria beside the numeric gates.
+    #[serde(default)]
+    pub criteria: Vec<super::Criterion>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]

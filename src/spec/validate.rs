@@ -113,6 +113,24 @@ fn check_metric(spec: &Spec, f: &mut Findings) {
         }
     }
     check_objectives(metric, f);
+    let mut names = HashSet::new();
+    for (i, c) in metric.criteria.iter().enumerate() {
+        let at = |key: &str| format!("metric.criteria[{i}].{key}");
+        if c.name.trim().is_empty() {
+            f.error(at("name"), "must not be empty");
+        } else if !names.insert(c.name.as_str()) {
+            f.error(
+                at("name"),
+                format!("criterion \"{}\" is listed twice", c.name),
+            );
+        }
+        if c.target.trim().is_empty() {
+            f.error(at("target"), "must not be empty");
+        }
+        if !c.weight.is_finite() || c.weight < 0.0 {
+            f.error(at("weight"), "must be a number of at least 0");
+        }
+    }
     match (metric.primary.kind, &metric.judge) {
         (MetricType::Judge, None) => f.error(
             "metric.judge",
