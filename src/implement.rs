@@ -224,7 +224,8 @@ async fn model_editor(
             &transcript,
             &json!({"request": messages, "reply": reply.text, "model": model,
                 "usage": {"input_tokens": reply.usage.input_tokens, "output_tokens": reply.usage.output_tokens},
-                "cost_usd": reply.cost_usd, "refused": applied.as_ref().err().map(|e| e.to_string())}),
+                "cost_usd": reply.cost_usd, "refused": applied.as_ref().err().map(|e| e.to_string()),
+                "tolerated": applied.as_ref().map(|a| a.notes.clone()).unwrap_or_default()}),
         );
         match applied {
             Ok(_) => return Ok(cost),

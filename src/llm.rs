@@ -6,6 +6,7 @@ mod edits;
 mod hypothesize;
 mod retry;
 pub mod spend;
+mod tolerance;
 
 use std::path::Path;
 use std::time::Duration;
@@ -17,7 +18,7 @@ use serde_json::{Value, json};
 
 use crate::spec::Spec;
 
-pub use edits::{Edit, EditError, apply_edits, parse_edits};
+pub use edits::{Applied, Edit, EditError, apply_edits, apply_edits_with, parse_edits};
 pub use hypothesize::{generate, hypothesis_prompt};
 
 #[derive(Debug, thiserror::Error)]

@@ -2,7 +2,8 @@
 //! path on its own line (an empty SEARCH creates the file). Every block is
 //! checked before anything is written: the path stays inside the worktree
 //! (no `..`, no absolute path, no symlink leading out), inside scope.mutable
-//! and outside the immutable paths, and each SEARCH matches exactly once.
+//! and outside the immutable paths, and each SEARCH matches exactly one
+//! place (exactly, or failing that up to whitespace: see `tolerance`).
 
 use std::collections::BTreeMap;
 use std::path::{Component, Path, PathBuf};
@@ -109,14 +110,35 @@ fn resolve(tree: &Path, rel: &str) -> Result<PathBuf, EditError> {
     Ok(tree.join(p))
 }
 
+/// What applying a reply's edits did.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Applied {
+    pub files: Vec<String>,
+    /// SEARCH texts that matched only up to whitespace, said so.
+    pub notes: Vec<String>,
+}
+
 /// Checks every edit against the tree and the scope, then writes them all;
-/// on any problem nothing is written. Returns the files changed.
+/// on any problem nothing is written.
 pub fn apply_edits(
     tree: &Path,
     edits: &[Edit],
     spec: &Spec,
     always_immutable: &[String],
-) -> Result<Vec<String>, EditError> {
+) -> Result<Applied, EditError> {
+    apply_edits_with(tree, edits, spec, always_immutable, true)
+}
+
+/// [`apply_edits`], with SEARCH texts matched exactly only when `tolerant`
+/// is false (for measuring what the tolerance buys).
+pub fn apply_edits_with(
+    tree: &Path,
+    edits: &[Edit],
+    spec: &Spec,
+    always_immutable: &[String],
+    tolerant: bool,
+) -> Result<Applied, EditError> {
+    let mut notes = Vec::new();
     let mut contents: BTreeMap<String, (PathBuf, String)> = BTreeMap::new();
     for e in edits {
         let rel = e.path.trim_start_matches("./").to_string();
@@ -151,19 +173,35 @@ pub fn apply_edits(
             }
             (Some(text), true) => text + &e.replace,
             (None, false) => return Err(EditError(format!("{rel}: no such file"))),
-            (Some(text), false) => match text.matches(e.search.as_str()).count() {
-                1 => text.replacen(e.search.as_str(), &e.replace, 1),
-                0 => {
-                    return Err(EditError(format!(
-                        "{rel}: the SEARCH text was not found; copy the lines exactly as they are in the file"
-                    )));
+            (Some(text), false) => {
+                match super::tolerance::locate(&text, &e.search, &e.replace, tolerant) {
+                    super::tolerance::Found::At {
+                        range,
+                        replace,
+                        note,
+                    } => {
+                        notes.extend(note.map(|n| format!("{rel}: {n}")));
+                        let mut text = text;
+                        text.replace_range(range, &replace);
+                        text
+                    }
+                    super::tolerance::Found::Missing(closest) => {
+                        return Err(EditError(match closest {
+                            Some((line, region)) => format!(
+                                "{rel}: the SEARCH text was not found; the closest region is at line {line}:\n{region}\ncopy the lines exactly as they are in the file"
+                            ),
+                            None => format!(
+                                "{rel}: the SEARCH text was not found; copy the lines exactly as they are in the file"
+                            ),
+                        }));
+                    }
+                    super::tolerance::Found::Ambiguous(n) => {
+                        return Err(EditError(format!(
+                            "{rel}: the SEARCH text matches {n} places; include more lines so it matches exactly one"
+                        )));
+                    }
                 }
-                n => {
-                    return Err(EditError(format!(
-                        "{rel}: the SEARCH text matches {n} places; include more lines so it matches exactly one"
-                    )));
-                }
-            },
+            }
         };
         contents.insert(rel, (path, updated));
     }
@@ -173,7 +211,10 @@ pub fn apply_edits(
         }
         std::fs::write(path, text).map_err(|e| EditError(format!("{rel}: {e}")))?;
     }
-    Ok(contents.into_keys().collect())
+    Ok(Applied {
+        files: contents.into_keys().collect(),
+        notes,
+    })
 }
 
 #[cfg(test)]
