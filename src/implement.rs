@@ -13,6 +13,13 @@ use crate::log::BacklogItem;
 use crate::process::{self, Cancel, Exit, Invocation};
 use crate::spec::Spec;
 
+/// What an implementation spent on the model.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Spent {
+    pub usd: f64,
+    pub tokens: u64,
+}
+
 /// Why an implementation produced no usable change.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ImplementFailure {
@@ -46,13 +53,13 @@ pub async fn implement(
     spec: &Spec,
     site: Site<'_>,
     best: Option<f64>,
-) -> Result<f64, ImplementFailure> {
+) -> Result<Spent, ImplementFailure> {
     if item.apply.is_none() && item.patch.is_none() {
         match (&spec.implementer.kind, &spec.implementer.command, site.llm) {
             (crate::spec::ImplementerKind::Command, Some(command), _) => {
                 return run_agent(command, item, spec, site, best)
                     .await
-                    .map(|()| 0.0);
+                    .map(|()| Spent::default());
             }
             (crate::spec::ImplementerKind::Llm, _, Some(client)) => {
                 return model_editor(client, item, spec, &site, best).await;
@@ -79,12 +86,14 @@ pub async fn implement(
             stdin: None,
             sandbox,
         };
-        return run_shell(shell, spec, cancel, on_spawn).await.map(|()| 0.0);
+        return run_shell(shell, spec, cancel, on_spawn)
+            .await
+            .map(|()| Spent::default());
     }
     if let Some(patch) = &item.patch {
         std::fs::write(out_dir.join("hypothesis.patch"), patch).ok();
         return Repo::apply_patch(tree, &with_git_headers(patch))
-            .map(|()| 0.0)
+            .map(|()| Spent::default())
             .map_err(|e| ImplementFailure::Failed(format!("the patch does not apply: {e}")));
     }
     Err(ImplementFailure::Failed(
@@ -197,17 +206,20 @@ async fn model_editor(
     spec: &Spec,
     site: &Site<'_>,
     best: Option<f64>,
-) -> Result<f64, ImplementFailure> {
+) -> Result<Spent, ImplementFailure> {
     use serde_json::json;
     let model = client.model_or_default(spec.implementer.model.as_ref());
     let prompt = crate::prompt::implement(spec, item, best, site.tree) + crate::prompt::EDIT_FORMAT;
     let _ = std::fs::write(site.out_dir.join("prompt.md"), &prompt);
     let transcript = site.out_dir.join("transcript.jsonl");
     let mut messages = vec![json!({"role": "user", "content": prompt})];
-    let mut cost = 0.0;
+    let mut cost = Spent::default();
     for attempt in 0..2 {
         let reply = tokio::select! {
-            r = client.chat(&model, &messages) => r,
+            r = client.chat_with(&model, &messages, crate::llm::Sampling {
+                temperature: spec.implementer.temperature,
+                max_tokens: spec.implementer.max_tokens,
+            }) => r,
             _ = site.cancel.cancelled() => return Err(ImplementFailure::Interrupted),
         };
         let reply = reply.map_err(|e| match e {
@@ -215,7 +227,8 @@ async fn model_editor(
             crate::llm::LlmError::Budget(why) => ImplementFailure::Budget(why),
             other => ImplementFailure::Failed(other.to_string()),
         })?;
-        cost += reply.cost_usd.unwrap_or(0.0);
+        cost.usd += reply.cost_usd.unwrap_or(0.0);
+        cost.tokens += reply.usage.input_tokens + reply.usage.output_tokens;
         let applied = crate::llm::parse_edits(&reply.text).and_then(|edits| {
             crate::llm::apply_edits(site.tree, &edits, spec, site.always_immutable)
         });

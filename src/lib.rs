@@ -43,5 +43,6 @@ pub mod spec;
 pub mod state;
 pub mod stop;
 pub mod text;
+pub mod variants;
 pub mod worktree;
 pub mod wrapup;

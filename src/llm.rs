@@ -42,6 +42,13 @@ pub enum LlmError {
     Budget(String),
 }
 
+/// Sent with a request when set.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Sampling {
+    pub temperature: Option<f64>,
+    pub max_tokens: Option<u64>,
+}
+
 /// Token counts of one call.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Usage {
@@ -179,10 +186,26 @@ impl LlmClient {
 
     /// One chat completion. `messages` are `{"role", "content"}` objects.
     pub async fn chat(&self, model: &str, messages: &[Value]) -> Result<Reply, LlmError> {
+        self.chat_with(model, messages, Sampling::default()).await
+    }
+
+    /// [`LlmClient::chat`] with the sampling settings a variant asks for.
+    pub async fn chat_with(
+        &self,
+        model: &str,
+        messages: &[Value],
+        sampling: Sampling,
+    ) -> Result<Reply, LlmError> {
         if let Some(why) = self.spend.reached() {
             return Err(LlmError::Budget(why));
         }
-        let request = json!({"model": model, "messages": messages, "stream": false});
+        let mut request = json!({"model": model, "messages": messages, "stream": false});
+        if let Some(t) = sampling.temperature {
+            request["temperature"] = json!(t);
+        }
+        if let Some(n) = sampling.max_tokens {
+            request["max_tokens"] = json!(n);
+        }
         let response: Result<Value, OpenAIError> = self.client.chat().create_byot(request).await;
         let value = response.map_err(|e| self.classify(e))?;
         let text = value["choices"][0]["message"]["content"]

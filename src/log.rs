@@ -368,6 +368,12 @@ pub struct Recorded {
     /// The weighted share of criteria that passed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub criteria_score: Option<f64>,
+    /// `implementer.variants`: the variant whose implementation counts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub variant: Option<String>,
+    /// Every variant that implemented it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub variants: Vec<crate::variants::VariantRecord>,
 }
 
 impl Experiment {

@@ -42,6 +42,11 @@ pub fn exp_label(iteration: u64) -> String {
     format!("exp-{iteration:03}")
 }
 
+/// The branch of one variant's implementation of an experiment.
+pub fn variant_branch(spec: &str, iteration: u64, variant: &str) -> String {
+    format!("{}-v-{variant}", exp_branch(spec, iteration))
+}
+
 pub fn combined_label(iteration: u64) -> String {
     format!("{}{COMBINED}", exp_label(iteration))
 }

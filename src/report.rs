@@ -231,6 +231,20 @@ pub fn render(log: &ExperimentLog, spec: &Spec, spec_file: &Path, repo: Option<&
         }
     }
 
+    if !spec.implementer.variants.is_empty() {
+        let _ = writeln!(out, "\n## Variants\n");
+        let _ = writeln!(
+            out,
+            "How often each implementer variant's implementation was the one that counted, and what it cost (`implementer.selection: {}`).\n",
+            match spec.implementer.selection {
+                crate::spec::Selection::All => "all",
+                crate::spec::Selection::Bandit => "bandit",
+            }
+        );
+        for line in crate::variants::ranking_lines(spec, log) {
+            let _ = writeln!(out, "- {line}");
+        }
+    }
     let _ = writeln!(out, "\n## Cost and time\n");
     let judge = log.best.total_judge_cost_usd;
     let other = log.run.total_llm_cost_usd;

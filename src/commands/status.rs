@@ -143,6 +143,11 @@ impl Status {
             "backlog": log.hypothesis_backlog.len(),
             "backlog_needs_approval": needs_approval,
             "total_judge_cost_usd": log.best.total_judge_cost_usd,
+            "variants": crate::variants::ranking(spec, log).iter().map(|s| json!({
+                "name": s.name, "tried": s.tried, "chosen": s.chosen, "kept": s.kept,
+                "mean_kept_delta": s.mean_kept_delta(), "cost_usd": s.cost_usd,
+                "cost_per_kept_usd": s.cost_per_kept(),
+            })).collect::<Vec<_>>(),
         });
 
         let num = |v: Option<f64>| v.map(fmt_num).unwrap_or_else(|| "?".into());
@@ -204,6 +209,12 @@ impl Status {
                 num(log.baseline.metric(n)),
                 num(crate::log::metric_value(&log.best.metrics, n))
             );
+        }
+        if !spec.implementer.variants.is_empty() {
+            text += "  variants:\n";
+            for line in crate::variants::ranking_lines(spec, log) {
+                text += &format!("    {line}\n");
+            }
         }
         text += "  stop conditions:\n";
         for (name, c) in stop.as_object().into_iter().flatten() {

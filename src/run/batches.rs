@@ -83,6 +83,7 @@ impl Loop {
                 base,
                 best,
                 best_snapshot: best_snapshot.clone(),
+                variants: crate::variants::choose(spec, &self.log, &self.log.hypothesis_backlog[i]),
             })
             .collect())
     }

@@ -28,6 +28,8 @@ pub struct Job {
     pub best: Option<f64>,
     /// The best when the batch was planned, as decide.mjs's snapshot.
     pub best_snapshot: serde_json::Value,
+    /// `implementer.variants` that implement it (none: the implementer).
+    pub variants: Vec<crate::spec::Variant>,
 }
 
 #[derive(Debug)]
@@ -74,6 +76,11 @@ pub struct Outcome {
     pub harness_restored: Vec<String>,
     /// `metric.criteria`, checked after its measurement.
     pub criteria: Vec<crate::criteria::CriterionResult>,
+    /// Tokens its implementation spent on the model.
+    pub tokens: u64,
+    /// With `implementer.variants`: the chosen one, and every one tried.
+    pub variant: Option<String>,
+    pub variants: Vec<crate::variants::VariantRecord>,
 }
 
 /// Times the phases of one experiment.
@@ -113,6 +120,9 @@ impl Outcome {
             harness_hash: None,
             harness_restored: Vec::new(),
             criteria: Vec::new(),
+            tokens: 0,
+            variant: None,
+            variants: Vec::new(),
         }
     }
 }
@@ -170,21 +180,50 @@ impl Prepared {
     }
 }
 
-/// One experiment from start to end: prepared, measured, cleaned up.
+/// One experiment from start to end: prepared, measured, cleaned up; with
+/// variants, once per variant, the best counting.
 pub async fn run(ctx: Arc<Ctx>, job: Job) -> Outcome {
-    let mut prepared = prepare(&ctx, job).await;
-    if prepared.ready {
-        measure(&ctx, &mut prepared).await;
+    if !job.variants.is_empty() {
+        return super::variant_runs::run(ctx, job).await;
     }
-    clean_up(&ctx, prepared).await
+    attempt(&ctx, job, None).await
+}
+
+/// One implementation of the job (by `variant`, if any), measured.
+pub(super) async fn attempt(
+    ctx: &Arc<Ctx>,
+    job: Job,
+    variant: Option<&crate::spec::Variant>,
+) -> Outcome {
+    let mut prepared = prepare_as(ctx, job, variant).await;
+    if prepared.ready {
+        measure(ctx, &mut prepared).await;
+    }
+    clean_up(ctx, prepared).await
 }
 
 /// A worktree on the experiment's branch, the hypothesis implemented,
 /// committed and checked against scope and dependencies.
 pub async fn prepare(ctx: &Arc<Ctx>, job: Job) -> Prepared {
+    prepare_as(ctx, job, None).await
+}
+
+/// [`prepare`], implemented by `variant` (on its own branch, with its own
+/// output directory) when given.
+async fn prepare_as(ctx: &Arc<Ctx>, job: Job, variant: Option<&crate::spec::Variant>) -> Prepared {
     let label = names::exp_label(job.iteration);
-    let branch = names::exp_branch(&ctx.spec.name, job.iteration);
-    let out_dir = ctx.state.experiment_dir(job.iteration);
+    let (branch, out_dir) = match variant {
+        Some(v) => (
+            names::variant_branch(&ctx.spec.name, job.iteration, &v.name),
+            ctx.state
+                .experiment_dir(job.iteration)
+                .join(format!("variant-{}", v.name)),
+        ),
+        None => (
+            names::exp_branch(&ctx.spec.name, job.iteration),
+            ctx.state.experiment_dir(job.iteration),
+        ),
+    };
     let mut p = Prepared {
         outcome: Outcome::new(job.clone(), Verdict::Interrupted),
         wt: None,
@@ -272,7 +311,16 @@ pub async fn prepare(ctx: &Arc<Ctx>, job: Job) -> Prepared {
     p.outcome.timings.worktree_s = p.phases.lap();
     p.wt = Some(wt.clone());
     fault("worktree-created");
-    p.ready = implement_and_check(ctx, &wt, &out_dir, &mut p.outcome, &mut p.phases).await;
+    let spec = variant.map(|v| crate::variants::spec_for(&ctx.spec, v));
+    p.ready = implement_and_check(
+        ctx,
+        spec.as_ref(),
+        &wt,
+        &out_dir,
+        &mut p.outcome,
+        &mut p.phases,
+    )
+    .await;
     p
 }
 
@@ -412,8 +460,10 @@ impl From<Sampled> for Verdict {
 
 /// Implements the hypothesis, commits it, checks scope and dependencies;
 /// true when the experiment is ready to be measured.
+/// `variant_spec`: the spec as a variant sees it, for implementing.
 async fn implement_and_check(
     ctx: &Arc<Ctx>,
+    variant_spec: Option<&crate::spec::Spec>,
     wt: &Arc<Worktree>,
     out_dir: &Path,
     outcome: &mut Outcome,
@@ -422,6 +472,7 @@ async fn implement_and_check(
     let job = outcome.job.clone();
     let job = &job;
     let spec = &ctx.spec;
+    let implementer_spec = variant_spec.unwrap_or(spec);
     let env = wt.env(&ctx.repo_root, spec, job.iteration, job.slot);
     let reused = job.item.from_commit.is_some();
     ctx.events.emit(Event::StageChanged {
@@ -434,11 +485,11 @@ async fn implement_and_check(
     });
     let on_spawn = ctx.group_recorder();
     let implemented = if reused {
-        Ok(0.0)
+        Ok(implement::Spent::default())
     } else {
         implement::implement(
             &job.item,
-            spec,
+            implementer_spec,
             implement::Site {
                 tree: &wt.path,
                 out_dir,
@@ -459,7 +510,10 @@ async fn implement_and_check(
         .await
     };
     match implemented {
-        Ok(cost) => outcome.cost_usd = cost,
+        Ok(spent) => {
+            outcome.cost_usd = spent.usd;
+            outcome.tokens = spent.tokens;
+        }
         Err(ImplementFailure::Interrupted) => return false,
         Err(ImplementFailure::Budget(why)) => {
             outcome.verdict = Verdict::BudgetSpent(crate::stop::StopReason::Budget(why));

@@ -52,6 +52,7 @@ impl Loop {
                     iteration: m.iteration,
                     batch: plan.batch,
                     slot: m.slot,
+                    variants: crate::variants::choose(&self.ctx.spec, &self.log, item),
                     item: item.clone(),
                     base,
                     best,

@@ -22,6 +22,7 @@ pub(crate) mod protocol;
 mod record;
 mod sampling;
 mod session;
+mod variant_runs;
 
 use std::path::PathBuf;
 use std::sync::Arc;

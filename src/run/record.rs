@@ -67,6 +67,8 @@ pub fn entry(spec: &Spec, outcome: &Outcome, best: Option<f64>) -> Recording {
     e.record.timings = Some(outcome.timings.clone());
     e.record.harness_hash = outcome.harness_hash.clone();
     e.record.harness_restored = outcome.harness_restored.clone();
+    e.record.variant = outcome.variant.clone();
+    e.record.variants = outcome.variants.clone();
     if !outcome.criteria.is_empty() {
         e.record.criteria_score = crate::criteria::score(&outcome.criteria, &spec.metric.criteria);
         e.record.criteria = outcome.criteria.clone();
@@ -217,6 +219,7 @@ mod tests {
             base: git2::Oid::ZERO_SHA1,
             best: Some(100.0),
             best_snapshot: serde_json::Value::Null,
+            variants: Vec::new(),
         };
         let mut o = Outcome::new(job, verdict);
         o.commit = Some(git2::Oid::from_str("1111111111111111111111111111111111111111").unwrap());

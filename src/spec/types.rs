@@ -792,6 +792,51 @@ pub struct Implementer {
     /// although they look secret (an agent CLI's own key).
     #[serde(default)]
     pub env: Vec<String>,
+    /// Sent with the model's edit requests when set.
+    #[serde(default)]
+    pub temperature: Option<f64>,
+    #[serde(default)]
+    pub max_tokens: Option<u64>,
+    /// Ours: several implementers for each hypothesis; the best one counts.
+    #[serde(default)]
+    pub variants: Vec<Variant>,
+    #[serde(default)]
+    pub selection: Selection,
+    /// With `selection: bandit`: how many variants implement each hypothesis.
+    #[serde(default = "two")]
+    pub per_hypothesis: u32,
+}
+
+fn two() -> u32 {
+    2
+}
+
+/// One implementer of `implementer.variants`; what it leaves unset comes
+/// from `implementer`.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+pub struct Variant {
+    pub name: String,
+    #[serde(default)]
+    pub kind: Option<ImplementerKind>,
+    #[serde(default)]
+    pub model: Option<String>,
+    #[serde(default)]
+    pub command: Option<String>,
+    #[serde(default)]
+    pub temperature: Option<f64>,
+    #[serde(default)]
+    pub max_tokens: Option<u64>,
+}
+
+/// Which variants implement a hypothesis.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Selection {
+    /// Every variant implements every hypothesis.
+    #[default]
+    All,
+    /// `per_hypothesis` variants per hypothesis, by kept rate per dollar.
+    Bandit,
 }
 
 impl Default for Implementer {
@@ -802,6 +847,11 @@ impl Default for Implementer {
             timeout_seconds: default_implementer_timeout(),
             model: None,
             env: Vec::new(),
+            temperature: None,
+            max_tokens: None,
+            variants: Vec::new(),
+            selection: Selection::All,
+            per_hypothesis: two(),
         }
     }
 }

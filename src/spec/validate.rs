@@ -502,6 +502,47 @@ fn check_execution(spec: &Spec, f: &mut Findings) {
     }
 }
 
+fn check_variants(spec: &Spec, f: &mut Findings) {
+    let imp = &spec.implementer;
+    let mut names = HashSet::new();
+    for (i, v) in imp.variants.iter().enumerate() {
+        let at = |key: &str| format!("implementer.variants[{i}].{key}");
+        if !is_kebab(&v.name) {
+            f.error(
+                at("name"),
+                format!(
+                    "\"{}\" is not lowercase kebab-case (it names branches)",
+                    v.name
+                ),
+            );
+        } else if !names.insert(v.name.as_str()) {
+            f.error(
+                at("name"),
+                format!("variant \"{}\" is listed twice", v.name),
+            );
+        }
+        let kind = v.kind.unwrap_or(imp.kind);
+        let command = v.command.as_ref().or(imp.command.as_ref());
+        if kind == ImplementerKind::Command && command.is_none_or(|c| c.trim().is_empty()) {
+            f.error(at("command"), "is required for a variant of kind command");
+        }
+        if v.temperature.is_some_and(|t| !(0.0..=2.0).contains(&t)) {
+            f.error(at("temperature"), "must be between 0 and 2");
+        }
+    }
+    if !imp.variants.is_empty() {
+        if imp.per_hypothesis == 0 {
+            f.error("implementer.per_hypothesis", "must be at least 1");
+        }
+        if spec.measurement.stability.comparison.method() == ComparisonMethod::Statistical {
+            f.error(
+                "implementer.variants",
+                "is not supported yet with comparison.method: statistical",
+            );
+        }
+    }
+}
+
 fn check_extensions(spec: &Spec, f: &mut Findings) {
     let h = &spec.hypotheses;
     if h.source == HypothesisSource::File && h.file.is_none() {
@@ -525,6 +566,7 @@ fn check_extensions(spec: &Spec, f: &mut Findings) {
     if spec.implementer.timeout_seconds == 0 {
         f.error("implementer.timeout_seconds", "must be at least 1");
     }
+    check_variants(spec, f);
     if !(spec.llm.base_url.starts_with("http://") || spec.llm.base_url.starts_with("https://")) {
         f.error(
             "llm.base_url",

@@ -1,0 +1,173 @@
+//! `implementer.variants` against a scripted model server: every variant
+//! implements a hypothesis and the better one's commit is kept, both
+//! recorded; with `selection: bandit` the run concentrates on the variant
+//! whose implementations are kept.
+
+mod common;
+#[path = "common/fake_llm.rs"]
+mod fake_llm;
+
+use common::{Run, TestRepo, log_yaml, outcomes};
+use fake_llm::{FakeLlm, Reply};
+
+const EVAL: &str = "#!/bin/sh\ns=0\nfor f in src/b*.txt; do [ -f \"$f\" ] && s=$((s + $(cat \"$f\"))); done\necho \"{\\\"score\\\": $s, \\\"ok\\\": 1}\"\n";
+
+/// The strong model writes a bonus of 5, the weak one a bonus of 0.
+fn script(req: &fake_llm::Request) -> Reply {
+    let p = req.prompt();
+    let Some(n) = p.split("Add bonus file ").nth(1).and_then(|rest| {
+        rest.chars()
+            .take_while(char::is_ascii_digit)
+            .collect::<String>()
+            .parse::<u32>()
+            .ok()
+    }) else {
+        return Reply::Status(400, None);
+    };
+    let bonus = if req.body["model"] == "m-strong" {
+        5
+    } else {
+        0
+    };
+    Reply::Text(format!(
+        "```\nsrc/b{n}.txt\n<<<<<<< SEARCH\n=======\n{bonus}\n>>>>>>> REPLACE\n```\n"
+    ))
+}
+
+fn project(url: &str, implementer: &str, hypotheses: usize) -> TestRepo {
+    let repo = TestRepo::new(&[("eval.sh", EVAL), ("src/keep.txt", "x\n")]);
+    repo.write(
+        "optimize.yaml",
+        &format!(
+            r#"name: var
+description: bigger bonuses
+metric:
+  primary: {{type: hard, name: score, direction: maximize}}
+  degenerate_gates: [{{name: ok, check: "== 1"}}]
+measurement: {{command: ./eval.sh, timeout_seconds: 20}}
+scope: {{mutable: [src/], immutable: [eval.sh]}}
+execution: {{mode: serial, max_concurrent: 1}}
+stopping: {{plateau_iterations: 100}}
+max_runner_up_merges_per_batch: 0
+hypotheses: {{source: file, file: hypotheses.yaml}}
+llm:
+  base_url: {url}
+  model: m-weak
+  api_key_env: VARIANT_TEST_KEY
+  prices: {{m-weak: {{input_per_mtok: 1.0, output_per_mtok: 2.0}}, m-strong: {{input_per_mtok: 1.0, output_per_mtok: 2.0}}}}
+implementer:
+{implementer}
+"#
+        ),
+    );
+    let hyps: String = (1..=hypotheses)
+        .map(|i| {
+            format!(
+                "- description: Add bonus file {i}\n  category: c{i}\n  files: [src/b{i}.txt]\n"
+            )
+        })
+        .collect();
+    repo.write("hypotheses.yaml", &hyps);
+    repo.commit_all("spec");
+    repo
+}
+
+fn run(repo: &TestRepo) -> Run {
+    Run::from(
+        repo.command(&["optimize.yaml"])
+            .env("VARIANT_TEST_KEY", "k-variants-1")
+            .output()
+            .unwrap(),
+    )
+}
+
+#[test]
+fn every_variant_implements_and_the_better_ones_commit_is_kept() {
+    let server = FakeLlm::start(|r, _| script(r));
+    let repo = project(
+        &server.url,
+        "  kind: llm\n  variants:\n    - {name: weak, model: m-weak}\n    - {name: strong, model: m-strong, temperature: 0.2}\n",
+        2,
+    );
+    run(&repo).expect_code(0);
+    let log = log_yaml(repo.path(), "var");
+    let got: Vec<String> = outcomes(&log).into_iter().map(|(_, o)| o).collect();
+    assert_eq!(got, ["kept", "kept"]);
+    for e in log["experiments"].as_sequence().unwrap() {
+        assert_eq!(e["variant"], "strong");
+        let variants = e["variants"].as_sequence().unwrap();
+        assert_eq!(variants.len(), 2);
+        assert_eq!(variants[0]["name"], "weak");
+        assert_eq!(variants[0]["model"], "m-weak");
+        assert_eq!(variants[1]["temperature"].as_f64(), Some(0.2));
+        assert!(variants.iter().all(|v| v["outcome"] == "measured"));
+        assert!(variants.iter().all(|v| v["commit"].as_str().is_some()));
+        assert!(
+            variants
+                .iter()
+                .all(|v| v["llm_cost_usd"].as_f64().unwrap() > 0.0)
+        );
+        assert!(variants.iter().all(|v| v["tokens"].as_u64().unwrap() > 0));
+        assert_eq!(e["commit"], variants[1]["commit"]);
+    }
+    assert_eq!(log["best"]["metrics"]["score"].as_f64(), Some(10.0));
+    assert_eq!(repo.git(&["show", "optimize/var:src/b2.txt"]).trim(), "5");
+    // Each variant's implementation stays inspectable on its own branch.
+    assert_eq!(
+        repo.git(&["show", "optimize-exp/var/exp-001-v-weak:src/b1.txt"])
+            .trim(),
+        "0"
+    );
+    // The strong variant's requests carried its temperature.
+    let strong: Vec<_> = server
+        .requests()
+        .into_iter()
+        .filter(|r| r.body["model"] == "m-strong")
+        .collect();
+    assert!(!strong.is_empty());
+    assert!(
+        strong
+            .iter()
+            .all(|r| r.body["temperature"].as_f64() == Some(0.2))
+    );
+    let status = repo
+        .run(&["status", "optimize.yaml"])
+        .expect_code(0)
+        .stdout
+        .clone();
+    assert!(
+        status.contains("strong: chosen 2 of 2 tried, kept 2"),
+        "{status}"
+    );
+}
+
+#[test]
+fn a_bandit_concentrates_on_the_variant_that_gets_kept() {
+    let server = FakeLlm::start(|r, _| script(r));
+    let repo = project(
+        &server.url,
+        "  kind: llm\n  selection: bandit\n  per_hypothesis: 1\n  variants:\n    - {name: weak, model: m-weak}\n    - {name: strong, model: m-strong}\n",
+        10,
+    );
+    run(&repo).expect_code(0);
+    let log = log_yaml(repo.path(), "var");
+    let chosen: Vec<&str> = log["experiments"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|e| e["variant"].as_str().unwrap())
+        .collect();
+    assert_eq!(chosen.len(), 10);
+    let strong = chosen.iter().filter(|v| **v == "strong").count();
+    assert!(strong >= 7, "the bandit picked {chosen:?}");
+    // One variant per hypothesis.
+    assert!(
+        log["experiments"]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .all(|e| e["variants"].as_sequence().unwrap().len() == 1)
+    );
+    let report = std::fs::read_to_string(repo.state_dir("var").join("report.md")).unwrap();
+    assert!(report.contains("## Variants"), "{report}");
+}
