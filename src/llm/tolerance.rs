@@ -168,6 +168,10 @@ fn reindent(found: &[&str], wanted: &[&str], replace: &str) -> Option<String> {
             None => map.push((wi, fi)),
         }
     }
+    if map.iter().all(|(k, v)| k == v) {
+        // The indentation already agrees; only other whitespace differed.
+        return None;
+    }
     let mapped = |ri: &str| -> Option<String> {
         if let Some((_, v)) = map.iter().find(|(k, _)| k == ri) {
             return Some(v.clone());
