@@ -85,6 +85,13 @@ pub enum Command {
         after_help = "Examples:\n  optimize plan spec.yaml\n  optimize plan spec.yaml --json | jq '.hypotheses[] | select(.applies == false)'\n  optimize plan spec.yaml --write        # keeps .optimize/<name>/plan.json"
     )]
     Plan(PlanArgs),
+    /// Implements an experiment's hypothesis again from its original base
+    /// with another model, variant or temperature, measures it and appends
+    /// it (replay_of); the best is never moved by a replay.
+    #[command(
+        after_help = "Examples:\n  optimize replay spec.yaml 7 --model gpt-4.1\n  optimize replay spec.yaml 7 --variant strong --temperature 0"
+    )]
+    Replay(ReplayArgs),
     /// Every run in the repository, current and archived, across specs;
     /// rewrites .optimize/index.csv.
     #[command(after_help = "Examples:\n  optimize runs\n  optimize runs --json | jq '.[].status'")]
@@ -115,6 +122,23 @@ pub struct PlanArgs {
     /// Keep the plan as plan.json in the state dir.
     #[arg(long)]
     pub write: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ReplayArgs {
+    pub spec: PathBuf,
+    pub iteration: u64,
+    /// Implement with this model (the built-in editor).
+    #[arg(long, value_name = "M")]
+    pub model: Option<String>,
+    /// Implement as this implementer.variants entry.
+    #[arg(long, value_name = "NAME")]
+    pub variant: Option<String>,
+    #[arg(long, value_name = "T")]
+    pub temperature: Option<f64>,
+    /// A prompt template replacing prompts/implement.md (same {{placeholders}}).
+    #[arg(long, value_name = "FILE")]
+    pub prompt: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -235,9 +259,9 @@ pub struct DemoArgs {
     pub dir: Option<PathBuf>,
 }
 
-const SUBCOMMANDS: [&str; 14] = [
-    "run", "status", "approve", "deny", "report", "validate", "demo", "decide", "plan", "runs",
-    "show", "compare", "search", "help",
+const SUBCOMMANDS: [&str; 15] = [
+    "run", "status", "approve", "deny", "report", "validate", "demo", "decide", "plan", "replay",
+    "runs", "show", "compare", "search", "help",
 ];
 
 /// `optimize <spec> [flags]` means `optimize run <spec> [flags]`.

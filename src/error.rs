@@ -209,7 +209,8 @@ impl From<RunError> for CliError {
             RunError::Baseline(BaselineError::Interrupted) => ExitKind::Interrupted,
             RunError::Hypotheses(_)
             | RunError::ModelNeeded { .. }
-            | RunError::SandboxUnavailable(_) => ExitKind::Usage,
+            | RunError::SandboxUnavailable(_)
+            | RunError::NoExperiment { .. } => ExitKind::Usage,
             RunError::Log(_)
             | RunError::Approvals(_)
             | RunError::Baseline(_)
@@ -219,6 +220,7 @@ impl From<RunError> for CliError {
             | RunError::NoExperimentCommit { .. }
             | RunError::Io { .. }
             | RunError::ModelOutage { .. }
+            | RunError::ReplayStopped(_)
             | RunError::Model { .. } => ExitKind::Failure,
         };
         let message = match &e {

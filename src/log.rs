@@ -374,6 +374,9 @@ pub struct Recorded {
     /// Every variant that implemented it.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub variants: Vec<crate::variants::VariantRecord>,
+    /// `optimize replay`: the experiment this one implemented again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replay_of: Option<u64>,
 }
 
 impl Experiment {

@@ -74,7 +74,10 @@ pub fn implement(spec: &Spec, item: &BacklogItem, best: Option<f64>, tree: &Path
             .join("\n")
     };
     fill(
-        IMPLEMENT,
+        spec.implementer
+            .prompt_template
+            .as_deref()
+            .unwrap_or(IMPLEMENT),
         &[
             ("description", spec.description.trim().to_string()),
             ("primary", spec.metric.primary.name.clone()),

@@ -54,6 +54,9 @@ pub fn spec_for(spec: &Spec, variant: &Variant) -> Spec {
     if variant.max_tokens.is_some() {
         imp.max_tokens = variant.max_tokens;
     }
+    if variant.prompt_template.is_some() {
+        imp.prompt_template = variant.prompt_template.clone();
+    }
     s
 }
 

@@ -171,3 +171,96 @@ fn a_bandit_concentrates_on_the_variant_that_gets_kept() {
     let report = std::fs::read_to_string(repo.state_dir("var").join("report.md")).unwrap();
     assert!(report.contains("## Variants"), "{report}");
 }
+
+#[test]
+fn a_replay_implements_again_with_another_model_and_never_moves_the_best() {
+    let server = FakeLlm::start(|r, _| script(r));
+    let repo = project(&server.url, "  kind: llm\n  model: m-weak\n", 2);
+    run(&repo).expect_code(0);
+    let before = log_yaml(repo.path(), "var");
+    let got: Vec<String> = outcomes(&before).into_iter().map(|(_, o)| o).collect();
+    assert_eq!(got, ["reverted", "reverted"]);
+    let best_before = repo.git(&["rev-parse", "optimize/var"]);
+
+    let out = Run::from(
+        repo.command(&[
+            "replay",
+            "optimize.yaml",
+            "1",
+            "--model",
+            "m-strong",
+            "--temperature",
+            "0.3",
+        ])
+        .env("VARIANT_TEST_KEY", "k-variants-1")
+        .output()
+        .unwrap(),
+    );
+    out.expect_code(0);
+    assert!(
+        out.stdout.contains("original #1") && out.stdout.contains("replay   #3"),
+        "{}",
+        out.stdout
+    );
+    let log = log_yaml(repo.path(), "var");
+    let replay = &log["experiments"][2];
+    assert_eq!(replay["replay_of"], 1);
+    assert_eq!(replay["outcome"], "not_selected");
+    assert_eq!(replay["hypothesis"], "Add bonus file 1");
+    assert_eq!(replay["metrics"]["score"].as_f64(), Some(5.0));
+    assert!(
+        replay["learnings"]
+            .as_str()
+            .unwrap()
+            .contains("beats the best")
+    );
+    assert!(
+        replay["learnings"]
+            .as_str()
+            .unwrap()
+            .contains("cherry-pick")
+    );
+    // The best and its branch did not move.
+    assert_eq!(log["best"], before["best"]);
+    assert_eq!(repo.git(&["rev-parse", "optimize/var"]), best_before);
+    let last = server.requests().last().unwrap().clone();
+    assert_eq!(last.body["model"], "m-strong");
+    assert_eq!(last.body["temperature"].as_f64(), Some(0.3));
+    // Nothing is left in the pool.
+    let left = std::fs::read_dir(repo.state_dir("var").join("worktrees"))
+        .map(|d| d.count())
+        .unwrap_or(0);
+    assert_eq!(left, 0);
+    // A prompt of one's own, with the same placeholders.
+    repo.write(
+        ".optimize/custom-prompt.md",
+        "MY OWN PROMPT for {{hypothesis}}\n",
+    );
+    Run::from(
+        repo.command(&[
+            "replay",
+            "optimize.yaml",
+            "2",
+            "--prompt",
+            ".optimize/custom-prompt.md",
+        ])
+        .env("VARIANT_TEST_KEY", "k-variants-1")
+        .output()
+        .unwrap(),
+    )
+    .expect_code(0);
+    let last = server.requests().last().unwrap().prompt();
+    assert!(
+        last.starts_with("MY OWN PROMPT for Add bonus file 2"),
+        "{last}"
+    );
+    // An experiment that does not exist is refused.
+    Run::from(
+        repo.command(&["replay", "optimize.yaml", "42"])
+            .env("VARIANT_TEST_KEY", "k-variants-1")
+            .output()
+            .unwrap(),
+    )
+    .expect_code(2)
+    .stderr_has("no experiment #42");
+}

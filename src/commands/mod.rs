@@ -5,6 +5,7 @@ mod compare;
 mod decide;
 mod demo;
 mod plan;
+mod replay;
 mod report;
 mod run;
 mod runs;
@@ -34,6 +35,7 @@ pub fn dispatch(cli: Cli) -> Result<(), CliError> {
         Command::Decide(args) => decide::run(&args),
         Command::Runs(args) => runs::run(repo_arg, &args),
         Command::Plan(args) => plan::run(repo_arg, &args),
+        Command::Replay(args) => replay::run(repo_arg, &args),
         Command::Show(args) => show::run(repo_arg, &args),
         Command::Compare(args) => compare::run(repo_arg, &args),
         Command::Search(args) => search::run(repo_arg, &args),

@@ -20,6 +20,7 @@ mod journal;
 mod proposals;
 pub(crate) mod protocol;
 mod record;
+mod replay;
 mod sampling;
 mod session;
 mod variant_runs;
@@ -41,6 +42,7 @@ use crate::state::StateDir;
 pub use baseline::{BaselineError, BaselineMeasurement, BaselineSite, measure_baseline};
 pub use context::runner_for;
 pub use fault::fault;
+pub use replay::{Replay, Replayed, replay};
 pub use session::spec_hash;
 
 pub use crate::stop::{Standing, StopReason};
@@ -95,6 +97,11 @@ pub enum RunError {
     /// `sandbox: required` on a kernel that cannot sandbox.
     #[error("{0}")]
     SandboxUnavailable(String),
+    #[error("the run has no experiment #{iteration}")]
+    NoExperiment { iteration: u64 },
+    /// A replay the model's outage, a budget or Ctrl-C stopped.
+    #[error("the replay stopped: {0}")]
+    ReplayStopped(String),
 }
 
 pub struct Request<'a> {

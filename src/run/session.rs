@@ -28,6 +28,28 @@ pub fn spec_hash(text: &str) -> String {
     format!("{h:016x}")
 }
 
+/// Sets `ctx.harness` from the log's start commit (a log of another tool
+/// without one: the baseline's commit).
+pub(super) fn know_harness(ctx: &Ctx, log: &ExperimentLog, repo: &Repo) -> Result<(), RunError> {
+    let start = [&log.run.start_commit, &log.baseline.commit]
+        .into_iter()
+        .flatten()
+        .find_map(|c| Repo::parse_oid(c));
+    let Some(start) = start else {
+        return Ok(());
+    };
+    let spec = &ctx.spec;
+    let mut paths = spec.scope.immutable.clone();
+    for file in crate::implement::harness_files(spec, &repo.root) {
+        if !paths.contains(&file) {
+            paths.push(file);
+        }
+    }
+    let harness = crate::harness::Harness::new(repo, start, paths)?;
+    let _ = ctx.harness.set(harness);
+    Ok(())
+}
+
 /// Loads the log (or starts a new run) and records the session's start.
 pub(super) async fn open(
     ctx: Arc<Ctx>,
@@ -216,23 +238,7 @@ impl Loop {
     /// and the files `measurement.command` names, as the start commit holds
     /// them (a log of another tool without one: the baseline's commit).
     fn know_harness(&self, repo: &Repo) -> Result<(), RunError> {
-        let start = [&self.log.run.start_commit, &self.log.baseline.commit]
-            .into_iter()
-            .flatten()
-            .find_map(|c| Repo::parse_oid(c));
-        let Some(start) = start else {
-            return Ok(());
-        };
-        let spec = &self.ctx.spec;
-        let mut paths = spec.scope.immutable.clone();
-        for file in crate::implement::harness_files(spec, &repo.root) {
-            if !paths.contains(&file) {
-                paths.push(file);
-            }
-        }
-        let harness = crate::harness::Harness::new(repo, start, paths)?;
-        let _ = self.ctx.harness.set(harness);
-        Ok(())
+        know_harness(&self.ctx, &self.log, repo)
     }
 
     /// Run metadata: one `sessions` entry per start or resume, with the

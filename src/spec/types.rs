@@ -805,6 +805,9 @@ pub struct Implementer {
     /// With `selection: bandit`: how many variants implement each hypothesis.
     #[serde(default = "two")]
     pub per_hypothesis: u32,
+    /// Replaces prompts/implement.md (`optimize replay --prompt FILE`).
+    #[serde(skip)]
+    pub prompt_template: Option<String>,
 }
 
 fn two() -> u32 {
@@ -826,6 +829,9 @@ pub struct Variant {
     pub temperature: Option<f64>,
     #[serde(default)]
     pub max_tokens: Option<u64>,
+    /// Replaces prompts/implement.md (set by `optimize replay --prompt`).
+    #[serde(skip)]
+    pub prompt_template: Option<String>,
 }
 
 /// Which variants implement a hypothesis.
@@ -852,6 +858,7 @@ impl Default for Implementer {
             variants: Vec::new(),
             selection: Selection::All,
             per_hypothesis: two(),
+            prompt_template: None,
         }
     }
 }
