@@ -2,6 +2,7 @@
 //! iteration, coloured by outcome, with the best-so-far step line and the
 //! baseline; entries with an interval (`method: statistical`) get error bars.
 
+use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 
 use crate::log::{ExperimentLog, Outcome};
@@ -118,25 +119,8 @@ pub fn render(log: &ExperimentLog, spec: &Spec) -> Result<String, ChartError> {
     {
         let root = SVGBackend::with_string(&mut svg, (800, 450)).into_drawing_area();
         let err = |e: &dyn std::fmt::Display| ChartError(e.to_string());
-        root.fill(&WHITE).map_err(|e| err(&e))?;
-        let mut chart = ChartBuilder::on(&root)
-            .caption(
-                format!("{}: {primary} by iteration", spec.name),
-                ("sans-serif", 18),
-            )
-            .margin(12)
-            .x_label_area_size(36)
-            .y_label_area_size(64)
-            .build_cartesian_2d(-0.5f64..(last as f64 + 0.5), lo..hi)
-            .map_err(|e| err(&e))?;
-        chart
-            .configure_mesh()
-            .x_desc("iteration")
-            .y_desc(primary.as_str())
-            .disable_x_mesh()
-            .x_label_formatter(&|x| format!("{x:.0}"))
-            .draw()
-            .map_err(|e| err(&e))?;
+        let caption = format!("{}: {primary} by iteration", spec.name);
+        let mut chart = axes(&root, caption, primary, last, (lo, hi))?;
         if let Some(b) = baseline {
             chart
                 .draw_series(LineSeries::new(
@@ -202,6 +186,36 @@ pub fn render(log: &ExperimentLog, spec: &Spec) -> Result<String, ChartError> {
     Ok(svg)
 }
 
+type Chart<'a, 'b> = ChartContext<'a, SVGBackend<'b>, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
+
+/// A white chart of `primary` by iteration, from 0 to `last`, with its mesh.
+fn axes<'a, 'b>(
+    root: &'a DrawingArea<SVGBackend<'b>, plotters::coord::Shift>,
+    caption: String,
+    primary: &str,
+    last: u64,
+    (lo, hi): (f64, f64),
+) -> Result<Chart<'a, 'b>, ChartError> {
+    let err = |e: &dyn std::fmt::Display| ChartError(e.to_string());
+    root.fill(&WHITE).map_err(|e| err(&e))?;
+    let mut chart = ChartBuilder::on(root)
+        .caption(caption, ("sans-serif", 18))
+        .margin(12)
+        .x_label_area_size(36)
+        .y_label_area_size(64)
+        .build_cartesian_2d(-0.5f64..(last as f64 + 0.5), lo..hi)
+        .map_err(|e| err(&e))?;
+    chart
+        .configure_mesh()
+        .x_desc("iteration")
+        .y_desc(primary)
+        .disable_x_mesh()
+        .x_label_formatter(&|x| format!("{x:.0}"))
+        .draw()
+        .map_err(|e| err(&e))?;
+    Ok(chart)
+}
+
 /// The y axis for `values`, padded; a fixed one when there is nothing.
 fn y_range(values: &[f64]) -> (f64, f64) {
     let (lo, hi) = values
@@ -251,25 +265,8 @@ pub fn render_comparison(
     {
         let root = SVGBackend::with_string(&mut svg, (800, 450)).into_drawing_area();
         let err = |e: &dyn std::fmt::Display| ChartError(e.to_string());
-        root.fill(&WHITE).map_err(|e| err(&e))?;
-        let mut chart = ChartBuilder::on(&root)
-            .caption(
-                format!("{primary}: {} vs {}", runs[0].0, runs[1].0),
-                ("sans-serif", 18),
-            )
-            .margin(12)
-            .x_label_area_size(36)
-            .y_label_area_size(64)
-            .build_cartesian_2d(-0.5f64..(last as f64 + 0.5), lo..hi)
-            .map_err(|e| err(&e))?;
-        chart
-            .configure_mesh()
-            .x_desc("iteration")
-            .y_desc(primary)
-            .disable_x_mesh()
-            .x_label_formatter(&|x| format!("{x:.0}"))
-            .draw()
-            .map_err(|e| err(&e))?;
+        let caption = format!("{primary}: {} vs {}", runs[0].0, runs[1].0);
+        let mut chart = axes(&root, caption, primary, last, (lo, hi))?;
         for ((label, _), ((pts, step), color)) in runs.iter().zip(series.into_iter().zip(colors)) {
             chart
                 .draw_series(LineSeries::new(step, color.stroke_width(2)))
