@@ -178,7 +178,7 @@ fn lock_held(dir: &Path) -> bool {
 const INDEX_HEADER: &str = "spec,run_id,started_at,ended_at,status,experiments,kept,primary,baseline,best,cost_usd,archived,path";
 
 /// `index.csv`: one row per run, as [`Summary`].
-pub fn index_csv(summaries: &[Summary]) -> String {
+fn index_csv(summaries: &[Summary]) -> String {
     let mut out = String::from(INDEX_HEADER);
     out.push('\n');
     let num = |v: Option<f64>| v.map(|v| v.to_string()).unwrap_or_default();
@@ -213,15 +213,19 @@ fn csv_field(f: &str) -> String {
     }
 }
 
-/// Rewrites `<repo>/.optimize/index.csv` from the logs.
-pub fn write_index(repo_root: &Path) -> std::io::Result<Vec<Summary>> {
-    let (runs, _) = discover(repo_root);
-    let summaries: Vec<Summary> = runs.iter().map(RunOnRecord::summary).collect();
+/// Every run's summary, with the logs that cannot be read.
+pub fn summaries(repo_root: &Path) -> (Vec<Summary>, Vec<LogError>) {
+    let (runs, errors) = discover(repo_root);
+    (runs.iter().map(RunOnRecord::summary).collect(), errors)
+}
+
+/// Rewrites `<repo>/.optimize/index.csv` (when there is a `.optimize/`).
+pub fn write_index(repo_root: &Path, summaries: &[Summary]) -> std::io::Result<()> {
     let root = repo_root.join(".optimize");
     if root.is_dir() {
-        crate::fsutil::write_atomic(&root.join("index.csv"), index_csv(&summaries).as_bytes())?;
+        crate::fsutil::write_atomic(&root.join("index.csv"), index_csv(summaries).as_bytes())?;
     }
-    Ok(summaries)
+    Ok(())
 }
 
 /// Learnings of earlier runs in this repository (every run but the one in

@@ -85,11 +85,23 @@ impl Worktree {
 
     /// Removes every worktree of the pool (at the end of a run).
     pub fn remove_pool(repo: &Repo, state: &StateDir) -> Result<()> {
-        let prefix = crate::names::worktree_admin(&state.name, crate::names::SLOT_PREFIX);
+        Worktree::remove_labelled(repo, state, |label| {
+            label.starts_with(crate::names::SLOT_PREFIX)
+        })
+    }
+
+    /// Removes the spec's worktrees whose label is `wanted`.
+    pub fn remove_labelled(
+        repo: &Repo,
+        state: &StateDir,
+        wanted: impl Fn(&str) -> bool,
+    ) -> Result<()> {
         let own = crate::names::worktree_admin_prefix(&state.name);
-        for admin in repo.worktrees_with_prefix(&prefix)? {
-            let wt = Worktree::location(state, admin.trim_start_matches(&own));
-            wt.remove(repo)?;
+        for admin in repo.worktrees_with_prefix(&own)? {
+            let label = admin.trim_start_matches(&own);
+            if wanted(label) {
+                Worktree::location(state, label).remove(repo)?;
+            }
         }
         Ok(())
     }

@@ -52,7 +52,8 @@ pub fn execute(
         run::run(req).await.map_err(|e| run_error(e, &args.spec))
     });
     // Every run's end, however it ended, is on record across runs.
-    if let Err(e) = crate::history::write_index(&ws.repo.root) {
+    let (summaries, _) = crate::history::summaries(&ws.repo.root);
+    if let Err(e) = crate::history::write_index(&ws.repo.root, &summaries) {
         tracing::warn!("cannot write .optimize/index.csv: {e}");
     }
     let finish = finish?;
@@ -264,20 +265,10 @@ fn archive(ws: &Workspace) -> Result<(), CliError> {
             .map_err(|e| fail(e.to_string()))?;
     }
     // A killed run's worktrees hold its branches checked out.
-    let own = names::worktree_admin_prefix(name);
-    for admin in ws
-        .repo
-        .worktrees_with_prefix(&own)
-        .map_err(|e| fail(e.to_string()))?
-    {
-        let label = admin.trim_start_matches(&own);
-        if label.starts_with(names::VALIDATE_PREFIX) {
-            continue;
-        }
-        crate::worktree::Worktree::location(&ws.state, label)
-            .remove(&ws.repo)
-            .map_err(|e| fail(e.to_string()))?;
-    }
+    crate::worktree::Worktree::remove_labelled(&ws.repo, &ws.state, |label| {
+        !label.starts_with(names::VALIDATE_PREFIX)
+    })
+    .map_err(|e| fail(e.to_string()))?;
     let prefix = names::exp_branches_root(name);
     for b in ws
         .repo

@@ -6,22 +6,16 @@ use std::path::Path;
 use crate::cli::JsonArg;
 use crate::commands::{display_path, fmt_num, repo_at};
 use crate::error::CliError;
-use crate::history::{self, Summary};
+use crate::history;
 
 pub fn run(repo_arg: Option<&Path>, args: &JsonArg) -> Result<(), CliError> {
     let repo = repo_at(repo_arg)?;
-    let (runs, errors) = history::discover(&repo.root);
+    let (summaries, errors) = history::summaries(&repo.root);
     for e in &errors {
         eprintln!("warning: skipped a run whose log cannot be read: {e}");
     }
-    let summaries: Vec<Summary> = runs.iter().map(|r| r.summary()).collect();
-    if repo.root.join(".optimize").is_dir() {
-        crate::fsutil::write_atomic(
-            &repo.root.join(".optimize/index.csv"),
-            history::index_csv(&summaries).as_bytes(),
-        )
+    history::write_index(&repo.root, &summaries)
         .map_err(|e| CliError::failure("cannot write .optimize/index.csv").caused_by(e))?;
-    }
     if args.json {
         crate::commands::print_json(&summaries);
         return Ok(());

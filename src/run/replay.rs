@@ -82,10 +82,7 @@ pub async fn replay(req: Request<'_>, how: Replay) -> Result<Replayed, RunError>
     };
     let outcome = experiment::attempt(&ctx, job, how.variant.as_ref()).await;
     // The pool and temporary directories go, as at a session's end.
-    if let Err(e) = crate::worktree::Worktree::remove_pool(&repo, &ctx.state) {
-        tracing::warn!("could not remove the worktree pool: {e}");
-    }
-    let _ = std::fs::remove_dir_all(ctx.state.dir.join("tmp"));
+    super::session::remove_pool(&ctx);
     let mut entry = match record::entry(&ctx.spec, &outcome, best) {
         Recording::Append { entry, .. } => *entry,
         Recording::Stop(reason) => return Err(RunError::ReplayStopped(reason.to_string())),

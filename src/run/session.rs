@@ -28,6 +28,27 @@ pub fn spec_hash(text: &str) -> String {
     format!("{h:016x}")
 }
 
+/// Removes the worktree pool and the sandboxes' temporary directories, as
+/// every session (and a replay) ends; a failure is a warning.
+pub(super) fn remove_pool(ctx: &Ctx) {
+    let removed = Repo::open(&ctx.repo_root)
+        .and_then(|repo| crate::worktree::Worktree::remove_pool(&repo, &ctx.state));
+    if let Err(e) = removed {
+        ctx.events.emit(Event::warning(format!(
+            "could not remove the worktree pool: {e}"
+        )));
+    }
+    let tmp = ctx.state.dir.join("tmp");
+    if let Err(e) = std::fs::remove_dir_all(&tmp)
+        && e.kind() != std::io::ErrorKind::NotFound
+    {
+        ctx.events.emit(Event::warning(format!(
+            "could not remove {}: {e}",
+            tmp.display()
+        )));
+    }
+}
+
 /// Sets `ctx.harness` from the log's start commit (a log of another tool
 /// without one: the baseline's commit).
 pub(super) fn know_harness(ctx: &Ctx, log: &ExperimentLog, repo: &Repo) -> Result<(), RunError> {
@@ -274,22 +295,7 @@ impl Loop {
     /// Removes the worktree pool: nothing is left under `worktrees/` once a
     /// session ends (a kill leaves it, and the next session reuses it).
     fn remove_pool(&self) {
-        let removed = Repo::open(&self.ctx.repo_root)
-            .and_then(|repo| crate::worktree::Worktree::remove_pool(&repo, &self.ctx.state));
-        if let Err(e) = removed {
-            self.ctx.events.emit(Event::warning(format!(
-                "could not remove the worktree pool: {e}"
-            )));
-        }
-        let tmp = self.ctx.state.dir.join("tmp");
-        if let Err(e) = std::fs::remove_dir_all(&tmp)
-            && e.kind() != std::io::ErrorKind::NotFound
-        {
-            self.ctx.events.emit(Event::warning(format!(
-                "could not remove {}: {e}",
-                tmp.display()
-            )));
-        }
+        remove_pool(&self.ctx);
     }
 
     /// Records why the session stopped, saves, and tells the user.
