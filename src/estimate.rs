@@ -85,19 +85,7 @@ fn calls(spec: &Spec, root: &Path) -> Vec<Calls> {
         });
     }
     if from_model && spec.implementer.kind == ImplementerKind::Llm {
-        let item = BacklogItem {
-            description: "an idea".into(),
-            category: "any".into(),
-            priority: crate::log::Priority::High,
-            dep_status: crate::log::DepStatus::NotApplicable,
-            required_deps: Vec::new(),
-            files: Vec::new(),
-            apply: None,
-            patch: None,
-            from_commit: None,
-            from_iteration: None,
-            extra: Default::default(),
-        };
+        let item = BacklogItem::new("an idea", "any");
         let prompt = crate::prompt::implement(spec, &item, None, root) + crate::prompt::EDIT_FORMAT;
         out.push(Calls {
             what: "edits",

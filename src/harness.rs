@@ -76,7 +76,7 @@ impl Harness {
     /// Makes the tree's harness the start commit's; returns what had to be
     /// restored or removed.
     pub fn restore(&self, repo: &Repo, tree: &Path) -> Result<Vec<String>> {
-        let changed = self.differences(tree, |_| false)?;
+        let changed = self.differences(tree, true)?;
         for path in &changed {
             let file = tree.join(path);
             match self.expected.get(path) {
@@ -110,12 +110,12 @@ impl Harness {
     /// (outputs, caches, a judge's items) do not count: the next restore
     /// removes them before anything else is measured.
     pub fn changed_by_measurement(&self, tree: &Path) -> Result<Vec<String>> {
-        self.differences(tree, |path| !self.expected.contains_key(path))
+        self.differences(tree, false)
     }
 
-    /// Files under the harness paths that differ from the start commit
-    /// (changed, missing or extra), less those `tolerated`.
-    fn differences(&self, tree: &Path, tolerated: impl Fn(&str) -> bool) -> Result<Vec<String>> {
+    /// Files under the harness paths that differ from the start commit:
+    /// changed or missing, and extra ones when `extras`.
+    fn differences(&self, tree: &Path, extras: bool) -> Result<Vec<String>> {
         let mut found: BTreeMap<String, Oid> = BTreeMap::new();
         for path in &self.paths {
             collect(tree, Path::new(path.trim_end_matches('/')), &mut found)?;
@@ -127,7 +127,7 @@ impl Harness {
             }
         }
         for path in found.keys() {
-            if !self.expected.contains_key(path) && !tolerated(path) {
+            if extras && !self.expected.contains_key(path) {
                 out.push(path.clone());
             }
         }

@@ -154,6 +154,26 @@ pub struct BacklogItem {
     pub extra: Mapping,
 }
 
+impl BacklogItem {
+    /// A hypothesis for the model or an agent to implement: medium priority,
+    /// no dependencies, files or command.
+    pub fn new(description: &str, category: &str) -> BacklogItem {
+        BacklogItem {
+            description: description.to_string(),
+            category: category.to_string(),
+            priority: Priority::Medium,
+            dep_status: DepStatus::NotApplicable,
+            required_deps: Vec::new(),
+            files: Vec::new(),
+            apply: None,
+            patch: None,
+            from_commit: None,
+            from_iteration: None,
+            extra: Mapping::new(),
+        }
+    }
+}
+
 fn uncategorized() -> String {
     "uncategorized".into()
 }

@@ -102,13 +102,7 @@ fn try_hypotheses(
         .iter()
         .any(|h| h.apply.is_some() || h.patch.is_some())
     {
-        return Ok(backlog
-            .iter()
-            .map(|h| {
-                json!({"description": h.description, "applies": Value::Null, "error": Value::Null,
-                "note": "implemented by the model or the agent when the run gets to it"})
-            })
-            .collect());
+        return Ok(backlog.iter().map(later).collect());
     }
     let state_existed = ws.state.dir.exists();
     let optimize_existed = ws.state.root().exists();
@@ -129,10 +123,7 @@ fn try_hypotheses(
     let mut out = Vec::new();
     for h in backlog {
         if h.apply.is_none() && h.patch.is_none() {
-            out.push(
-                json!({"description": h.description, "applies": Value::Null, "error": Value::Null,
-                "note": "implemented by the model or the agent when the run gets to it"}),
-            );
+            out.push(later(h));
             continue;
         }
         let result = try_one(ws, spec, &wt, &scratch_out, h, base, &always, &rt, &cancel);
@@ -153,6 +144,12 @@ fn try_hypotheses(
         let _ = std::fs::remove_dir_all(ws.state.root());
     }
     Ok(out)
+}
+
+/// A hypothesis the plan cannot try: the model or an agent implements it.
+fn later(h: &BacklogItem) -> Value {
+    json!({"description": h.description, "applies": Value::Null, "error": Value::Null,
+        "note": "implemented by the model or the agent when the run gets to it"})
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -63,17 +63,8 @@ pub async fn replay(req: Request<'_>, how: Replay) -> Result<Replayed, RunError>
         batch: log.next_batch(),
         slot: 0,
         item: BacklogItem {
-            description: original.hypothesis.clone(),
-            category: original.category.clone(),
-            priority: crate::log::Priority::High,
-            dep_status: crate::log::DepStatus::NotApplicable,
-            required_deps: Vec::new(),
             files: original.changes.iter().map(|c| c.file.clone()).collect(),
-            apply: None,
-            patch: None,
-            from_commit: None,
-            from_iteration: None,
-            extra: Default::default(),
+            ..BacklogItem::new(&original.hypothesis, &original.category)
         },
         base,
         best,
