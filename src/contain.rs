@@ -200,31 +200,11 @@ fn reap_exited() {
 /// Live (not zombie) descendants of this process, read from /proc.
 fn descendants() -> Vec<i32> {
     let me = std::process::id() as i32;
-    let mut table: Vec<(i32, i32)> = Vec::new();
-    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|s| s.parse::<i32>().ok())
-        else {
-            continue;
-        };
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-            continue;
-        };
-        // pid (comm) state ppid ...; comm may hold spaces and parentheses.
-        let Some(rest) = stat.rfind(')').map(|i| &stat[i + 1..]) else {
-            continue;
-        };
-        let mut fields = rest.split_whitespace();
-        let state = fields.next().unwrap_or("");
-        let Some(ppid) = fields.next().and_then(|p| p.parse::<i32>().ok()) else {
-            continue;
-        };
-        if state != "Z" {
-            table.push((pid, ppid));
-        }
-    }
+    let table: Vec<(i32, i32)> = crate::process::processes()
+        .into_iter()
+        .filter(|p| !p.zombie)
+        .map(|p| (p.pid as i32, p.ppid as i32))
+        .collect();
     let mut found = vec![me];
     let mut i = 0;
     while i < found.len() {

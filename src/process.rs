@@ -311,6 +311,37 @@ pub fn tail_lines(bytes: &[u8], lines: usize) -> String {
     all[start..].join("\n")
 }
 
+/// A process as `/proc/<pid>/stat` describes it.
+#[derive(Debug, Clone, Copy)]
+pub struct ProcStat {
+    pub pid: u32,
+    pub zombie: bool,
+    pub ppid: u32,
+    pub pgrp: u32,
+}
+
+/// Every process the kernel lists (one that ends while being read is left out).
+pub fn processes() -> Vec<ProcStat> {
+    std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let pid = e.file_name().to_str()?.parse::<u32>().ok()?;
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+            // pid (comm) state ppid pgrp ...; comm may hold spaces and parentheses.
+            let mut fields = stat[stat.rfind(')')? + 1..].split_whitespace();
+            let state = fields.next()?;
+            Some(ProcStat {
+                pid,
+                zombie: state == "Z",
+                ppid: fields.next()?.parse().ok()?,
+                pgrp: fields.next()?.parse().ok()?,
+            })
+        })
+        .collect()
+}
+
 /// Process groups a run started, recorded in a file so that a later run can
 /// end the ones a killed run left behind.
 pub mod leftovers {
@@ -353,7 +384,7 @@ pub mod leftovers {
         // processes carry it too but not CONTAINED, and are left to the
         // Slurm runner (a resume may adopt them).
         let me = std::process::id();
-        for pid in all_pids() {
+        for pid in super::processes().into_iter().map(|p| p.pid) {
             if pid != me && has_marker(pid, marker) && has_marker(pid, CONTAINED) {
                 // SAFETY: kill has no memory-safety preconditions.
                 unsafe {
@@ -366,28 +397,11 @@ pub mod leftovers {
         killed
     }
 
-    fn all_pids() -> Vec<u32> {
-        std::fs::read_dir("/proc")
-            .into_iter()
-            .flatten()
-            .flatten()
-            .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
-            .collect()
-    }
-
     fn members(pgid: u32) -> Vec<u32> {
-        all_pids()
+        super::processes()
             .into_iter()
-            .filter(|pid| {
-                std::fs::read_to_string(format!("/proc/{pid}/stat"))
-                    .ok()
-                    .and_then(|stat| {
-                        // pid (comm) state ppid pgrp ...; comm may hold spaces.
-                        let rest = &stat[stat.rfind(')')? + 1..];
-                        rest.split_whitespace().nth(2)?.parse::<u32>().ok()
-                    })
-                    == Some(pgid)
-            })
+            .filter(|p| p.pgrp == pgid)
+            .map(|p| p.pid)
             .collect()
     }
 

@@ -20,12 +20,7 @@ use crate::spec::{LoadedSpec, Spec};
 
 /// FNV-1a of the spec text: tells whether the spec changed between sessions.
 pub fn spec_hash(text: &str) -> String {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in text.bytes() {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    format!("{h:016x}")
+    crate::log::Fnv::of(text.as_bytes()).hex()
 }
 
 /// Removes the worktree pool and the sandboxes' temporary directories, as
