@@ -27,21 +27,6 @@ impl Worktree {
         }
     }
 
-    /// A worktree on `branch` (created or reset to `commit`).
-    pub fn create(
-        repo: &Repo,
-        state: &StateDir,
-        label: &str,
-        branch: &str,
-        commit: Oid,
-    ) -> Result<Worktree> {
-        let mut wt = Worktree::location(state, label);
-        let _git = crate::git::exclusive();
-        repo.add_worktree(&wt.admin, &wt.path, branch, commit)?;
-        wt.branch = Some(branch.to_string());
-        Ok(wt)
-    }
-
     /// A worktree with a detached HEAD; it leaves no branch behind.
     pub fn create_detached(
         repo: &Repo,

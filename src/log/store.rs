@@ -260,10 +260,6 @@ impl LogFile {
         }
     }
 
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
     pub fn save(&mut self, log: &ExperimentLog) -> Result<(), LogError> {
         let head = log.render_head();
         let in_place = match self.written.take() {
