@@ -2,7 +2,7 @@
 //! path, overrides recorded, a panicking experiment, and output to a pipe
 //! that closes early.
 
-mod common;
+use crate::common;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};

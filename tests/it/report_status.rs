@@ -1,7 +1,7 @@
 //! The morning after: report.md and progress.svg, the status JSON, run
 //! metadata, and --fresh.
 
-mod common;
+use crate::common;
 use std::path::Path;
 use std::process::{Command, Stdio};
 

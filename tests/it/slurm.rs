@@ -3,9 +3,8 @@
 //! the job, Ctrl-C and kill -9 leaving nothing queued, a job Slurm has
 //! already forgotten judged by its result file.
 
-#[path = "common/slurm_cluster.rs"]
-mod cluster;
-mod common;
+use crate::common::slurm_cluster as cluster;
+use crate::common;
 
 use std::path::Path;
 use std::process::{Command, Stdio};

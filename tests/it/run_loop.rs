@@ -2,7 +2,7 @@
 //! each manifest kind, patches, failing applies, big outputs, timeouts with
 //! grandchildren, serial vs parallel, stopping rules, git identity.
 
-mod common;
+use crate::common;
 use std::time::{Duration, Instant};
 
 use common::{TestRepo, error_message, log_yaml, outcomes, processes_in, processes_with};

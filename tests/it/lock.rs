@@ -1,7 +1,7 @@
 //! The run lock between real processes: a second holder exits 3 naming the
 //! pid; a lock left by a killed process never blocks.
 
-mod common;
+use crate::common;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 

@@ -3,7 +3,7 @@
 //! OPTIMIZE_PROMPT_FILE, runs in the worktree with its own timeout and
 //! process group, and its change is checked and measured like any other.
 
-mod common;
+use crate::common;
 use std::time::{Duration, Instant};
 
 use common::{TestRepo, error_message, log_yaml, outcomes, processes_with};

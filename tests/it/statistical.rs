@@ -3,7 +3,7 @@
 //! sample and the interval recorded, the incumbent's samples refining the
 //! best.
 
-mod common;
+use crate::common;
 
 use common::{TestRepo, log_yaml, outcomes};
 

@@ -3,9 +3,8 @@
 //! `show`, the two side by side by `compare`, `search` across them, and the
 //! earlier run's learnings in a model's hypothesis prompt.
 
-mod common;
-#[path = "common/fake_llm.rs"]
-mod fake_llm;
+use crate::common;
+use crate::common::fake_llm;
 
 use common::{TestRepo, new_demo, optimize_in};
 use fake_llm::{FakeLlm, Reply};

@@ -3,9 +3,8 @@
 //! that stops the run resumably, slow replies, edits that try to escape, and
 //! the API key never written anywhere.
 
-mod common;
-#[path = "common/fake_llm.rs"]
-mod fake_llm;
+use crate::common;
+use crate::common::fake_llm;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};

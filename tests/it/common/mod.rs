@@ -1,6 +1,9 @@
 //! Test harness: real temporary git repositories and the built binary.
 #![allow(dead_code)]
 
+pub mod fake_llm;
+pub mod slurm_cluster;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 

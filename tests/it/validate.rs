@@ -1,7 +1,7 @@
 //! `optimize validate` on real repositories: one baseline measurement in a
 //! temporary worktree that is always removed, the user's checkout untouched.
 
-mod common;
+use crate::common;
 use std::time::{Duration, Instant};
 
 use common::{TestRepo, hard_spec, processes_with};

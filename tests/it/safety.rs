@@ -2,7 +2,7 @@
 //! no process outlives its command (even after `setsid`), and a sandboxed
 //! agent can write only in its worktree.
 
-mod common;
+use crate::common;
 use std::time::{Duration, Instant};
 
 use common::{TestRepo, log_yaml, outcomes, processes_with};

@@ -3,9 +3,8 @@
 //! compared with minimum_improvement, costs totalled, and the cost cap
 //! stopping the run.
 
-mod common;
-#[path = "common/fake_llm.rs"]
-mod fake_llm;
+use crate::common;
+use crate::common::fake_llm;
 
 use common::{Run, TestRepo, log_yaml, outcomes};
 use fake_llm::{FakeLlm, Reply};

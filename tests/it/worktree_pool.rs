@@ -4,7 +4,7 @@
 //! to tracked files), every experiment's commit on its branch, nothing left
 //! after the run, and a killed run's pool reused on resume.
 
-mod common;
+use crate::common;
 use common::{TestRepo, log_yaml, outcomes};
 
 /// Reports what the previous measurement in this worktree left behind,

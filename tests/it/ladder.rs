@@ -3,7 +3,7 @@
 //! only before a keep, futility), three required objectives compared
 //! relatively, and the newer outcomes.
 
-mod common;
+use crate::common;
 use std::path::Path;
 
 use common::{log_yaml, optimize_in};

@@ -1,7 +1,7 @@
 //! Bad specs: each is refused with exit 2 and an error naming the file, line,
 //! column, key path and what is wrong.
 
-mod common;
+use crate::common;
 use common::TestRepo;
 
 const BASE: &str = r#"name: t

@@ -2,7 +2,7 @@
 //! on, by command and through the interactive prompt on a terminal, and the
 //! next run measuring them first.
 
-mod common;
+use crate::common;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 

@@ -1,7 +1,7 @@
 //! Experiment logs written to either schema: round trips that keep unknown
 //! fields, `optimize status` on them, and a corrupt log refused untouched.
 
-mod common;
+use crate::common;
 use std::path::Path;
 
 use common::TestRepo;

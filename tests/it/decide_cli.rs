@@ -1,7 +1,7 @@
 //! `optimize decide`: decide.mjs's payload in, its record out, from a file or
 //! standard input; a payload that is not JSON is a usage error.
 
-mod common;
+use crate::common;
 use std::io::Write;
 use std::process::{Command, Stdio};
 

@@ -3,9 +3,8 @@
 //! recorded; with `selection: bandit` the run concentrates on the variant
 //! whose implementations are kept.
 
-mod common;
-#[path = "common/fake_llm.rs"]
-mod fake_llm;
+use crate::common;
+use crate::common::fake_llm;
 
 use common::{Run, TestRepo, log_yaml, outcomes};
 use fake_llm::{FakeLlm, Reply};

@@ -2,7 +2,7 @@
 //! measurement; a failed required one makes the experiment degenerate, the
 //! others only lower its `criteria_score`.
 
-mod common;
+use crate::common;
 use common::{TestRepo, log_yaml, outcomes};
 
 const EVAL: &str = r#"#!/bin/sh

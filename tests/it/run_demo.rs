@@ -2,7 +2,7 @@
 //! the exact outcomes, branch contents and commit messages, and nothing left
 //! behind.
 
-mod common;
+use crate::common;
 use std::process::Command;
 
 use common::{BIN, Run, assert_follows_seed_schema, isolate, log_yaml, outcomes, processes_in};

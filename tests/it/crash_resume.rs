@@ -2,7 +2,7 @@
 //! point and at seeded random moments (SIGKILL), resumed each time, and must
 //! end exactly as a run that was never killed, with nothing left behind.
 
-mod common;
+use crate::common;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};

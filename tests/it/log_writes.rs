@@ -2,7 +2,7 @@
 //! making each save atomic: a kill leaves a record that `status` and the
 //! resumed run use to finish a torn write, and a clean end removes it.
 
-mod common;
+use crate::common;
 use common::{TestRepo, log_yaml, outcomes};
 
 fn project() -> TestRepo {

@@ -1,0 +1,28 @@
+//! The integration tests: one binary (as jj and just keep theirs), a module per area.
+
+mod common;
+
+mod approve;
+mod crash_resume;
+mod criteria;
+mod decide_cli;
+mod edit_tolerance;
+mod events_and_sessions;
+mod history;
+mod implementer_command;
+mod judge;
+mod ladder;
+mod llm;
+mod lock;
+mod log_and_status;
+mod log_writes;
+mod report_status;
+mod run_demo;
+mod run_loop;
+mod safety;
+mod slurm;
+mod spec_errors;
+mod statistical;
+mod validate;
+mod variants;
+mod worktree_pool;
