@@ -105,6 +105,7 @@ pub fn render(log: &ExperimentLog, spec: &Spec) -> Result<String, ChartError> {
     values.extend(baseline);
     values.extend(bars.iter().flat_map(|b| [b.1, b.2]));
     let (lo, hi) = y_range(&values);
+    let y = |v: f64| on_axis(v, (lo, hi));
     let last = log
         .experiments
         .iter()
@@ -113,7 +114,10 @@ pub fn render(log: &ExperimentLog, spec: &Spec) -> Result<String, ChartError> {
         .unwrap_or(1)
         .max(1);
 
-    let step = best_so_far(log, primary, baseline, last);
+    let step: Vec<(f64, f64)> = best_so_far(log, primary, baseline, last)
+        .into_iter()
+        .map(|(x, v)| (x, y(v)))
+        .collect();
 
     let mut svg = String::new();
     {
@@ -124,7 +128,7 @@ pub fn render(log: &ExperimentLog, spec: &Spec) -> Result<String, ChartError> {
         if let Some(b) = baseline {
             chart
                 .draw_series(LineSeries::new(
-                    vec![(-0.5, b), (last as f64 + 0.5, b)],
+                    vec![(-0.5, y(b)), (last as f64 + 0.5, y(b))],
                     BLACK.mix(0.4),
                 ))
                 .map_err(|e| err(&e))?
@@ -143,13 +147,16 @@ pub fn render(log: &ExperimentLog, spec: &Spec) -> Result<String, ChartError> {
             });
         chart
             .draw_series(bars.iter().map(|(i, lo, hi)| {
-                PathElement::new(vec![(*i as f64, *lo), (*i as f64, *hi)], BLACK.mix(0.5))
+                PathElement::new(
+                    vec![(*i as f64, y(*lo)), (*i as f64, y(*hi))],
+                    BLACK.mix(0.5),
+                )
             }))
             .map_err(|e| err(&e))?;
         chart
             .draw_series(
                 pts.iter()
-                    .map(|(i, v, o)| Circle::new((*i as f64, *v), 5, outcome_color(o).filled())),
+                    .map(|(i, v, o)| Circle::new((*i as f64, y(*v)), 5, outcome_color(o).filled())),
             )
             .map_err(|e| err(&e))?;
         let mut shown: Vec<&str> = Vec::new();
@@ -216,17 +223,37 @@ fn axes<'a, 'b>(
     Ok(chart)
 }
 
+/// The widest y axis drawn. plotters computes spans and tick steps of the
+/// axis, which overflow to infinity (and never finish) near `f64::MAX`;
+/// values beyond this are drawn at the axis's edge.
+const Y_LIMIT: f64 = 1e300;
+
 /// The y axis for `values`, padded; a fixed one when there is nothing.
+/// Every finite value gives a finite axis, however extreme.
 fn y_range(values: &[f64]) -> (f64, f64) {
     let (lo, hi) = values
         .iter()
         .filter(|v| v.is_finite())
+        .map(|v| v.clamp(-Y_LIMIT, Y_LIMIT))
         .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| {
-            (a.min(*v), b.max(*v))
+            (a.min(v), b.max(v))
         });
     let (lo, hi) = if lo.is_finite() { (lo, hi) } else { (0.0, 1.0) };
-    let pad = ((hi - lo) * 0.1).max(hi.abs() * 0.01).max(1e-9);
-    (lo - pad, hi + pad)
+    let pad = ((hi - lo) * 0.1)
+        .max(hi.abs().max(lo.abs()) * 0.01)
+        .max(1e-9);
+    let (lo, hi) = ((lo - pad).max(-Y_LIMIT), (hi + pad).min(Y_LIMIT));
+    // Far from zero, a pad below the numbers' resolution leaves no span.
+    if hi > lo {
+        (lo, hi)
+    } else {
+        (lo - lo.abs() * 0.01 - 1e-9, hi + hi.abs() * 0.01 + 1e-9)
+    }
+}
+
+/// `v` where it is drawn on an axis from `lo` to `hi`.
+fn on_axis(v: f64, (lo, hi): (f64, f64)) -> f64 {
+    if v.is_nan() { lo } else { v.clamp(lo, hi) }
 }
 
 /// An experiment's primary value: (iteration, value, outcome).
@@ -261,6 +288,7 @@ pub fn render_comparison(
         .flat_map(|(p, s)| p.iter().map(|x| x.1).chain(s.iter().map(|x| x.1)))
         .collect();
     let (lo, hi) = y_range(&values);
+    let y = |v: f64| on_axis(v, (lo, hi));
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, (800, 450)).into_drawing_area();
@@ -269,14 +297,18 @@ pub fn render_comparison(
         let mut chart = axes(&root, caption, primary, last, (lo, hi))?;
         for ((label, _), ((pts, step), color)) in runs.iter().zip(series.into_iter().zip(colors)) {
             chart
-                .draw_series(LineSeries::new(step, color.stroke_width(2)))
+                .draw_series(LineSeries::new(
+                    step.into_iter().map(|(x, v)| (x, y(v))),
+                    color.stroke_width(2),
+                ))
                 .map_err(|e| err(&e))?
                 .label(format!("{label}: best so far"))
                 .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], color));
             chart
                 .draw_series(
-                    pts.iter()
-                        .map(|(i, v, _)| Circle::new((*i as f64, *v), 4, color.mix(0.6).filled())),
+                    pts.iter().map(|(i, v, _)| {
+                        Circle::new((*i as f64, y(*v)), 4, color.mix(0.6).filled())
+                    }),
                 )
                 .map_err(|e| err(&e))?;
         }
@@ -295,6 +327,53 @@ pub fn render_comparison(
 mod tests {
     use super::*;
     use crate::log::Experiment;
+
+    /// Renders a log whose baseline and experiments have these values, on a
+    /// thread that must finish within seconds.
+    fn renders_in_time(values: &[f64]) {
+        let mut log = ExperimentLog::default();
+        let mut base = serde_yaml::Mapping::new();
+        base.insert("t".into(), values[0].into());
+        log.baseline.metrics = Some(base);
+        for (i, v) in values.iter().enumerate().skip(1) {
+            let mut e = Experiment::new(i as u64, i as u64, "h", "c", Outcome::Kept);
+            let mut m = serde_yaml::Mapping::new();
+            m.insert("t".into(), (*v).into());
+            e.metrics = Some(m);
+            log.experiments.push(e);
+        }
+        let spec: Spec = crate::spec::LoadedSpec::parse_str(
+            "name: t\ndescription: d\nmetric: {primary: {type: hard, name: t, direction: maximize}, degenerate_gates: [{name: ok, check: '== 1'}]}\nmeasurement: {command: x}\nscope: {mutable: [a], immutable: [b]}\n",
+            std::path::Path::new("spec.yaml"),
+        )
+        .expect("spec")
+        .spec;
+        let (tx, rx) = std::sync::mpsc::channel();
+        let other = log.clone();
+        std::thread::spawn(move || {
+            let one = render(&log, &spec).map(|s| s.len());
+            let two = render_comparison([("a", &log), ("b", &other)], "t").map(|s| s.len());
+            let _ = tx.send((one.is_ok(), two.is_ok()));
+        });
+        let done = rx.recv_timeout(std::time::Duration::from_secs(20));
+        assert_eq!(done, Ok((true, true)), "{values:?}");
+    }
+
+    #[test]
+    fn every_finite_value_is_drawn_in_bounded_time() {
+        for values in [
+            &[50.0, 1.7e308][..],
+            &[1e308, -1e308],
+            &[f64::MAX, f64::MIN, 0.0],
+            &[1e-300, 2e-300],
+            &[f64::MIN_POSITIVE, 5e-324],
+            &[1e15, 1e15 + 1.0],
+            &[1e300, 1e300],
+            &[-3.0],
+        ] {
+            renders_in_time(values);
+        }
+    }
 
     #[test]
     fn the_best_line_follows_the_order_of_integration() {

@@ -9,20 +9,35 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use std::os::unix::ffi::OsStrExt;
+
 use git2::{ObjectType, Oid, TreeWalkMode, TreeWalkResult};
 
-use crate::git::{Context, Repo, Result};
+use crate::git::{Context, GitError, Repo, Result};
 use crate::log::Fnv;
 
 pub struct Harness {
     /// Relative to the tree's root, as the spec names them.
     paths: Vec<String>,
-    /// Every file of the start commit under `paths`, with its blob.
-    expected: BTreeMap<String, Oid>,
+    /// Every file of the start commit under `paths`, with its blob and mode.
+    expected: BTreeMap<String, (Oid, i32)>,
     start: Oid,
+    repo_root: std::path::PathBuf,
 }
 
 impl Harness {
+    /// The harness of `spec` (`scope.immutable` and the files its
+    /// measurement command names) as `start` holds it.
+    pub fn for_spec(repo: &Repo, start: Oid, spec: &crate::spec::Spec) -> Result<Harness> {
+        let mut paths = spec.scope.immutable.clone();
+        for file in crate::implement::harness_files(spec, &repo.root) {
+            if !paths.contains(&file) {
+                paths.push(file);
+            }
+        }
+        Harness::new(repo, start, paths)
+    }
+
     pub fn new(repo: &Repo, start: Oid, paths: Vec<String>) -> Result<Harness> {
         let commit = repo
             .repo
@@ -30,13 +45,22 @@ impl Harness {
             .context(|| format!("find the start commit {start}"))?;
         let tree = commit.tree().context(|| "read the start tree".into())?;
         let mut expected = BTreeMap::new();
+        // A harness path that is not inside the tree (a command's absolute
+        // interpreter path) is not ours to check, restore or remove.
+        let paths: Vec<String> = paths
+            .into_iter()
+            .filter(|p| crate::tree_path::is_relative_inside(p))
+            .collect();
         for path in &paths {
             let Ok(entry) = tree.get_path(Path::new(path.trim_end_matches('/'))) else {
                 continue;
             };
             match entry.kind() {
                 Some(ObjectType::Blob) => {
-                    expected.insert(path.trim_end_matches('/').to_string(), entry.id());
+                    expected.insert(
+                        path.trim_end_matches('/').to_string(),
+                        (entry.id(), entry.filemode()),
+                    );
                 }
                 Some(ObjectType::Tree) => {
                     let sub = repo
@@ -47,7 +71,7 @@ impl Harness {
                     sub.walk(TreeWalkMode::PreOrder, |dir, e| {
                         if e.kind() == Some(ObjectType::Blob) {
                             let name = e.name().unwrap_or_default();
-                            expected.insert(format!("{root}/{dir}{name}"), e.id());
+                            expected.insert(format!("{root}/{dir}{name}"), (e.id(), e.filemode()));
                         }
                         TreeWalkResult::Ok
                     })
@@ -60,6 +84,7 @@ impl Harness {
             paths,
             expected,
             start,
+            repo_root: repo.root.clone(),
         })
     }
 
@@ -67,7 +92,7 @@ impl Harness {
     /// measurement runs against), for the log.
     pub fn hash(&self) -> String {
         let mut h = Fnv::default();
-        for (path, oid) in &self.expected {
+        for (path, (oid, _)) in &self.expected {
             h = h.extend(path.as_bytes()).extend(oid.as_bytes());
         }
         h.hex()
@@ -75,33 +100,37 @@ impl Harness {
 
     /// Makes the tree's harness the start commit's; returns what had to be
     /// restored or removed.
-    pub fn restore(&self, repo: &Repo, tree: &Path) -> Result<Vec<String>> {
+    pub fn restore(&self, tree: &Path) -> Result<Vec<String>> {
         let changed = self.differences(tree, true)?;
+        if changed.is_empty() {
+            return Ok(changed);
+        }
+        let repo = Repo::open(&self.repo_root)?;
         for path in &changed {
-            let file = tree.join(path);
-            match self.expected.get(path) {
-                Some(oid) => {
-                    let blob = repo
-                        .repo
-                        .find_blob(*oid)
-                        .context(|| format!("read {path} from {}", self.start))?;
-                    if let Some(parent) = file.parent() {
-                        std::fs::create_dir_all(parent)
-                            .context(|| format!("create {}", parent.display()))?;
-                    }
-                    if file.is_dir() {
-                        std::fs::remove_dir_all(&file)
-                            .context(|| format!("remove {}", file.display()))?;
-                    }
-                    std::fs::write(&file, blob.content())
-                        .context(|| format!("restore {}", file.display()))?;
-                }
-                None => {
-                    std::fs::remove_file(&file)
-                        .or_else(|_| std::fs::remove_dir_all(&file))
-                        .context(|| format!("remove {}", file.display()))?;
-                }
+            let file = crate::tree_path::resolve(tree, path).map_err(|e| GitError::Io {
+                context: format!("restore the harness file {path}"),
+                source: std::io::Error::new(std::io::ErrorKind::InvalidInput, e),
+            })?;
+            // Never through a link or into a directory left in the way.
+            crate::tree_path::remove(&file).context(|| format!("remove {}", file.display()))?;
+            let Some((oid, mode)) = self.expected.get(path) else {
+                continue;
+            };
+            let blob = repo
+                .repo
+                .find_blob(*oid)
+                .context(|| format!("read {path} from {}", self.start))?;
+            if let Some(parent) = file.parent() {
+                std::fs::create_dir_all(parent)
+                    .context(|| format!("create {}", parent.display()))?;
             }
+            if *mode == i32::from(git2::FileMode::Link) {
+                let target = std::ffi::OsStr::from_bytes(blob.content());
+                std::os::unix::fs::symlink(target, &file)
+            } else {
+                std::fs::write(&file, blob.content())
+            }
+            .context(|| format!("restore {}", file.display()))?;
         }
         Ok(changed)
     }
@@ -118,10 +147,13 @@ impl Harness {
     fn differences(&self, tree: &Path, extras: bool) -> Result<Vec<String>> {
         let mut found: BTreeMap<String, Oid> = BTreeMap::new();
         for path in &self.paths {
-            collect(tree, Path::new(path.trim_end_matches('/')), &mut found)?;
+            // Under a link that leads out of the tree there is nothing of ours.
+            if crate::tree_path::resolve(tree, path).is_ok() {
+                collect(tree, Path::new(path.trim_end_matches('/')), &mut found)?;
+            }
         }
         let mut out = Vec::new();
-        for (path, oid) in &self.expected {
+        for (path, (oid, _)) in &self.expected {
             if found.get(path) != Some(oid) {
                 out.push(path.clone());
             }

@@ -374,7 +374,12 @@ pub fn harness_files(spec: &Spec, tree: &Path) -> Vec<String> {
             continue;
         }
         let rel = wd.join(token);
-        if tree.join(&rel).is_file() {
+        // An interpreter or script outside the tree (`/home/me/venv/bin/python`,
+        // `../tools/run.sh`) is the user's, never part of the harness we restore.
+        let Ok(abs) = crate::tree_path::resolve(tree, &rel.to_string_lossy()) else {
+            continue;
+        };
+        if abs.is_file() {
             let rel = normalize(&rel.display().to_string().replace("/./", "/"));
             if !out.contains(&rel) {
                 out.push(rel);

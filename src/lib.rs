@@ -43,6 +43,7 @@ pub mod spec;
 pub mod state;
 pub mod stop;
 pub mod text;
+pub mod tree_path;
 pub mod variants;
 pub mod worktree;
 pub mod wrapup;

@@ -23,6 +23,8 @@ pub struct Measured {
     pub jobs: Vec<String>,
     /// Time its jobs waited in the scheduler's queue.
     pub queued: Duration,
+    /// Harness files that had to be put back before it ran.
+    pub harness_restored: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -50,11 +52,31 @@ pub enum MeasureFailure {
         key: String,
         value: String,
     },
+    /// `NaN`, `Infinity` or a number beyond ±1.8e308 (JSON has none of them,
+    /// but Python's `json.dumps` prints the first two).
+    NonFinite {
+        run: u32,
+        key: String,
+        value: String,
+    },
+    /// The same key twice in the object: which one was meant is unknown.
+    DuplicateKey {
+        run: u32,
+        key: String,
+    },
     Spawn {
         message: String,
     },
     /// The runner lost the measurement (a batch job ended without results).
     Lost {
+        message: String,
+    },
+    /// The measurement changed or removed files of its own harness.
+    HarnessChanged {
+        files: Vec<String>,
+    },
+    /// The harness could not be restored or checked (an I/O failure of ours).
+    Harness {
         message: String,
     },
     Interrupted,
@@ -112,10 +134,24 @@ impl std::fmt::Display for MeasureFailure {
                 f,
                 "the measurement output's \"{key}\" is {value}, not a number (run {run})"
             ),
+            MeasureFailure::NonFinite { run, key, value } => write!(
+                f,
+                "the measurement output's \"{key}\" is {value}, not a finite number (run {run})"
+            ),
+            MeasureFailure::DuplicateKey { run, key } => write!(
+                f,
+                "the measurement output has \"{key}\" more than once (run {run}); print each metric once"
+            ),
             MeasureFailure::Spawn { message } => {
                 write!(f, "cannot start the measurement command: {message}")
             }
             MeasureFailure::Lost { message } => write!(f, "the measurement was lost: {message}"),
+            MeasureFailure::HarnessChanged { files } => write!(
+                f,
+                "the measurement changed its own harness: {} (restored before the next measurement)",
+                files.join(", ")
+            ),
+            MeasureFailure::Harness { message } => write!(f, "{message}"),
             MeasureFailure::Interrupted => write!(f, "the measurement was interrupted"),
         }
     }
@@ -166,6 +202,9 @@ pub struct Request<'a> {
     /// A name for the measurement, unique in the run (`exp-003`, `baseline`).
     pub label: &'a str,
     pub sandbox: Option<crate::sandbox::Rules>,
+    /// The run's harness: made the start commit's before the command runs,
+    /// checked after (every measurement of a run passes it).
+    pub harness: Option<&'a crate::harness::Harness>,
 }
 
 pub async fn measure(req: Request<'_>, cancel: &Cancel) -> Result<Measured, MeasureFailure> {
@@ -195,10 +234,26 @@ pub async fn measure(req: Request<'_>, cancel: &Cancel) -> Result<Measured, Meas
         on_progress: req.on_run,
         sandbox: req.sandbox.clone(),
     };
+    let harness_restored = match req.harness {
+        Some(h) => h.restore(req.tree).map_err(|e| MeasureFailure::Harness {
+            message: format!("cannot restore the harness: {e}"),
+        })?,
+        None => Vec::new(),
+    };
     let ran = req.runner.run(runs, cancel).await.map_err(|e| match e {
         RunnerError::Spawn(message) => MeasureFailure::Spawn { message },
         RunnerError::Lost(message) => MeasureFailure::Lost { message },
     })?;
+    if let Some(h) = req.harness {
+        let changed = h
+            .changed_by_measurement(req.tree)
+            .map_err(|e| MeasureFailure::Harness {
+                message: format!("cannot check the harness: {e}"),
+            })?;
+        if !changed.is_empty() {
+            return Err(MeasureFailure::HarnessChanged { files: changed });
+        }
+    }
     let required = required_keys(spec);
     let mut samples = Vec::new();
     let mut elapsed = Duration::ZERO;
@@ -227,7 +282,10 @@ pub async fn measure(req: Request<'_>, cancel: &Cancel) -> Result<Measured, Meas
                 run,
                 stdout_tail: process::tail_lines(&out.stdout_tail, 5),
             })?;
-        samples.push(read_metrics(&object, &required, run)?);
+        if let Some(key) = object.duplicate {
+            return Err(MeasureFailure::DuplicateKey { run, key });
+        }
+        samples.push(read_metrics(&object.map, &required, run)?);
     }
     if samples.len() < req.runs as usize {
         return Err(MeasureFailure::Lost {
@@ -245,6 +303,7 @@ pub async fn measure(req: Request<'_>, cancel: &Cancel) -> Result<Measured, Meas
         elapsed,
         jobs: ran.jobs,
         queued: ran.queued,
+        harness_restored,
     })
 }
 
@@ -267,6 +326,16 @@ fn read_metrics(
     }
     let mut metrics = Metrics::new();
     for (key, value) in object {
+        if let Some(text) = non_finite(value) {
+            if required.contains(key) {
+                return Err(MeasureFailure::NonFinite {
+                    run,
+                    key: key.clone(),
+                    value: text.to_string(),
+                });
+            }
+            continue;
+        }
         match json_number(value) {
             Some(n) => {
                 metrics.insert(key.clone(), n);
@@ -307,27 +376,121 @@ pub fn aggregate(samples: &[Metrics], how: crate::spec::Aggregation) -> Metrics 
         .collect()
 }
 
+/// The JSON object a harness printed, and the first key it printed twice.
+#[derive(Debug, Default)]
+pub struct Printed {
+    pub map: serde_json::Map<String, serde_json::Value>,
+    pub duplicate: Option<String>,
+}
+
+impl<'de> serde::Deserialize<'de> for Printed {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Printed, D::Error> {
+        struct Object;
+        impl<'de> serde::de::Visitor<'de> for Object {
+            type Value = Printed;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut a: A,
+            ) -> Result<Printed, A::Error> {
+                let mut printed = Printed::default();
+                while let Some((k, v)) = a.next_entry::<String, serde_json::Value>()? {
+                    if printed.map.insert(k.clone(), v).is_some() && printed.duplicate.is_none() {
+                        printed.duplicate = Some(k);
+                    }
+                }
+                Ok(printed)
+            }
+        }
+        d.deserialize_map(Object)
+    }
+}
+
+/// What a non-finite value in the output becomes: a string with this
+/// prefix, so the object still parses and the key can be named.
+const NON_FINITE: &str = "\u{1}non-finite:";
+
+fn non_finite(v: &serde_json::Value) -> Option<&str> {
+    v.as_str().and_then(|s| s.strip_prefix(NON_FINITE))
+}
+
+/// The output with `NaN`, `Infinity`, `-Infinity` and numbers beyond the
+/// range of f64 (outside strings) turned into marked strings.
+fn mark_non_finite(text: &str) -> std::borrow::Cow<'_, str> {
+    let bytes = text.as_bytes();
+    let mut out: Option<String> = None;
+    let (mut i, mut copied, mut in_string) = (0, 0, false);
+    while i < bytes.len() {
+        let b = bytes[i];
+        if in_string {
+            match b {
+                b'\\' => i += 1,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            i += 1;
+            continue;
+        }
+        if b == b'"' {
+            in_string = true;
+            i += 1;
+            continue;
+        }
+        let starts_token =
+            i == 0 || !(bytes[i - 1].is_ascii_alphanumeric() || bytes[i - 1] == b'.');
+        if !starts_token || !(b == b'-' || b == b'N' || b == b'I' || b.is_ascii_digit()) {
+            i += 1;
+            continue;
+        }
+        let end = i + bytes[i..]
+            .iter()
+            .position(|c| !(c.is_ascii_alphanumeric() || matches!(c, b'.' | b'+' | b'-')))
+            .unwrap_or(bytes.len() - i);
+        let token = &text[i..end];
+        let non_finite = matches!(token, "NaN" | "Infinity" | "-Infinity" | "-NaN")
+            || (token.bytes().any(|c| c.is_ascii_digit())
+                && token.parse::<f64>().is_ok_and(|v| v.is_infinite()));
+        if non_finite {
+            let o = out.get_or_insert_with(String::new);
+            o.push_str(&text[copied..i]);
+            // JSON's escape of NON_FINITE's first character.
+            o.push_str(&format!("\"\\u0001{}{token}\"", &NON_FINITE[1..]));
+            copied = end;
+        }
+        i = end.max(i + 1);
+    }
+    match out {
+        Some(mut o) => {
+            o.push_str(&text[copied..]);
+            std::borrow::Cow::Owned(o)
+        }
+        None => std::borrow::Cow::Borrowed(text),
+    }
+}
+
 /// The JSON object a harness printed: the whole output, or the last object
 /// that starts a line (harnesses often log before printing their result).
-pub fn extract_json_object(stdout: &[u8]) -> Option<serde_json::Map<String, serde_json::Value>> {
+/// Non-finite values are kept, marked, so that their key can be named.
+pub fn extract_json_object(stdout: &[u8]) -> Option<Printed> {
     let text = String::from_utf8_lossy(stdout);
-    let text = text.trim();
-    if let Ok(serde_json::Value::Object(m)) = serde_json::from_str(text) {
-        return Some(m);
+    let text = mark_non_finite(text.trim());
+    let text = text.as_ref();
+    if let Ok(p) = serde_json::from_str::<Printed>(text) {
+        return Some(p);
     }
-    let starts: Vec<usize> = text
+    let mut starts: Vec<usize> = text
         .match_indices('\n')
         .map(|(i, _)| i + 1)
         .chain(std::iter::once(0))
         .filter(|&i| text[i..].trim_start_matches([' ', '\t']).starts_with('{'))
         .collect();
-    let mut starts = starts;
     starts.sort_unstable_by(|a, b| b.cmp(a));
     for start in starts {
-        let mut stream =
-            serde_json::Deserializer::from_str(&text[start..]).into_iter::<serde_json::Value>();
-        if let Some(Ok(serde_json::Value::Object(m))) = stream.next() {
-            return Some(m);
+        let mut stream = serde_json::Deserializer::from_str(&text[start..]).into_iter::<Printed>();
+        if let Some(Ok(p)) = stream.next() {
+            return Some(p);
         }
     }
     None
@@ -340,20 +503,44 @@ mod tests {
     #[test]
     fn finds_json_after_log_lines() {
         let out = b"compiling...\nrunning 3 tests\n{\"score\": 1.5, \"ok\": true}\ndone\n";
-        let m = extract_json_object(out).unwrap();
+        let m = extract_json_object(out).unwrap().map;
         assert_eq!(m["score"], 1.5);
     }
 
     #[test]
     fn prefers_the_last_object_and_handles_multiline() {
         let out = b"{\"a\": 1}\n{\n  \"a\": 2\n}\n";
-        assert_eq!(extract_json_object(out).unwrap()["a"], 2);
+        assert_eq!(extract_json_object(out).unwrap().map["a"], 2);
     }
 
     #[test]
     fn no_object_is_none() {
         assert!(extract_json_object(b"[1,2]\nhello").is_none());
         assert!(extract_json_object(b"").is_none());
+    }
+
+    #[test]
+    fn non_finite_values_are_named_and_duplicates_found() {
+        let out = b"{\"score\": NaN, \"big\": 1e400, \"neg\": -Infinity, \"ok\": 1, \"s\": \"NaN 1e400\"}";
+        let p = extract_json_object(out).unwrap();
+        assert_eq!(non_finite(&p.map["score"]), Some("NaN"));
+        assert_eq!(non_finite(&p.map["big"]), Some("1e400"));
+        assert_eq!(non_finite(&p.map["neg"]), Some("-Infinity"));
+        assert_eq!(p.map["ok"], 1);
+        assert_eq!(p.map["s"], "NaN 1e400");
+        let err = read_metrics(&p.map, &["big".into()], 2).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "the measurement output's \"big\" is 1e400, not a finite number (run 2)"
+        );
+        let dup = extract_json_object(b"{\"a\": 1, \"a\": 2}").unwrap();
+        assert_eq!(dup.duplicate.as_deref(), Some("a"));
+        assert!(
+            extract_json_object(b"{\"a\": 1e5, \"b\": -2.5E-3}")
+                .unwrap()
+                .duplicate
+                .is_none()
+        );
     }
 
     #[test]

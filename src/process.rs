@@ -168,7 +168,7 @@ pub async fn run(
     let mut child = cmd.spawn()?;
     let pgid = child.id().unwrap_or(0);
     on_spawn(pgid);
-    let guard = GroupGuard(pgid as i32);
+    let guard = GroupGuard::new(pgid as i32);
 
     if let (Some(input), Some(mut pipe)) = (inv.stdin, child.stdin.take()) {
         tokio::spawn(async move {
@@ -225,12 +225,36 @@ fn shim_path() -> Option<PathBuf> {
 }
 
 /// SIGKILLs the group when dropped, so no path out of `run` (including a
-/// dropped future) leaves a process of it behind.
+/// dropped future) leaves a process of it behind. While it lives, the group
+/// is among [`kill_every_group`]'s.
 struct GroupGuard(i32);
+
+/// The process groups of commands running now.
+static LIVE_GROUPS: std::sync::Mutex<Vec<i32>> = std::sync::Mutex::new(Vec::new());
+
+fn live_groups() -> std::sync::MutexGuard<'static, Vec<i32>> {
+    LIVE_GROUPS.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl GroupGuard {
+    fn new(pgid: i32) -> GroupGuard {
+        live_groups().push(pgid);
+        GroupGuard(pgid)
+    }
+}
 
 impl Drop for GroupGuard {
     fn drop(&mut self) {
         kill_group(self.0, libc::SIGKILL);
+        live_groups().retain(|g| *g != self.0);
+    }
+}
+
+/// SIGKILLs the group of every command running now: what exiting at once
+/// (a second Ctrl-C) does first, so that no command outlives the exit.
+pub fn kill_every_group() {
+    for pgid in live_groups().iter() {
+        kill_group(*pgid, libc::SIGKILL);
     }
 }
 

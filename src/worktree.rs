@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use git2::Oid;
 
-use crate::git::{Context, Repo, Result};
+use crate::git::{Context, GitError, Repo, Result};
 use crate::spec::{Clean, Spec};
 use crate::state::StateDir;
 
@@ -101,7 +101,11 @@ impl Worktree {
     pub fn copy_shared_files(&self, repo_root: &Path, spec: &Spec) -> Result<()> {
         for rel in &spec.parallel.shared_files {
             let from = repo_root.join(rel);
-            let to = self.path.join(rel);
+            let to = crate::tree_path::resolve(&self.path, rel).map_err(|e| GitError::Io {
+                context: format!("copy parallel.shared_files entry \"{rel}\""),
+                source: std::io::Error::new(std::io::ErrorKind::InvalidInput, e),
+            })?;
+            crate::tree_path::remove(&to).context(|| format!("replace {}", to.display()))?;
             if let Some(parent) = to.parent() {
                 std::fs::create_dir_all(parent)
                     .context(|| format!("create {}", parent.display()))?;
@@ -163,6 +167,8 @@ fn copy_dir(from: &Path, to: &Path) -> Result<()> {
     for entry in std::fs::read_dir(from).context(|| format!("read {}", from.display()))? {
         let entry = entry.context(|| format!("read {}", from.display()))?;
         let target = to.join(entry.file_name());
+        // The copy goes into the tree, never through a link the tree holds.
+        crate::tree_path::remove(&target).context(|| format!("replace {}", target.display()))?;
         if entry.path().is_dir() {
             copy_dir(&entry.path(), &target)?;
         } else {

@@ -49,8 +49,11 @@ pub fn execute(
             events,
             cancel,
         };
-        run::run(req).await.map_err(|e| run_error(e, &args.spec))
+        let finish = run::run(req).await.map_err(|e| run_error(e, &args.spec));
+        signals::loop_ended();
+        finish
     });
+    crate::run::fault("wrap-up");
     // Every run's end, however it ended, is on record across runs.
     let (summaries, _) = crate::history::summaries(&ws.repo.root);
     if let Err(e) = crate::history::write_index(&ws.repo.root, &summaries) {

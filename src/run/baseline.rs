@@ -109,6 +109,7 @@ async fn measure_in(
     let spec = site.spec;
     wt.copy_shared_files(&site.repo.root, spec)?;
     let on_spawn = group_recorder(site.state);
+    let harness = crate::harness::Harness::for_spec(site.repo, site.commit, spec)?;
     let req = measure::Request {
         spec,
         tree: &wt.path,
@@ -126,6 +127,7 @@ async fn measure_in(
             &wt.path,
             &site.state.tmp_dir(&site.label),
         ),
+        harness: Some(&harness),
     };
     let mut measured = match measure::measure(req, site.cancel).await {
         Ok(m) => m,

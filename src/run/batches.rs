@@ -224,7 +224,7 @@ impl Loop {
                         let (verdict, stat) = sampling::verdict(&self.ctx, end, &reference);
                         p.outcome.verdict = verdict;
                         p.outcome.stat = stat;
-                        p.measured();
+                        p.measured(&self.ctx);
                     }
                     self.absorb_incumbent(&rounds.incumbent)?;
                 }
@@ -236,7 +236,7 @@ impl Loop {
                             Failure::Interrupted => Verdict::Interrupted,
                             _ => Verdict::Error(message.clone()),
                         };
-                        p.measured();
+                        p.measured(&self.ctx);
                     }
                 }
             }

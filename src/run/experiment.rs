@@ -174,9 +174,14 @@ impl Prepared {
             .unwrap_or_default()
     }
 
-    /// Records how long its measurement took.
-    pub fn measured(&mut self) {
+    /// Records how long its measurement took, and the harness it ran
+    /// against (restored before every run of the command, checked after).
+    pub fn measured(&mut self, ctx: &Ctx) {
         self.outcome.timings.measure_s = self.phases.lap();
+        self.outcome.harness_hash = ctx.harness.get().map(|h| h.hash());
+        if let Verdict::Measured(s) | Verdict::Degenerate(s) = &self.outcome.verdict {
+            self.outcome.harness_restored = s.measured.harness_restored.clone();
+        }
     }
 }
 
@@ -357,26 +362,6 @@ pub async fn clean_up(_ctx: &Arc<Ctx>, mut p: Prepared) -> Outcome {
 /// an error).
 pub async fn measure(ctx: &Arc<Ctx>, p: &mut Prepared) {
     let Some(wt) = p.wt.clone() else { return };
-    if ctx.harness.get().is_some() {
-        let (ctx2, tree) = (ctx.clone(), wt.path.clone());
-        let restored = blocking(move || {
-            let harness = ctx2.harness.get().expect("checked above");
-            let repo = Repo::open(&ctx2.repo_root)?;
-            Ok::<_, crate::git::GitError>((harness.restore(&repo, &tree)?, harness.hash()))
-        })
-        .await;
-        match restored {
-            Ok((restored, hash)) => {
-                p.outcome.harness_hash = Some(hash);
-                p.outcome.harness_restored = restored;
-            }
-            Err(e) => {
-                p.outcome.verdict = Verdict::Error(format!("cannot restore the harness: {e}"));
-                p.measured();
-                return;
-            }
-        }
-    }
     let site = protocol::Site {
         tree: &wt.path,
         env: p.env(ctx),
@@ -394,21 +379,7 @@ pub async fn measure(ctx: &Arc<Ctx>, p: &mut Prepared) {
         Err(failure) => failure.into(),
     };
     check_criteria(ctx, p, &wt).await;
-    if let Some(harness) = ctx.harness.get() {
-        match harness.changed_by_measurement(&wt.path) {
-            Ok(changed) if changed.is_empty() => {}
-            Ok(changed) => {
-                p.outcome.verdict = Verdict::Error(format!(
-                    "the measurement changed its own harness: {} (restored before the next measurement)",
-                    changed.join(", ")
-                ));
-            }
-            Err(e) => {
-                p.outcome.verdict = Verdict::Error(format!("cannot check the harness: {e}"));
-            }
-        }
-    }
-    p.measured();
+    p.measured(ctx);
 }
 
 /// `metric.criteria`, after a measurement that passed its gates: a failed

@@ -136,6 +136,7 @@ pub async fn sample(ctx: &Ctx, site: Site<'_>) -> Result<Sampled, Failure> {
     let mut judged: Option<Scores> = None;
     let mut jobs: Vec<String> = Vec::new();
     let mut queued = Duration::ZERO;
+    let mut harness_restored: Vec<String> = Vec::new();
     let mut runs = first;
     loop {
         let on_spawn = ctx.group_recorder();
@@ -157,6 +158,7 @@ pub async fn sample(ctx: &Ctx, site: Site<'_>) -> Result<Sampled, Failure> {
             runner: &ctx.runner,
             label: &site.label,
             sandbox: site.sandbox(ctx),
+            harness: ctx.harness.get(),
         };
         let m = measure::measure(req, &ctx.cancel).await?;
         ctx.count_measurements(m.samples.len());
@@ -164,6 +166,7 @@ pub async fn sample(ctx: &Ctx, site: Site<'_>) -> Result<Sampled, Failure> {
         elapsed += m.elapsed;
         jobs.extend(m.jobs);
         queued += m.queued;
+        super::sampling::extend_unique(&mut harness_restored, m.harness_restored);
         let mut metrics = measure::aggregate(&samples, stability.aggregation);
         let gates = decide::evaluate_gates(&spec.metric.degenerate_gates, &metrics);
         if decide::all_passed(&gates) && spec.metric.primary.kind == MetricType::Judge {
@@ -197,6 +200,7 @@ pub async fn sample(ctx: &Ctx, site: Site<'_>) -> Result<Sampled, Failure> {
                     elapsed,
                     jobs,
                     queued,
+                    harness_restored,
                 },
                 gates,
                 judged,

@@ -243,6 +243,7 @@ mod tests {
                 elapsed: std::time::Duration::from_millis(5),
                 jobs: vec!["41".into()],
                 queued: std::time::Duration::from_secs(3),
+                harness_restored: Vec::new(),
             },
             gates,
         )

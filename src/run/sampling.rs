@@ -56,6 +56,7 @@ struct Open {
     elapsed: Duration,
     jobs: Vec<String>,
     queued: Duration,
+    harness_restored: Vec<String>,
     end: Option<ArmEnd>,
 }
 
@@ -77,6 +78,7 @@ pub async fn rounds(ctx: &Arc<Ctx>, incumbent: &Arm, arms: &[Arm]) -> Result<Rou
             elapsed: Duration::ZERO,
             jobs: Vec::new(),
             queued: Duration::ZERO,
+            harness_restored: Vec::new(),
             end: None,
         })
         .collect();
@@ -112,6 +114,7 @@ pub async fn rounds(ctx: &Arc<Ctx>, incumbent: &Arm, arms: &[Arm]) -> Result<Rou
                     state[i].samples.extend(m.samples);
                     state[i].jobs.extend(m.jobs);
                     state[i].queued += m.queued;
+                    extend_unique(&mut state[i].harness_restored, m.harness_restored);
                 }
             }
         }
@@ -126,6 +129,7 @@ pub async fn rounds(ctx: &Arc<Ctx>, incumbent: &Arm, arms: &[Arm]) -> Result<Rou
                 elapsed: s.elapsed,
                 jobs: s.jobs.clone(),
                 queued: s.queued,
+                harness_restored: s.harness_restored.clone(),
             };
             let gates = decide::evaluate_gates(&spec.metric.degenerate_gates, &measured.metrics);
             if !decide::all_passed(&gates) {
@@ -150,6 +154,15 @@ pub async fn rounds(ctx: &Arc<Ctx>, incumbent: &Arm, arms: &[Arm]) -> Result<Rou
             .collect(),
         incumbent: incumbent_samples,
     })
+}
+
+/// Adds what `more` has that `all` lacks.
+pub(super) fn extend_unique(all: &mut Vec<String>, more: Vec<String>) {
+    for m in more {
+        if !all.contains(&m) {
+            all.push(m);
+        }
+    }
 }
 
 /// The test's settings for this spec and batch.
@@ -213,6 +226,7 @@ async fn measure_once(ctx: Arc<Ctx>, arm: Arm, run: u32) -> Result<Measured, Mea
         first_run: run,
         runner: &ctx.runner,
         label: &arm.label,
+        harness: ctx.harness.get(),
         sandbox: crate::sandbox::rules_for(
             &ctx.spec,
             crate::sandbox::Kind::Measurement,

@@ -54,14 +54,7 @@ pub(super) fn know_harness(ctx: &Ctx, log: &ExperimentLog, repo: &Repo) -> Resul
     let Some(start) = start else {
         return Ok(());
     };
-    let spec = &ctx.spec;
-    let mut paths = spec.scope.immutable.clone();
-    for file in crate::implement::harness_files(spec, &repo.root) {
-        if !paths.contains(&file) {
-            paths.push(file);
-        }
-    }
-    let harness = crate::harness::Harness::new(repo, start, paths)?;
+    let harness = crate::harness::Harness::for_spec(repo, start, &ctx.spec)?;
     let _ = ctx.harness.set(harness);
     Ok(())
 }

@@ -136,17 +136,54 @@ pub fn parse(text: &str) -> Result<Node, DeError> {
     Ok(builder.root.unwrap_or(Node::Null(Pos { line: 1, col: 1 })))
 }
 
+/// Nodes a document may expand to, aliases included. A spec has hundreds;
+/// nine levels of ten aliases each (a "billion laughs" of 1 KB) would be a
+/// billion.
+const MAX_NODES: usize = 100_000;
+/// Collections nested in one another, at most.
+const MAX_DEPTH: usize = 128;
+
 #[derive(Default)]
 struct Builder {
     stack: Vec<(Node, Option<Node>, usize)>,
-    anchors: HashMap<usize, Node>,
+    /// Each anchored node with its size in nodes.
+    anchors: HashMap<usize, (Node, usize)>,
     root: Option<Node>,
     documents: usize,
+    nodes: usize,
+}
+
+impl Node {
+    /// How many nodes this one is, its descendants included.
+    fn size(&self) -> usize {
+        match self {
+            Node::Null(_) | Node::Scalar { .. } => 1,
+            Node::Seq(items, _) => 1 + items.iter().map(Node::size).sum::<usize>(),
+            Node::Map(entries, _) => {
+                1 + entries
+                    .iter()
+                    .map(|(k, v)| k.size() + v.size())
+                    .sum::<usize>()
+            }
+        }
+    }
 }
 
 impl Builder {
     fn event(&mut self, event: Event<'_>, span: Span) -> Result<(), DeError> {
         let pos = Pos::from_span(span);
+        if matches!(
+            event,
+            Event::Scalar(..) | Event::SequenceStart(..) | Event::MappingStart(..)
+        ) {
+            self.grow(1, pos)?;
+        }
+        if self.stack.len() > MAX_DEPTH {
+            return Err(DeError::at(
+                pos,
+                format!("the YAML nests collections more than {MAX_DEPTH} deep"),
+            ));
+        }
         match event {
             Event::DocumentStart(_) => {
                 self.documents += 1;
@@ -182,11 +219,13 @@ impl Builder {
                 }
             }
             Event::Alias(id) => {
-                let node = self
+                let size = self
                     .anchors
                     .get(&id)
-                    .cloned()
+                    .map(|(_, size)| *size)
                     .ok_or_else(|| DeError::at(pos, "alias refers to an unknown anchor"))?;
+                self.grow(size, pos)?;
+                let node = self.anchors[&id].0.clone();
                 self.push(node, 0);
             }
             _ => {}
@@ -194,9 +233,24 @@ impl Builder {
         Ok(())
     }
 
+    /// Counts `more` nodes, refusing a document that expands past the bound.
+    fn grow(&mut self, more: usize, pos: Pos) -> Result<(), DeError> {
+        self.nodes = self.nodes.saturating_add(more);
+        if self.nodes > MAX_NODES {
+            return Err(DeError::at(
+                pos,
+                format!(
+                    "the YAML expands to more than {MAX_NODES} nodes through its aliases; refused (an alias bomb?)"
+                ),
+            ));
+        }
+        Ok(())
+    }
+
     fn push(&mut self, node: Node, anchor: usize) {
         if anchor > 0 {
-            self.anchors.insert(anchor, node.clone());
+            let size = node.size();
+            self.anchors.insert(anchor, (node.clone(), size));
         }
         match self.stack.last_mut() {
             None => self.root = Some(node),
@@ -398,6 +452,14 @@ impl<'de, 'a> de::Deserializer<'de> for NodeDe<'a> {
                 } else if let Ok(i) = value.parse::<i64>() {
                     visitor.visit_i64(i)
                 } else if let Some(f) = parse_float(value) {
+                    if !f.is_finite() {
+                        return self.wrap(Err(DeError::at(
+                            self.node.pos(),
+                            format!(
+                                "{value} is not a finite number; every number in a spec must be finite (no .nan, .inf or values beyond ±1.8e308)"
+                            ),
+                        )));
+                    }
                     visitor.visit_f64(f)
                 } else {
                     visitor.visit_str(value)
@@ -682,6 +744,27 @@ mod tests {
         assert_eq!(node.locate("a.b[1]"), Pos { line: 4, col: 7 });
         assert_eq!(node.locate("a.missing"), Pos { line: 1, col: 1 });
         assert_eq!(node.locate("a.b[7]"), Pos { line: 2, col: 3 });
+    }
+
+    #[test]
+    fn alias_bombs_and_deep_nesting_are_refused_quickly() {
+        let mut bomb = String::from("a: &a [x,x,x,x,x,x,x,x,x,x]\n");
+        for i in 1..9u8 {
+            let (name, prev) = ((b'a' + i) as char, (b'a' + i - 1) as char);
+            let refs = vec![format!("*{prev}"); 10].join(",");
+            bomb += &format!("{name}: &{name} [{refs}]\n");
+        }
+        let start = std::time::Instant::now();
+        let err = parse(&bomb).unwrap_err();
+        assert!(err.message.contains("alias bomb"), "{}", err.message);
+        assert!(start.elapsed() < std::time::Duration::from_secs(2));
+        let deep = format!("{}1{}", "[".repeat(10_000), "]".repeat(10_000));
+        let err = parse(&deep).unwrap_err();
+        assert!(
+            err.message.contains("deep") || err.message.contains("recursion limit"),
+            "{}",
+            err.message
+        );
     }
 
     #[test]

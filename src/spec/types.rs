@@ -321,6 +321,11 @@ impl GateCheck {
                 .parse::<f64>()
                 .map_err(|_| format!("threshold \"{rest}\" in check \"{text}\" is not a number"))?,
         };
+        if !threshold.is_finite() {
+            return Err(format!(
+                "threshold \"{rest}\" in check \"{text}\" is not a finite number"
+            ));
+        }
         Ok(GateCheck { op, threshold })
     }
 }

@@ -228,6 +228,31 @@ echo "{\"score\": $(cat src/value.txt), \"ok\": 1, \"planted\": $planted}"
 
 #[test]
 fn the_harness_is_restored_before_each_measurement_and_changing_it_is_an_error() {
+    let log = harness_run("");
+    let got: Vec<String> = outcomes(&log).into_iter().map(|(_, o)| o).collect();
+    assert_eq!(got, ["kept", "error", "kept"]);
+}
+
+/// Every way a run measures checks the harness: statistical rounds (with the
+/// incumbent re-measured beside), the ladder's steps, runner-up combinations.
+#[test]
+fn harness_integrity_holds_for_statistical_rounds_and_the_ladder() {
+    for stability in [
+        "measurement: {command: ./eval.sh, timeout_seconds: 3, stability: {mode: repeat, repeat_count: 3, comparison: {method: statistical, max_samples: 4}}}",
+        "measurement: {command: ./eval.sh, timeout_seconds: 3, stability: {mode: ladder, repeat_count: 2, ladder: {confirmation_repeats: 2}}}",
+    ] {
+        let log = harness_run(stability);
+        let got: Vec<String> = outcomes(&log).into_iter().map(|(_, o)| o).collect();
+        assert_eq!(got[1], "error", "{stability}: {got:?}");
+        assert_ne!(got[0], "error", "{stability}: {got:?}");
+        assert_ne!(got[2], "error", "{stability}: {got:?}");
+    }
+}
+
+/// Three experiments: one plants an ignored file in the harness, one's
+/// measurement tampers with the harness, one measures after that. Checks
+/// what every method must record and returns the log.
+fn harness_run(measurement: &str) -> serde_yaml::Value {
     let repo = TestRepo::new(&[
         ("eval.sh", TAMPERING_EVAL),
         ("bench/data.txt", "data\n"),
@@ -235,10 +260,16 @@ fn the_harness_is_restored_before_each_measurement_and_changing_it_is_an_error()
         ("src/value.txt", "10\n"),
         ("src/mode.txt", "none\n"),
     ]);
-    let spec = spec("").replace(
+    let mut spec = spec("").replace(
         "immutable: [eval.sh, agent.sh]",
         "immutable: [eval.sh, bench/]",
     );
+    if !measurement.is_empty() {
+        spec = spec.replace(
+            "measurement: {command: ./eval.sh, timeout_seconds: 3}",
+            measurement,
+        );
+    }
     repo.write(
         "optimize.yaml",
         &spec.replace(
@@ -260,27 +291,36 @@ fn the_harness_is_restored_before_each_measurement_and_changing_it_is_an_error()
     repo.commit_all("spec");
     repo.run(&["optimize.yaml"]).expect_code(0);
     let log = log_yaml(repo.path(), "safe");
-    let got: Vec<String> = outcomes(&log).into_iter().map(|(_, o)| o).collect();
-    assert_eq!(got, ["kept", "error", "kept"]);
     let entries = log["experiments"].as_sequence().unwrap();
-    assert_eq!(entries[0]["diagnostics"]["planted"].as_f64(), Some(0.0));
+    assert_eq!(entries.len(), 3, "{measurement}");
+    assert_eq!(
+        entries[0]["diagnostics"]["planted"].as_f64(),
+        Some(0.0),
+        "{measurement}"
+    );
     assert_eq!(
         entries[0]["harness_restored"][0].as_str(),
-        Some("bench/override.local")
+        Some("bench/override.local"),
+        "{measurement}"
     );
     let message = entries[1]["error_message"].as_str().unwrap();
     assert!(
         message.contains("changed its own harness: eval.sh"),
-        "{message}"
+        "{measurement}: {message}"
     );
     // The same slot's next measurement ran the original harness again (the
     // pool's reset of tracked files already undid the tampering).
     assert_eq!(repo.git(&["show", "optimize/safe:eval.sh"]), TAMPERING_EVAL);
     let hashes: Vec<&str> = entries
         .iter()
-        .map(|e| e["harness_hash"].as_str().unwrap())
+        .map(|e| {
+            e["harness_hash"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{measurement}: no harness_hash in {e:?}"))
+        })
         .collect();
     assert!(hashes.iter().all(|h| *h == hashes[0]), "{hashes:?}");
+    log
 }
 
 #[test]

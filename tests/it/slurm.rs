@@ -3,8 +3,8 @@
 //! the job, Ctrl-C and kill -9 leaving nothing queued, a job Slurm has
 //! already forgotten judged by its result file.
 
-use crate::common::slurm_cluster as cluster;
 use crate::common;
+use crate::common::slurm_cluster as cluster;
 
 use std::path::Path;
 use std::process::{Command, Stdio};
