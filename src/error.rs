@@ -146,9 +146,10 @@ impl From<SpecError> for CliError {
 impl From<LogError> for CliError {
     fn from(e: LogError) -> CliError {
         let kind = match e {
-            LogError::Read { .. } | LogError::Corrupt { .. } | LogError::Write { .. } => {
-                ExitKind::Failure
-            }
+            LogError::Read { .. }
+            | LogError::Corrupt { .. }
+            | LogError::Write { .. }
+            | LogError::Truncated { .. } => ExitKind::Failure,
         };
         CliError::from_error(kind, e)
     }
@@ -220,6 +221,7 @@ impl From<RunError> for CliError {
             | RunError::NoExperimentCommit { .. }
             | RunError::Io { .. }
             | RunError::ModelOutage { .. }
+            | RunError::OurIo { .. }
             | RunError::ReplayStopped(_)
             | RunError::Model { .. } => ExitKind::Failure,
         };

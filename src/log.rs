@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_yaml::{Mapping, Value};
 
+mod check;
 mod run_state;
 mod store;
 mod timestamps;
@@ -33,6 +34,23 @@ pub enum LogError {
     Write {
         path: PathBuf,
         source: std::io::Error,
+    },
+    #[error(
+        "{}:{line}: the experiment log is cut short: it ends at line {line} without the line \"# end of experiment log\" that optimize writes last{}; it was left untouched\n{}",
+        path.display(),
+        if missing.is_empty() { String::new() } else { format!(" (missing: {missing})") },
+        match backup {
+            Some(b) => format!("the last complete save is kept in {}: check it, then copy it over the log (cp {} {}) and run again", b.display(), b.display(), path.display()),
+            None => "no complete copy is kept beside it; restore it from a backup of your own, or start anew with --fresh".to_string(),
+        }
+    )]
+    Truncated {
+        path: PathBuf,
+        line: usize,
+        /// The top-level sections that never came.
+        missing: String,
+        /// The backup, when it is whole.
+        backup: Option<PathBuf>,
     },
 }
 
@@ -523,30 +541,50 @@ impl ExperimentLog {
         self.extra = c.extra;
     }
 
-    /// Reads the log, finishing (in memory) a write a kill interrupted.
+    /// Reads the log, finishing (in memory) a write a kill interrupted,
+    /// around whatever a live run writes meanwhile.
     pub fn load(path: &Path) -> Result<ExperimentLog, LogError> {
-        ExperimentLog::parse(&store::read(path)?, path)
+        ExperimentLog::parse(&store::read(path, store::Reader::Observer)?, path)
+    }
+
+    /// Reads the log as the holder of the run lock, who may set a stale redo
+    /// record aside.
+    pub fn load_owned(path: &Path) -> Result<ExperimentLog, LogError> {
+        ExperimentLog::parse(&store::read(path, store::Reader::Owner)?, path)
     }
 
     pub fn parse(text: &str, path: &Path) -> Result<ExperimentLog, LogError> {
-        serde_yaml::from_str(text).map_err(|e| {
-            let (line, column) = e
-                .location()
-                .map(|l| (l.line(), l.column()))
-                .unwrap_or((1, 1));
+        let log: ExperimentLog = serde_yaml::from_str(text).map_err(|e| {
             let message = e.to_string();
             // The position is already in front; drop serde_yaml's copy of it.
-            let message = match message.rfind(" at line ") {
+            let mut message = match message.rfind(" at line ") {
                 Some(i) => message[..i].to_string(),
                 None => message,
             };
+            let mut at = e.location().map(|l| (l.line(), l.column()));
+            // Fields of flattened records come without a place, or with
+            // their record's: find the key itself.
+            if let Some(key) = check::culprit(text) {
+                if let Some((path, rest)) = message.split_once(": ")
+                    && key.starts_with(path)
+                {
+                    message = rest.to_string();
+                }
+                at = crate::spec::position_of(text, &key)
+                    .map(|p| (p.line, p.col))
+                    .or(at);
+                message = format!("{key}: {message}");
+            }
+            let (line, column) = at.unwrap_or((1, 1));
             LogError::Corrupt {
                 path: path.to_path_buf(),
                 line,
                 column,
                 message,
             }
-        })
+        })?;
+        check::check(&log, text, path)?;
+        Ok(log)
     }
 
     /// Writes the whole log atomically: a reader sees the old file or the

@@ -79,6 +79,11 @@ pub enum MeasureFailure {
     Harness {
         message: String,
     },
+    /// A file of ours could not be written (the output's capture, a full
+    /// disk): not the command's fault.
+    OurIo {
+        message: String,
+    },
     Interrupted,
 }
 
@@ -151,7 +156,9 @@ impl std::fmt::Display for MeasureFailure {
                 "the measurement changed its own harness: {} (restored before the next measurement)",
                 files.join(", ")
             ),
-            MeasureFailure::Harness { message } => write!(f, "{message}"),
+            MeasureFailure::Harness { message } | MeasureFailure::OurIo { message } => {
+                write!(f, "{message}")
+            }
             MeasureFailure::Interrupted => write!(f, "the measurement was interrupted"),
         }
     }
@@ -243,6 +250,7 @@ pub async fn measure(req: Request<'_>, cancel: &Cancel) -> Result<Measured, Meas
     let ran = req.runner.run(runs, cancel).await.map_err(|e| match e {
         RunnerError::Spawn(message) => MeasureFailure::Spawn { message },
         RunnerError::Lost(message) => MeasureFailure::Lost { message },
+        RunnerError::OurIo(message) => MeasureFailure::OurIo { message },
     })?;
     if let Some(h) = req.harness {
         let changed = h

@@ -95,6 +95,9 @@ pub struct Finished {
     pub stdout_tail: Vec<u8>,
     pub stderr_tail: Vec<u8>,
     pub stdout_bytes: u64,
+    /// Our own failure to keep the output (a full disk): the path and the
+    /// OS error. The command itself may have done fine.
+    pub capture_error: Option<String>,
 }
 
 /// Runs `sh -c <command>` to completion, timeout or cancellation.
@@ -205,14 +208,15 @@ pub async fn run(
     };
     // Whatever the leader left running in its group goes with it.
     drop(guard);
-    let (stdout_tail, stdout_bytes) = join_capture(out).await;
-    let (stderr_tail, _) = join_capture(err).await;
+    let (stdout_tail, stdout_bytes, out_error) = join_capture(out).await;
+    let (stderr_tail, _, err_error) = join_capture(err).await;
     Ok(Finished {
         exit,
         elapsed: start.elapsed(),
         stdout_tail,
         stderr_tail,
         stdout_bytes,
+        capture_error: out_error.or(err_error),
     })
 }
 
@@ -281,30 +285,42 @@ async fn terminate(child: &mut tokio::process::Child, pgid: i32) {
     }
 }
 
-async fn join_capture(task: tokio::task::JoinHandle<io::Result<(Vec<u8>, u64)>>) -> (Vec<u8>, u64) {
+async fn join_capture(task: tokio::task::JoinHandle<Captured>) -> Captured {
     // A process that left the group (setsid) may still hold the pipe open.
     match tokio::time::timeout(Duration::from_secs(5), task).await {
-        Ok(Ok(Ok(r))) => r,
-        _ => (Vec::new(), 0),
+        Ok(Ok(r)) => r,
+        _ => (Vec::new(), 0, None),
     }
 }
 
+/// A stream's tail, its size, and our failure to keep it in its file.
+type Captured = (Vec<u8>, u64, Option<String>);
+
 /// Streams a pipe into `path`: its first [`HEAD_BYTES`], then (if more came)
 /// a marker and its last [`TAIL_BYTES`]. Returns the tail and the total size.
-async fn capture(mut pipe: impl AsyncRead + Unpin, path: PathBuf) -> io::Result<(Vec<u8>, u64)> {
-    let mut file = tokio::fs::File::create(&path).await?;
+/// The pipe is read to its end even when the file cannot be written, so the
+/// command is never blocked and its tail still read; the failure is
+/// returned beside them.
+async fn capture(mut pipe: impl AsyncRead + Unpin, path: PathBuf) -> Captured {
+    let mut file = tokio::fs::File::create(&path)
+        .await
+        .map_err(|e| (e, "create"));
     let mut buf = vec![0u8; 64 * 1024];
     let mut tail: Vec<u8> = Vec::with_capacity(TAIL_BYTES);
     let mut total: u64 = 0;
     loop {
-        let n = pipe.read(&mut buf).await?;
-        if n == 0 {
-            break;
-        }
+        let n = match pipe.read(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
         let chunk = &buf[..n];
-        if total < HEAD_BYTES {
+        if total < HEAD_BYTES
+            && let Ok(f) = &mut file
+        {
             let take = ((HEAD_BYTES - total) as usize).min(n);
-            file.write_all(&chunk[..take]).await?;
+            if let Err(e) = f.write_all(&chunk[..take]).await {
+                file = Err((e, "write"));
+            }
         }
         total += n as u64;
         tail.extend_from_slice(chunk);
@@ -315,6 +331,19 @@ async fn capture(mut pipe: impl AsyncRead + Unpin, path: PathBuf) -> io::Result<
     if tail.len() > TAIL_BYTES {
         tail.drain(..tail.len() - TAIL_BYTES);
     }
+    let finished = match file {
+        Ok(mut f) => finish_capture(&mut f, &tail, total)
+            .await
+            .map_err(|e| (e, "write")),
+        Err(e) => Err(e),
+    };
+    let error = finished
+        .err()
+        .map(|(e, what)| format!("cannot {what} {}: {e}", path.display()));
+    (tail, total, error)
+}
+
+async fn finish_capture(file: &mut tokio::fs::File, tail: &[u8], total: u64) -> io::Result<()> {
     if total > HEAD_BYTES {
         let tail_start = total - tail.len() as u64;
         let skip = HEAD_BYTES.saturating_sub(tail_start) as usize;
@@ -323,8 +352,7 @@ async fn capture(mut pipe: impl AsyncRead + Unpin, path: PathBuf) -> io::Result<
             .await?;
         file.write_all(&tail[skip..]).await?;
     }
-    file.flush().await?;
-    Ok((tail, total))
+    file.flush().await
 }
 
 /// The last few lines of some output, for error messages.

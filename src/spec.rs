@@ -9,7 +9,7 @@ mod validate;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-pub use marked::{Node, Pos, did_you_mean};
+pub use marked::{Node, Pos, did_you_mean, position_of};
 pub use safety::*;
 pub use types::*;
 

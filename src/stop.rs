@@ -20,11 +20,28 @@ pub enum StopReason {
     Budget(String),
     /// The model server failed through its outage budget; resumable.
     ModelOutage(String),
+    /// A file of the run's own could not be written (a full disk): nothing
+    /// is blamed on the user's command, and the run resumes once it can.
+    Io(String),
     /// An error ended the session; what was recorded stays.
     Failed(String),
 }
 
 impl StopReason {
+    /// Which reason a session reports when several come at once: what the
+    /// user must fix first (a full disk, an outage, a spent budget) before
+    /// a Ctrl-C or a limit.
+    pub fn severity(&self) -> u8 {
+        match self {
+            StopReason::Failed(_) => 0,
+            StopReason::Io(_) => 1,
+            StopReason::ModelOutage(_) => 2,
+            StopReason::CostCap | StopReason::Budget(_) => 3,
+            StopReason::Interrupted => 4,
+            _ => 5,
+        }
+    }
+
     /// A stable snake_case name, for `events.jsonl` and scripts.
     pub fn code(&self) -> &'static str {
         match self {
@@ -37,6 +54,7 @@ impl StopReason {
             StopReason::CostCap => "cost_cap",
             StopReason::Budget(_) => "budget",
             StopReason::ModelOutage(_) => "model_outage",
+            StopReason::Io(_) => "io_failure",
             StopReason::Failed(_) => "failed",
         }
     }
@@ -69,6 +87,10 @@ impl std::fmt::Display for StopReason {
             }
             StopReason::Budget(why) => write!(f, "{why}; raise the cap and run again to continue"),
             StopReason::ModelOutage(message) => write!(f, "the model server is down: {message}"),
+            StopReason::Io(message) => write!(
+                f,
+                "{message}; nothing was blamed on the experiment, which runs again once the run is resumed"
+            ),
             StopReason::Failed(message) => write!(f, "failed: {message}"),
         }
     }

@@ -47,7 +47,7 @@ fn decide(
         ))
         .hint(format!("dependencies allowed from the start go in the spec's dependencies.approved; start with: optimize {}", spec_file.display())));
     }
-    let mut log = ExperimentLog::load(&log_path)?;
+    let mut log = ExperimentLog::load_owned(&log_path)?;
     let waiting = waiting_on_dependencies(&log);
     let deps = deps(&log);
     if deps.is_empty() {

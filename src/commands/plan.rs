@@ -23,6 +23,7 @@ pub fn run(repo_arg: Option<&Path>, args: &PlanArgs) -> Result<(), CliError> {
         eprintln!("warning: {w}");
     }
     let spec = &loaded.spec;
+    crate::run::preflight(&loaded)?;
     let ws = Workspace::open(repo_arg, &loaded)?;
     let log = ExperimentLog::load(&ws.state.log_path()).ok();
     let approved = spec.dependencies.approved.clone();

@@ -39,6 +39,7 @@ pub fn run(repo_arg: Option<&Path>, args: &ValidateArgs) -> Result<(), CliError>
         spec.metric.primary.name
     );
     crate::child_env::protect([spec.llm.api_key_env.clone()]);
+    crate::run::preflight(&loaded)?;
     for note in crate::sandbox::check(spec).map_err(CliError::usage)? {
         eprintln!("warning: {note}");
     }

@@ -98,7 +98,8 @@ impl Policy<HttpRequestFactory, Response, OpenAIError> for OutagePolicy {
             .and_then(|r| r.headers().get(reqwest::header::RETRY_AFTER))
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.trim().parse::<f64>().ok())
-            .map(Duration::from_secs_f64);
+            // A negative, huge or NaN value from the server is no delay we take.
+            .and_then(|v| Duration::try_from_secs_f64(v).ok());
         let backoff = Duration::from_millis(250)
             .saturating_mul(2u32.saturating_pow(self.attempt))
             .min(Duration::from_secs(60))

@@ -14,6 +14,17 @@
 //! (the run on resume, `status`, `report`) finishes an interrupted write from
 //! it, so a kill or a power cut at any point leaves the log as it was before
 //! the save or as it is after it. A clean finish removes the record.
+//!
+//! A redo record finishes only the write it was made for: it carries both
+//! the bytes it replaces and the bytes it writes, and applies only when the
+//! file is exactly some point of that write (not begun, torn anywhere, padded
+//! but not yet truncated). A log changed since (a hand edit) wins; the record
+//! is set aside as `experiment-log.redo.stale` with a warning.
+//!
+//! The file begins with [`HEAD_MARK`] and its last line is [`END_MARK`], so a
+//! log cut short at any byte is told from a whole one (a log of another tool,
+//! without the first, is taken as whole). After every save the same bytes go
+//! to `experiment-log.backup.yaml`, the last complete save, to recover from.
 
 use std::fs::OpenOptions;
 use std::io;
@@ -28,7 +39,14 @@ use super::{
 };
 use crate::fsutil;
 
-const REDO_MAGIC: &str = "optimize experiment-log redo v1";
+const REDO_MAGIC_V1: &str = "optimize experiment-log redo v1";
+const REDO_MAGIC: &str = "optimize experiment-log redo v2";
+/// The first line of every log this tool writes.
+pub const HEAD_MARK: &str =
+    "# experiment log written by optimize; its last line is \"# end of experiment log\"\n";
+/// The last line of every log this tool writes: written last, so its absence
+/// means the file was cut short.
+pub const END_MARK: &str = "# end of experiment log\n";
 const EMPTY_EXPERIMENTS: &str = "experiments: []\n";
 const EXPERIMENTS_KEY: &str = "experiments:\n";
 
@@ -106,7 +124,8 @@ impl ExperimentLog {
     /// serialization gives (tested), so the file's format does not depend
     /// on how it was saved.
     pub fn to_yaml(&self) -> String {
-        let mut text = self.render_head();
+        let mut text = String::from(HEAD_MARK);
+        text.push_str(&self.render_head());
         if self.experiments.is_empty() {
             text.push_str(EMPTY_EXPERIMENTS);
         } else {
@@ -116,6 +135,7 @@ impl ExperimentLog {
             }
         }
         text.push_str(&self.render_trailer());
+        text.push_str(END_MARK);
         text
     }
 }
@@ -141,84 +161,208 @@ pub fn redo_path(log_path: &Path) -> PathBuf {
 }
 
 /// A write in place that may not have finished: `tail` belongs at `offset`,
-/// after bytes that hash to `prefix`.
+/// after bytes that hash to `prefix`, where the file held `old`.
 struct Redo {
     offset: usize,
     prefix: String,
     tail: String,
+    /// What the file held from `offset` before the write; `None` for a
+    /// record of the first format, which did not keep it.
+    old: Option<String>,
 }
 
 impl Redo {
     fn render(&self) -> String {
+        let old = self.old.as_deref().unwrap_or_default();
         format!(
-            "{REDO_MAGIC}\noffset: {}\nprefix_fnv: {}\n\n{}",
-            self.offset, self.prefix, self.tail
+            "{REDO_MAGIC}\noffset: {}\nprefix_fnv: {}\ntail_len: {}\ntail_fnv: {}\nold_len: {}\nold_fnv: {}\n\n{}{old}",
+            self.offset,
+            self.prefix,
+            self.tail.len(),
+            Fnv::of(self.tail.as_bytes()).hex(),
+            old.len(),
+            Fnv::of(old.as_bytes()).hex(),
+            self.tail,
         )
     }
 
-    fn parse(text: &str) -> Option<Redo> {
-        let (header, tail) = text.split_once("\n\n")?;
-        let mut lines = header.lines();
-        if lines.next()? != REDO_MAGIC {
-            return None;
+    /// The record, or why it cannot be trusted.
+    fn parse(text: &str) -> Result<Redo, &'static str> {
+        let damaged = "the record itself is damaged";
+        let (header, body) = text.split_once("\n\n").ok_or(damaged)?;
+        let mut fields = header.lines();
+        let magic = fields.next().ok_or(damaged)?;
+        let mut field = |name: &str| {
+            fields
+                .next()
+                .and_then(|l| l.strip_prefix(name))
+                .and_then(|l| l.strip_prefix(": "))
+                .map(str::to_string)
+                .ok_or(damaged)
+        };
+        let offset = field("offset")?.parse().map_err(|_| damaged)?;
+        let prefix = field("prefix_fnv")?;
+        if magic == REDO_MAGIC_V1 {
+            return Ok(Redo {
+                offset,
+                prefix,
+                tail: body.to_string(),
+                old: None,
+            });
         }
-        let offset = lines.next()?.strip_prefix("offset: ")?.parse().ok()?;
-        let prefix = lines.next()?.strip_prefix("prefix_fnv: ")?.to_string();
-        Some(Redo {
+        if magic != REDO_MAGIC {
+            return Err(damaged);
+        }
+        let number = |v: String| v.parse::<usize>().map_err(|_| damaged);
+        let tail_len = number(field("tail_len")?)?;
+        let tail_fnv = field("tail_fnv")?;
+        let old_len = number(field("old_len")?)?;
+        let old_fnv = field("old_fnv")?;
+        if body.len() != tail_len.saturating_add(old_len) || !body.is_char_boundary(tail_len) {
+            return Err(damaged);
+        }
+        let (tail, old) = body.split_at(tail_len);
+        if Fnv::of(tail.as_bytes()).hex() != tail_fnv || Fnv::of(old.as_bytes()).hex() != old_fnv {
+            return Err(damaged);
+        }
+        Ok(Redo {
             offset,
             prefix,
             tail: tail.to_string(),
+            old: Some(old.to_string()),
         })
     }
 
-    /// The log as the interrupted write meant it, when `text` is the file
-    /// it was written to (its bytes before `offset` unchanged).
+    /// The log as the write meant it, when `text` is the file at some point
+    /// of exactly that write; `None` when the file is something else.
     fn finish(&self, text: &str) -> Option<String> {
         let prefix = text.get(..self.offset)?;
         if Fnv::of(prefix.as_bytes()).hex() != self.prefix {
             return None;
         }
-        Some(format!("{prefix}{}", self.tail))
+        let now = &text.as_bytes()[self.offset..];
+        let new = self.tail.as_bytes();
+        let Some(old) = self.old.as_deref().map(str::as_bytes) else {
+            return Some(format!("{prefix}{}", self.tail));
+        };
+        // The write puts the new bytes, padded with newlines to the old
+        // length, over the old ones in one call, then truncates.
+        let mut padded = new.to_vec();
+        padded.resize(new.len().max(old.len()), b'\n');
+        let written = now.iter().zip(&padded).take_while(|(a, b)| a == b).count();
+        let rest_is_old = if written < old.len() {
+            now[written..] == old[written..]
+        } else {
+            now.len() == written
+        };
+        // A file shorter than both (a power cut after the truncation, before
+        // the data reached the disk) is a point of the write too.
+        let cut_in_new = written == now.len();
+        (now == new || rest_is_old || cut_in_new).then(|| format!("{prefix}{}", self.tail))
     }
 }
 
-/// The log's text, with an interrupted in-place write finished (in memory)
-/// from its redo record.
-pub fn read(path: &Path) -> Result<String, LogError> {
-    let text = std::fs::read_to_string(path).map_err(|source| LogError::Read {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    let finished = std::fs::read_to_string(redo_path(path))
-        .ok()
-        .and_then(|r| Redo::parse(&r))
-        .and_then(|redo| redo.finish(&text));
-    Ok(finished.unwrap_or(text))
+/// Who reads the log: the process that holds the run lock (and may put a
+/// stale redo record aside) or anyone else (who reads around a live run).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reader {
+    Owner,
+    Observer,
 }
 
-/// Replaces the whole log atomically. A redo record left by an interrupted
-/// write would no longer match, so it is retired first, in an order that
-/// keeps one of the two files telling the truth at every point.
+/// The log's text, with an interrupted in-place write finished (in memory)
+/// from its redo record, checked to be whole.
+pub fn read(path: &Path, reader: Reader) -> Result<String, LogError> {
+    let read_err = |source| LogError::Read {
+        path: path.to_path_buf(),
+        source,
+    };
+    let redo_file = redo_path(path);
+    // A live run may write between the two reads; an observer reads again
+    // until the pair agrees.
+    let attempts = if reader == Reader::Owner { 1 } else { 5 };
+    let mut verdict = Ok(String::new());
+    for attempt in 0..attempts {
+        let text = std::fs::read_to_string(path).map_err(read_err)?;
+        let redo = match std::fs::read_to_string(&redo_file) {
+            Ok(r) => r,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return whole(path, text),
+            Err(e) => return Err(read_err(e)),
+        };
+        verdict = match Redo::parse(&redo) {
+            Ok(redo) => match redo.finish(&text) {
+                Some(finished) => return whole(path, finished),
+                None => Err((text, "the log changed since it was made")),
+            },
+            Err(why) => Err((text, why)),
+        };
+        if attempt + 1 < attempts {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+    let Err((text, why)) = verdict else {
+        unreachable!("every attempt either returned or failed")
+    };
+    let aside = redo_file.with_extension("redo.stale");
+    if reader == Reader::Owner {
+        std::fs::rename(&redo_file, &aside).map_err(read_err)?;
+        eprintln!(
+            "warning: {} was not applied ({why}); the log as it is wins, and the record was set aside as {}",
+            redo_file.display(),
+            aside.display()
+        );
+    }
+    whole(path, text)
+}
+
+/// `text` if it is a whole log: one of ours ends with [`END_MARK`].
+fn whole(path: &Path, text: String) -> Result<String, LogError> {
+    let ours = text.starts_with(HEAD_MARK)
+        || (!text.is_empty() && text.len() < HEAD_MARK.len() && HEAD_MARK.starts_with(&text));
+    let ended = text.lines().any(|l| l.trim_end() == END_MARK.trim_end());
+    if !ours || ended {
+        return Ok(text);
+    }
+    let present: Vec<&str> = text
+        .lines()
+        .filter(|l| !l.starts_with([' ', '-', '#']))
+        .filter_map(|l| l.split_once(':').map(|(k, _)| k))
+        .collect();
+    let missing: Vec<&str> = ["experiments", "best", "hypothesis_backlog", "sessions"]
+        .into_iter()
+        .filter(|k| !present.contains(k))
+        .collect();
+    let backup = backup_path(path);
+    let backup_whole = std::fs::read_to_string(&backup)
+        .ok()
+        .is_some_and(|b| b.lines().any(|l| l.trim_end() == END_MARK.trim_end()));
+    Err(LogError::Truncated {
+        path: path.to_path_buf(),
+        line: text.lines().count().max(1),
+        missing: missing.join(", "),
+        backup: backup_whole.then_some(backup),
+    })
+}
+
+/// Where the last complete save is kept: `experiment-log.backup.yaml`.
+pub fn backup_path(log_path: &Path) -> PathBuf {
+    log_path.with_extension("backup.yaml")
+}
+
+/// Replaces the whole log atomically, then its backup. A redo record left
+/// by an interrupted write no longer matches the new file, so it goes after
+/// the new file is in place (until then it still finishes the old one).
 pub fn rewrite(path: &Path, text: &str) -> Result<(), LogError> {
     let write_err = |source| LogError::Write {
         path: path.to_path_buf(),
         source,
     };
-    let redo = redo_path(path);
-    if redo.exists() {
-        // The redo now carries the whole new log, from offset 0: whichever
-        // of the two a crash leaves, reading them gives the new log.
-        let whole = Redo {
-            offset: 0,
-            prefix: Fnv::default().hex(),
-            tail: text.to_string(),
-        };
-        fsutil::write_atomic(&redo, whole.render().as_bytes()).map_err(write_err)?;
-        fsutil::write_atomic(path, text.as_bytes()).map_err(write_err)?;
-        remove_durably(&redo).map_err(write_err)
-    } else {
-        fsutil::write_atomic(path, text.as_bytes()).map_err(write_err)
-    }
+    fsutil::write_atomic(path, text.as_bytes()).map_err(write_err)?;
+    remove_durably(&redo_path(path)).map_err(write_err)?;
+    // The backup is a convenience, never the truth: a failure to write it
+    // only leaves it behind.
+    let _ = std::fs::write(backup_path(path), text.as_bytes());
+    Ok(())
 }
 
 fn remove_durably(path: &Path) -> io::Result<()> {
@@ -239,6 +383,10 @@ struct Written {
     sealed_len: usize,
     sealed_hash: Fnv,
     len: usize,
+    /// The file's bytes from `sealed_len` on, as written.
+    tail: String,
+    /// The backup's length when it holds the same bytes, else `None`.
+    backup_len: Option<usize>,
     /// The sealed entries as written, to catch (in tests) code that changes
     /// one after it was sealed.
     #[cfg(debug_assertions)]
@@ -294,7 +442,8 @@ impl LogFile {
 
     fn write_whole(&self, log: &ExperimentLog, head: String) -> Result<Written, LogError> {
         let sealed = sealable(log);
-        let mut text = head.clone();
+        let mut text = String::from(HEAD_MARK);
+        text.push_str(&head);
         let mut sealed_len = text.len();
         if log.experiments.is_empty() {
             text.push_str(EMPTY_EXPERIMENTS);
@@ -308,6 +457,7 @@ impl LogFile {
             }
         }
         text.push_str(&log.render_trailer());
+        text.push_str(END_MARK);
         rewrite(&self.path, &text)?;
         Ok(Written {
             head,
@@ -315,6 +465,8 @@ impl LogFile {
             sealed_len,
             sealed_hash: Fnv::of(&text.as_bytes()[..sealed_len]),
             len: text.len(),
+            tail: text[sealed_len..].to_string(),
+            backup_len: Some(text.len()),
             #[cfg(debug_assertions)]
             sealed_entries: log.experiments[..sealed].to_vec(),
         })
@@ -338,10 +490,12 @@ impl LogFile {
             }
         }
         tail.push_str(&log.render_trailer());
+        tail.push_str(END_MARK);
         let redo = Redo {
             offset: w.sealed_len,
             prefix: w.sealed_hash.hex(),
             tail,
+            old: Some(std::mem::take(&mut w.tail)),
         };
         let write_err = |source| LogError::Write {
             path: self.path.clone(),
@@ -358,6 +512,17 @@ impl LogFile {
             new_len,
         )
         .map_err(write_err)?;
+        // The same bytes to the backup, unsynced: the log is the truth, the
+        // backup only what to recover from if something else damages it.
+        let backup = backup_path(&self.path);
+        w.backup_len = match w.backup_len {
+            Some(len) => {
+                write_unsynced(&backup, w.sealed_len, &redo.tail, len.max(new_len), new_len).ok()
+            }
+            // Out of step (it could not be written, or was removed): whole again.
+            None => std::fs::copy(&self.path, &backup).ok().map(drop),
+        }
+        .map(|()| new_len);
         #[cfg(debug_assertions)]
         w.sealed_entries
             .extend_from_slice(&log.experiments[w.sealed..sealed]);
@@ -365,6 +530,7 @@ impl LogFile {
         w.sealed_len += newly_sealed;
         w.sealed = sealed.max(w.sealed);
         w.len = new_len;
+        w.tail = redo.tail[newly_sealed..].to_string();
         Ok(w)
     }
 }
@@ -379,13 +545,34 @@ fn write_in_place(
     span: usize,
     len: usize,
 ) -> io::Result<()> {
+    write_padded(path, offset, tail, span, len)?.sync_data()
+}
+
+/// [`write_in_place`] without the sync.
+fn write_unsynced(
+    path: &Path,
+    offset: usize,
+    tail: &str,
+    span: usize,
+    len: usize,
+) -> io::Result<()> {
+    write_padded(path, offset, tail, span, len).map(drop)
+}
+
+fn write_padded(
+    path: &Path,
+    offset: usize,
+    tail: &str,
+    span: usize,
+    len: usize,
+) -> io::Result<std::fs::File> {
     let file = OpenOptions::new().write(true).open(path)?;
     let mut bytes = Vec::with_capacity(span - offset);
     bytes.extend_from_slice(tail.as_bytes());
     bytes.resize(span - offset, b'\n');
     file.write_all_at(&bytes, offset as u64)?;
     file.set_len(len as u64)?;
-    file.sync_data()
+    Ok(file)
 }
 
 #[cfg(test)]

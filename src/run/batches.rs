@@ -154,11 +154,7 @@ impl Loop {
         }
         // An outage or a spent budget stops the run before a Ctrl-C does:
         // it says what the user must fix.
-        stops.sort_by_key(|s| match s {
-            StopReason::ModelOutage(_) => 0,
-            StopReason::CostCap | StopReason::Budget(_) => 1,
-            _ => 2,
-        });
+        stops.sort_by_key(StopReason::severity);
         if let Some(stop) = stops.into_iter().next() {
             return Ok(BatchEnd::Stop(stop));
         }
@@ -229,12 +225,13 @@ impl Loop {
                     self.absorb_incumbent(&rounds.incumbent)?;
                 }
                 Err(failure) => {
-                    let message = failure.to_string();
                     for &i in &ready {
                         let p = &mut prepared[i];
+                        // The incumbent failed, not the candidates.
                         p.outcome.verdict = match &failure {
                             Failure::Interrupted => Verdict::Interrupted,
-                            _ => Verdict::Error(message.clone()),
+                            Failure::Halt(why) => Verdict::Halt(why.clone()),
+                            f => Verdict::Error(f.to_string()),
                         };
                         p.measured(&self.ctx);
                     }

@@ -43,27 +43,42 @@ pub(crate) struct Ctx {
     pub harness: std::sync::OnceLock<crate::harness::Harness>,
 }
 
+/// The model client, when the spec can have one; an error when the spec
+/// needs one for sure and cannot have it. Only a model source or a judge
+/// needs the model for sure; a file of `apply` hypotheses never calls it.
+fn model_for(spec: &crate::spec::Spec) -> Result<Option<LlmClient>, RunError> {
+    match LlmClient::from_spec(spec) {
+        Ok(c) => Ok(Some(c)),
+        Err(source) if spec.hypotheses.source == HypothesisSource::Llm => {
+            Err(RunError::ModelNeeded {
+                role: "hypotheses.source is llm (the default)",
+                source,
+            })
+        }
+        Err(source) if spec.metric.primary.kind == MetricType::Judge => {
+            Err(RunError::ModelNeeded {
+                role: "metric.primary.type is judge, so the judge model is needed",
+                source,
+            })
+        }
+        Err(_) => Ok(None),
+    }
+}
+
+/// What a run checks before its first measurement, for `validate` and
+/// `plan` to check too: the model it needs, and the hypotheses file.
+pub fn preflight(loaded: &crate::spec::LoadedSpec) -> Result<(), RunError> {
+    model_for(&loaded.spec)?;
+    if let Some(file) = &loaded.spec.hypotheses.file {
+        crate::hypotheses::load_file(&loaded.dir().join(file), &loaded.spec.dependencies.approved)?;
+    }
+    Ok(())
+}
+
 impl Ctx {
     pub fn new(req: &Request<'_>) -> Result<Ctx, RunError> {
         let spec = req.loaded.spec.clone();
-        // Only a model source or a judge needs the model for sure; a file of
-        // `apply` hypotheses never calls it.
-        let llm = match LlmClient::from_spec(&spec) {
-            Ok(c) => Some(Arc::new(c.with_events(req.events.clone()))),
-            Err(source) if spec.hypotheses.source == HypothesisSource::Llm => {
-                return Err(RunError::ModelNeeded {
-                    role: "hypotheses.source is llm (the default)",
-                    source,
-                });
-            }
-            Err(source) if spec.metric.primary.kind == MetricType::Judge => {
-                return Err(RunError::ModelNeeded {
-                    role: "metric.primary.type is judge, so the judge model is needed",
-                    source,
-                });
-            }
-            Err(_) => None,
-        };
+        let llm = model_for(&spec)?.map(|c| Arc::new(c.with_events(req.events.clone())));
         let hypotheses_file = spec
             .hypotheses
             .file

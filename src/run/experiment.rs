@@ -47,12 +47,11 @@ pub enum Verdict {
     /// Stopped by Ctrl-C: nothing is recorded and the hypothesis stays in the
     /// backlog, to be run again on resume.
     Interrupted,
-    /// The model server kept failing; like an interruption, nothing is
-    /// recorded, and the run stops after this batch's other experiments.
-    Outage(String),
-    /// A budget is spent (the judge's, or `budget:`): not recorded, and the
-    /// run stops for this reason.
-    BudgetSpent(crate::stop::StopReason),
+    /// The run must stop for this reason (the model server kept failing, a
+    /// budget is spent, our own files cannot be written): like an
+    /// interruption, nothing is recorded, and the run stops after this
+    /// batch's other experiments.
+    Halt(crate::stop::StopReason),
 }
 
 #[derive(Debug)]
@@ -487,11 +486,11 @@ async fn implement_and_check(
         }
         Err(ImplementFailure::Interrupted) => return false,
         Err(ImplementFailure::Budget(why)) => {
-            outcome.verdict = Verdict::BudgetSpent(crate::stop::StopReason::Budget(why));
+            outcome.verdict = Verdict::Halt(crate::stop::StopReason::Budget(why));
             return false;
         }
         Err(ImplementFailure::Outage(message)) => {
-            outcome.verdict = Verdict::Outage(message);
+            outcome.verdict = Verdict::Halt(crate::stop::StopReason::ModelOutage(message));
             return false;
         }
         Err(ImplementFailure::Failed(message)) => {
@@ -600,8 +599,7 @@ impl From<protocol::Failure> for Verdict {
             protocol::Failure::Interrupted => Verdict::Interrupted,
             protocol::Failure::Timeout(m) => Verdict::Timeout(m),
             protocol::Failure::Error(m) => Verdict::Error(m),
-            protocol::Failure::Outage(m) => Verdict::Outage(m),
-            protocol::Failure::BudgetSpent(why) => Verdict::BudgetSpent(why),
+            protocol::Failure::Halt(why) => Verdict::Halt(why),
             protocol::Failure::SmokeFailed(m) => Verdict::SmokeFailed(m),
         }
     }

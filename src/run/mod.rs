@@ -40,7 +40,7 @@ use crate::spec::LoadedSpec;
 use crate::state::StateDir;
 
 pub use baseline::{BaselineError, BaselineMeasurement, BaselineSite, measure_baseline};
-pub use context::runner_for;
+pub use context::{preflight, runner_for};
 pub use fault::fault;
 pub use replay::{Replay, Replayed, replay};
 pub use session::spec_hash;
@@ -87,6 +87,9 @@ pub enum RunError {
     /// The model server failed through its outage budget; resumable.
     #[error("{message}")]
     ModelOutage { message: String },
+    /// A file of the run's own could not be written; resumable.
+    #[error("{message}")]
+    OurIo { message: String },
     #[error("the model failed: {source}")]
     Model {
         #[source]

@@ -64,7 +64,7 @@ impl Sampled {
     }
 }
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum Failure {
     #[error("interrupted")]
     Interrupted,
@@ -72,12 +72,11 @@ pub enum Failure {
     Timeout(String),
     #[error("{0}")]
     Error(String),
-    /// The model server failed through its outage budget while judging.
+    /// The run must stop: the model server failed through its outage
+    /// budget while judging, a budget is spent, our own files cannot be
+    /// written.
     #[error("{0}")]
-    Outage(String),
-    /// The judge budget is spent.
-    #[error("the judge budget is spent")]
-    BudgetSpent(crate::stop::StopReason),
+    Halt(crate::stop::StopReason),
     /// The ladder's smoke check failed: degenerate, no timed run.
     #[error("{0}")]
     SmokeFailed(String),
@@ -87,6 +86,9 @@ impl From<MeasureFailure> for Failure {
     fn from(f: MeasureFailure) -> Failure {
         match f {
             MeasureFailure::Interrupted => Failure::Interrupted,
+            MeasureFailure::OurIo { message } | MeasureFailure::Harness { message } => {
+                Failure::Halt(crate::stop::StopReason::Io(message))
+            }
             f @ MeasureFailure::Timeout { .. } => Failure::Timeout(f.to_string()),
             f => Failure::Error(f.to_string()),
         }
@@ -96,12 +98,12 @@ impl From<MeasureFailure> for Failure {
 impl From<JudgeError> for Failure {
     fn from(e: JudgeError) -> Failure {
         match e {
-            JudgeError::Budget { .. } => Failure::BudgetSpent(crate::stop::StopReason::CostCap),
+            JudgeError::Budget { .. } => Failure::Halt(crate::stop::StopReason::CostCap),
             JudgeError::Model(crate::llm::LlmError::Budget(why)) => {
-                Failure::BudgetSpent(crate::stop::StopReason::Budget(why))
+                Failure::Halt(crate::stop::StopReason::Budget(why))
             }
             JudgeError::Model(e @ crate::llm::LlmError::Outage { .. }) => {
-                Failure::Outage(e.to_string())
+                Failure::Halt(crate::stop::StopReason::ModelOutage(e.to_string()))
             }
             e => Failure::Error(format!("judging failed: {e}")),
         }

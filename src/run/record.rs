@@ -30,10 +30,7 @@ pub fn entry(spec: &Spec, outcome: &Outcome, best: Option<f64>) -> Recording {
     let primary = &spec.metric.primary.name;
     let state = match &outcome.verdict {
         Verdict::Interrupted => return Recording::Stop(StopReason::Interrupted),
-        Verdict::Outage(message) => {
-            return Recording::Stop(StopReason::ModelOutage(message.clone()));
-        }
-        Verdict::BudgetSpent(why) => return Recording::Stop(why.clone()),
+        Verdict::Halt(why) => return Recording::Stop(why.clone()),
         Verdict::Measured(..) => LogOutcome::Measured,
         Verdict::Degenerate(..) | Verdict::SmokeFailed(_) => LogOutcome::Degenerate,
         Verdict::Error(_) => LogOutcome::Error,
@@ -167,7 +164,7 @@ pub fn entry(spec: &Spec, outcome: &Outcome, best: Option<f64>) -> Recording {
                 Some("Set aside until its new dependency is approved; its commit is kept.".into());
             reason.clone()
         }
-        Verdict::Interrupted | Verdict::Outage(_) | Verdict::BudgetSpent(_) => {
+        Verdict::Interrupted | Verdict::Halt(_) => {
             unreachable!("returned above")
         }
     };
@@ -347,15 +344,11 @@ mod tests {
             Recording::Stop(StopReason::Interrupted)
         ));
         assert!(matches!(
-            entry(&spec(), &outcome(Verdict::Outage("down".into())), None),
+            entry(&spec(), &outcome(Verdict::Halt(StopReason::ModelOutage("down".into()))), None),
             Recording::Stop(StopReason::ModelOutage(m)) if m == "down"
         ));
         assert!(matches!(
-            entry(
-                &spec(),
-                &outcome(Verdict::BudgetSpent(StopReason::CostCap)),
-                None
-            ),
+            entry(&spec(), &outcome(Verdict::Halt(StopReason::CostCap)), None),
             Recording::Stop(StopReason::CostCap)
         ));
     }

@@ -31,7 +31,7 @@ pub async fn replay(req: Request<'_>, how: Replay) -> Result<Replayed, RunError>
     let ctx = Arc::new(Ctx::new(&req)?);
     let repo = Repo::open(&req.repo_root)?;
     let log_path = req.state.log_path();
-    let mut log = ExperimentLog::load(&log_path)?;
+    let mut log = ExperimentLog::load_owned(&log_path)?;
     let original = log
         .experiments
         .iter()

@@ -103,9 +103,10 @@ pub async fn rounds(ctx: &Arc<Ctx>, incumbent: &Arm, arms: &[Arm]) -> Result<Rou
             match (who, result) {
                 (_, Err(MeasureFailure::Interrupted)) => return Err(Failure::Interrupted),
                 (None, Err(f)) => {
-                    return Err(Failure::Error(format!(
-                        "the incumbent's re-measurement failed: {f}"
-                    )));
+                    return Err(match Failure::from(f) {
+                        halt @ Failure::Halt(_) => halt,
+                        f => Failure::Error(format!("the incumbent's re-measurement failed: {f}")),
+                    });
                 }
                 (None, Ok(m)) => incumbent_samples.extend(m.samples),
                 (Some(i), Err(f)) => state[i].end = Some(ArmEnd::Failed(f.into())),

@@ -68,7 +68,7 @@ pub(super) async fn open(
 ) -> Result<Loop, RunError> {
     let log_path = ctx.state.log_path();
     let mut log = if resumed {
-        let log = ExperimentLog::load(&log_path)?;
+        let log = ExperimentLog::load_owned(&log_path)?;
         ctx.judge_budget
             .add(log.best.total_judge_cost_usd.unwrap_or(0.0));
         if let Some(client) = &ctx.llm {
@@ -292,6 +292,7 @@ impl Loop {
             Ok(Driven::Stopped(r) | Driven::AlreadyComplete(r)) => r.clone(),
             Err(RunError::Interrupted) => StopReason::Interrupted,
             Err(RunError::ModelOutage { message }) => StopReason::ModelOutage(message.clone()),
+            Err(RunError::OurIo { message }) => StopReason::Io(message.clone()),
             Err(e) => StopReason::Failed(e.to_string()),
         };
         let now = crate::clock::now_iso();
@@ -317,6 +318,9 @@ impl Loop {
             Driven::Stopped(StopReason::Interrupted) => return Err(RunError::Interrupted),
             Driven::Stopped(StopReason::ModelOutage(message)) => {
                 return Err(RunError::ModelOutage { message });
+            }
+            Driven::Stopped(StopReason::Io(message)) => {
+                return Err(RunError::OurIo { message });
             }
             Driven::Stopped(stop) => (stop, false),
             Driven::AlreadyComplete(stop) => (stop, true),

@@ -17,10 +17,7 @@ pub async fn run(ctx: Arc<Ctx>, job: Job) -> Outcome {
     for v in job.variants.clone() {
         let outcome = experiment::attempt(&ctx, job.clone(), Some(&v)).await;
         // Stopped (Ctrl-C, outage, budget): the experiment runs again whole.
-        if matches!(
-            outcome.verdict,
-            Verdict::Interrupted | Verdict::Outage(_) | Verdict::BudgetSpent(_)
-        ) {
+        if matches!(outcome.verdict, Verdict::Interrupted | Verdict::Halt(_)) {
             return outcome;
         }
         tried.push((v, outcome));
@@ -86,9 +83,7 @@ fn record(ctx: &Ctx, v: &crate::spec::Variant, o: &Outcome) -> VariantRecord {
             Default::default(),
             Some(m.clone()),
         ),
-        Verdict::Interrupted | Verdict::Outage(_) | Verdict::BudgetSpent(_) => {
-            ("interrupted", Default::default(), None)
-        }
+        Verdict::Interrupted | Verdict::Halt(_) => ("interrupted", Default::default(), None),
     };
     VariantRecord {
         name: v.name.clone(),

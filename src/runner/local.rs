@@ -22,6 +22,9 @@ pub async fn run(r: Runs<'_>, cancel: &Cancel) -> Result<Vec<RunOutput>, RunnerE
         let finished = process::run(inv, cancel, r.on_spawn)
             .await
             .map_err(|e| RunnerError::Spawn(e.to_string()))?;
+        if let Some(message) = finished.capture_error {
+            return Err(RunnerError::OurIo(message));
+        }
         let failed = !finished.exit.success();
         outputs.push(RunOutput {
             run,

@@ -69,6 +69,9 @@ pub enum RunnerError {
     /// The scheduler ended the job without the runs' results.
     #[error("{0}")]
     Lost(String),
+    /// Our own files could not be written (the output's capture).
+    #[error("{0}")]
+    OurIo(String),
 }
 
 #[derive(Clone, Default)]

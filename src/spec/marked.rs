@@ -121,7 +121,23 @@ fn path_segments(path: &str) -> Vec<Segment<'_>> {
 
 /// Parses YAML text into a marked tree. An empty document is `Null`.
 pub fn parse(text: &str) -> Result<Node, DeError> {
-    let mut builder = Builder::default();
+    parse_bounded(text, MAX_NODES)
+}
+
+/// Where the node at `path` (`experiments[3].iteration`) is in a YAML
+/// document other than a spec (an experiment log, an approvals file), if it
+/// parses within bounds.
+pub fn position_of(text: &str, path: &str) -> Option<Pos> {
+    parse_bounded(text, 50_000_000).ok().map(|n| n.locate(path))
+}
+
+/// [`parse`] for documents that may be larger than a spec (an experiment
+/// log), still bounded.
+pub fn parse_bounded(text: &str, max_nodes: usize) -> Result<Node, DeError> {
+    let mut builder = Builder {
+        max_nodes,
+        ..Builder::default()
+    };
     for item in Parser::new_from_str(text) {
         let (event, span) = item.map_err(|e| DeError {
             message: format!("invalid YAML: {}", e.info()),
@@ -151,6 +167,7 @@ struct Builder {
     root: Option<Node>,
     documents: usize,
     nodes: usize,
+    max_nodes: usize,
 }
 
 impl Node {
@@ -236,11 +253,12 @@ impl Builder {
     /// Counts `more` nodes, refusing a document that expands past the bound.
     fn grow(&mut self, more: usize, pos: Pos) -> Result<(), DeError> {
         self.nodes = self.nodes.saturating_add(more);
-        if self.nodes > MAX_NODES {
+        if self.nodes > self.max_nodes {
             return Err(DeError::at(
                 pos,
                 format!(
-                    "the YAML expands to more than {MAX_NODES} nodes through its aliases; refused (an alias bomb?)"
+                    "the YAML expands to more than {} nodes through its aliases; refused (an alias bomb?)",
+                    self.max_nodes
                 ),
             ));
         }

@@ -522,8 +522,11 @@ impl Stability {
     }
 }
 
+/// `repeat_count` when a spec leaves it out.
+pub const DEFAULT_REPEAT_COUNT: u32 = 5;
+
 fn default_repeat_count() -> u32 {
-    5
+    DEFAULT_REPEAT_COUNT
 }
 fn default_noise_threshold() -> f64 {
     0.02

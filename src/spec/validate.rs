@@ -60,8 +60,28 @@ fn is_kebab(name: &str) -> bool {
         })
 }
 
+/// The longest spec name: it names a directory and branches
+/// (`optimize-exp/<name>/exp-NNN-v-<variant>`), which most file systems
+/// limit to 255 bytes a component.
+const MAX_NAME: usize = 100;
+
+/// The longest timeout a command may have (a week): beyond it a timer
+/// cannot be armed (and no measurement is meant to take longer).
+const MAX_TIMEOUT: u64 = 7 * 24 * 3600;
+
+/// The most runs of the measurement command one measurement may ask for.
+pub const MAX_RUNS: u32 = 1000;
+
 fn check_name(spec: &Spec, f: &mut Findings) {
-    if !is_kebab(&spec.name) {
+    if spec.name.len() > MAX_NAME {
+        f.error(
+            "name",
+            format!(
+                "is {} bytes long; at most {MAX_NAME} (it names the state directory and the branches)",
+                spec.name.len()
+            ),
+        );
+    } else if !is_kebab(&spec.name) {
         f.error(
             "name",
             format!(
@@ -95,6 +115,15 @@ fn check_metric(spec: &Spec, f: &mut Findings) {
             f.error(
                 format!("metric.degenerate_gates[{i}].name"),
                 "must not be empty",
+            );
+        }
+        if gate.name == metric.primary.name {
+            f.error(
+                format!("metric.degenerate_gates[{i}].name"),
+                format!(
+                    "gate \"{}\" has the primary metric's name; a gate checks another key of the output",
+                    gate.name
+                ),
             );
         }
         if !seen.insert(gate.name.as_str()) {
@@ -211,11 +240,33 @@ fn check_measurement(spec: &Spec, f: &mut Findings) {
     }
     if m.timeout_seconds == 0 {
         f.error("measurement.timeout_seconds", "must be at least 1");
+    } else if m.timeout_seconds > MAX_TIMEOUT {
+        f.error(
+            "measurement.timeout_seconds",
+            format!(
+                "{} is more than a week ({MAX_TIMEOUT} s)",
+                m.timeout_seconds
+            ),
+        );
     }
     check_relative_path("measurement.working_directory", &m.working_directory, f);
     let s = &m.stability;
     if s.mode == StabilityMode::Repeat && s.repeat_count == 0 {
         f.error("measurement.stability.repeat_count", "must be at least 1");
+    }
+    if s.repeat_count > MAX_RUNS {
+        f.error(
+            "measurement.stability.repeat_count",
+            format!(
+                "{} is more than {MAX_RUNS} runs a measurement",
+                s.repeat_count
+            ),
+        );
+    } else if s.mode == StabilityMode::Stable && s.repeat_count != DEFAULT_REPEAT_COUNT {
+        f.warn(
+            "measurement.stability.repeat_count",
+            "is ignored with mode: stable (one run a measurement); use mode: repeat to take it",
+        );
     }
     if s.noise_threshold < 0.0 {
         f.error(
@@ -442,8 +493,11 @@ fn check_execution(spec: &Spec, f: &mut Findings) {
     }
     match (&e.runner, &spec.slurm) {
         (RunnerKind::Slurm, Some(slurm)) => {
-            if slurm.poll_seconds <= 0.0 {
-                f.error("slurm.poll_seconds", "must be a positive number of seconds");
+            if slurm.poll_seconds <= 0.0 || slurm.poll_seconds > 3600.0 {
+                f.error(
+                    "slurm.poll_seconds",
+                    "must be a positive number of seconds, at most 3600",
+                );
             } else if slurm.poll_seconds < 5.0 {
                 f.warn(
                     "slurm.poll_seconds",
@@ -563,8 +617,31 @@ fn check_extensions(spec: &Spec, f: &mut Findings) {
             "is required when implementer.kind is command (it receives the prompt on stdin)",
         );
     }
-    if spec.implementer.timeout_seconds == 0 {
-        f.error("implementer.timeout_seconds", "must be at least 1");
+    for (key, seconds) in [
+        (
+            "implementer.timeout_seconds",
+            spec.implementer.timeout_seconds,
+        ),
+        ("llm.timeout_seconds", spec.llm.timeout_seconds),
+    ] {
+        if seconds == 0 {
+            f.error(key, "must be at least 1");
+        } else if seconds > MAX_TIMEOUT {
+            f.error(
+                key,
+                format!("{seconds} is more than a week ({MAX_TIMEOUT} s)"),
+            );
+        }
+    }
+    let outage = spec.llm.max_outage_minutes;
+    if !(0.0..=(MAX_TIMEOUT / 60) as f64).contains(&outage) {
+        f.error(
+            "llm.max_outage_minutes",
+            format!(
+                "{outage} must be between 0 and {} (a week)",
+                MAX_TIMEOUT / 60
+            ),
+        );
     }
     check_variants(spec, f);
     if !(spec.llm.base_url.starts_with("http://") || spec.llm.base_url.starts_with("https://")) {

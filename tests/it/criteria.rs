@@ -94,6 +94,6 @@ fn a_bad_criterion_is_refused_with_its_place() {
             "  diagnostics:\n    - name: size\n  criteria:\n    - {name: x, type: passes, target: t}\n",
         ),
     );
-    let run = repo.run(&["validate", "--no-measure", "optimize.yaml"]);
+    let run = repo.run_with_key(&["validate", "--no-measure", "optimize.yaml"]);
     run.expect_code(2).stderr_has("metric.criteria[0].type");
 }

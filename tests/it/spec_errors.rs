@@ -36,7 +36,7 @@ fn append(extra: &str) -> String {
 fn refused(text: &str, expected: &str) {
     let repo = TestRepo::new(&[("README", "x")]);
     repo.write("bad.yaml", text);
-    let run = repo.run(&["validate", "--no-measure", "bad.yaml"]);
+    let run = repo.run_with_key(&["validate", "--no-measure", "bad.yaml"]);
     run.expect_code(2).stderr_has(expected);
     assert!(
         run.stdout.is_empty(),
@@ -49,7 +49,7 @@ fn refused(text: &str, expected: &str) {
 fn base_spec_is_valid() {
     let repo = TestRepo::new(&[("README", "x")]);
     repo.write("good.yaml", BASE);
-    repo.run(&["validate", "--no-measure", "good.yaml"])
+    repo.run_with_key(&["validate", "--no-measure", "good.yaml"])
         .expect_code(0)
         .stdout_has("valid spec \"t\"");
 }
@@ -289,7 +289,7 @@ fn only_secondary_objectives_are_accepted() {
             "      check: \"== 1\"\n  objectives:\n    - {name: size, direction: minimize, role: secondary}",
         ),
     );
-    repo.run(&["validate", "--no-measure", "ok.yaml"])
+    repo.run_with_key(&["validate", "--no-measure", "ok.yaml"])
         .expect_code(0);
 }
 
@@ -356,7 +356,7 @@ fn every_error_is_reported_at_once() {
         replace_line(1, "name: Bad_Name").replace("  immutable: [eval.sh]", "  immutable: []");
     let repo = TestRepo::new(&[("README", "x")]);
     repo.write("bad.yaml", &text);
-    repo.run(&["validate", "--no-measure", "bad.yaml"])
+    repo.run_with_key(&["validate", "--no-measure", "bad.yaml"])
         .expect_code(2)
         .stderr_has("bad.yaml:1:7: name:")
         .stderr_has("bad.yaml:15:14: scope.immutable:");
@@ -373,7 +373,7 @@ fn spec_that_is_not_a_mapping() {
 #[test]
 fn missing_spec_file() {
     let repo = TestRepo::new(&[("README", "x")]);
-    repo.run(&["validate", "nope.yaml"])
+    repo.run_with_key(&["validate", "nope.yaml"])
         .expect_code(2)
         .stderr_has("cannot read spec nope.yaml");
 }
@@ -383,11 +383,11 @@ fn anchor_examples_load() {
     let repo = TestRepo::new(&[("README", "x")]);
     let anchors = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/anchors");
     for ok in ["example-hard-spec.yaml", "example-judge-spec.yaml"] {
-        repo.run(&["validate", "--no-measure", &format!("{anchors}/{ok}")])
+        repo.run_with_key(&["validate", "--no-measure", &format!("{anchors}/{ok}")])
             .expect_code(0);
     }
     // The ladder, three required objectives and relative comparison.
-    repo.run(&[
+    repo.run_with_key(&[
         "validate",
         "--no-measure",
         &format!("{anchors}/example-expensive-benchmark-spec.yaml"),
@@ -402,7 +402,7 @@ fn every_unknown_key_is_named_at_once() {
         + "measurement_extra: 1\nscope_typo: 2\n";
     let repo = TestRepo::new(&[("README", "x")]);
     repo.write("bad.yaml", &text);
-    let run = repo.run(&["validate", "--no-measure", "bad.yaml"]);
+    let run = repo.run_with_key(&["validate", "--no-measure", "bad.yaml"]);
     run.expect_code(2)
         .stderr_has("bad.yaml:2:1: nmae: unknown key \"nmae\"; did you mean \"name\"?")
         .stderr_has("bad.yaml:3:1: colour: unknown key \"colour\"")

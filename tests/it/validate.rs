@@ -20,7 +20,7 @@ fn measures_the_baseline_and_changes_nothing() {
     let repo = repo_with_eval(GOOD, "");
     let before = repo.user_state();
     let branches_before = repo.git(&["branch", "--list"]);
-    repo.run(&["validate", "spec.yaml"])
+    repo.run_with_key(&["validate", "spec.yaml"])
         .expect_code(0)
         .stdout_has("valid spec \"val\" (maximize hard metric score)")
         .stdout_row(&["score", "0.75", "(primary,", "maximize)"])
@@ -44,7 +44,7 @@ fn measures_the_baseline_and_changes_nothing() {
 #[test]
 fn no_measure_checks_the_spec_alone() {
     let repo = repo_with_eval("#!/bin/sh\nexit 1\n", "");
-    repo.run(&["validate", "--no-measure", "spec.yaml"])
+    repo.run_with_key(&["validate", "--no-measure", "spec.yaml"])
         .expect_code(0);
     assert!(
         !repo.path().join(".optimize").exists(),
@@ -59,7 +59,7 @@ fn measures_the_committed_tree_not_the_dirty_checkout() {
         "eval.sh",
         "#!/bin/sh\necho '{\"score\": 99, \"ok\": 1, \"size\": 1}'\n",
     );
-    repo.run(&["validate", "spec.yaml"])
+    repo.run_with_key(&["validate", "spec.yaml"])
         .expect_code(0)
         .stdout_has("0.75");
     assert!(
@@ -78,7 +78,7 @@ fn repeat_mode_aggregates_runs() {
     );
     repo.write("spec.yaml", &spec);
     repo.commit_all("repeat");
-    repo.run(&["validate", "spec.yaml"])
+    repo.run_with_key(&["validate", "spec.yaml"])
         .expect_code(0)
         .stdout_has("3 runs, median")
         .stdout_row(&["score", "3", "(primary,"]);
@@ -90,7 +90,7 @@ fn failing_gate_is_reported() {
         "#!/bin/sh\necho '{\"score\": 1, \"ok\": 0, \"size\": 1}'\n",
         "",
     );
-    repo.run(&["validate", "spec.yaml"])
+    repo.run_with_key(&["validate", "spec.yaml"])
         .expect_code(1)
         .stdout_has("FAIL  ok  0 == 1")
         .stderr_has("the baseline fails its own gate: ok");
@@ -99,7 +99,7 @@ fn failing_gate_is_reported() {
 #[test]
 fn missing_keys_are_named() {
     let repo = repo_with_eval("#!/bin/sh\necho '{\"score\": 1}'\n", "");
-    repo.run(&["validate", "spec.yaml"])
+    repo.run_with_key(&["validate", "spec.yaml"])
         .expect_code(1)
         .stderr_has("the measurement output lacks keys \"ok\", \"size\" (run 1); it has: score");
 }
@@ -107,7 +107,7 @@ fn missing_keys_are_named() {
 #[test]
 fn output_without_json() {
     let repo = repo_with_eval("#!/bin/sh\necho 'all good, score 5'\n", "");
-    repo.run(&["validate", "spec.yaml"])
+    repo.run_with_key(&["validate", "spec.yaml"])
         .expect_code(1)
         .stderr_has(
             "printed no JSON object on stdout (run 1); end of its stdout:\nall good, score 5",
@@ -120,7 +120,7 @@ fn non_numeric_metric() {
         "#!/bin/sh\necho '{\"score\": \"high\", \"ok\": 1, \"size\": 1}'\n",
         "",
     );
-    repo.run(&["validate", "spec.yaml"])
+    repo.run_with_key(&["validate", "spec.yaml"])
         .expect_code(1)
         .stderr_has("\"score\" is \"high\", not a number");
 }
@@ -128,7 +128,7 @@ fn non_numeric_metric() {
 #[test]
 fn non_zero_exit_shows_stderr() {
     let repo = repo_with_eval("#!/bin/sh\necho 'Traceback: boom' >&2\nexit 3\n", "");
-    repo.run(&["validate", "spec.yaml"])
+    repo.run_with_key(&["validate", "spec.yaml"])
         .expect_code(1)
         .stderr_has("the measurement command exited with status 3 (run 1); end of its stderr:\nTraceback: boom")
         .stderr_has("the command's output is in");
@@ -149,7 +149,7 @@ fn timeout_kills_the_whole_process_group() {
     );
     repo.commit_all("timeout");
     let start = Instant::now();
-    repo.run(&["validate", "spec.yaml"])
+    repo.run_with_key(&["validate", "spec.yaml"])
         .expect_code(1)
         .stderr_has("timed out after 1s (run 1); its whole process group was killed");
     assert!(
@@ -180,7 +180,7 @@ fn shared_files_and_working_directory_and_port() {
     repo.write("spec.yaml", &spec);
     repo.write("tools/eval/eval.sh", &repo.read("tools/eval/eval.sh"));
     repo.commit_all("spec");
-    repo.run(&["validate", "spec.yaml"])
+    repo.run_with_key(&["validate", "spec.yaml"])
         .expect_code(0)
         .stdout_row(&["score", "42"])
         .stdout_row(&["size", "9100", "(diagnostic)"]);
@@ -193,6 +193,7 @@ fn interrupt_kills_the_measurement_and_removes_the_worktree() {
     let repo = repo_with_eval(&eval, "");
     let child = repo
         .command(&["validate", "spec.yaml"])
+        .env("OPENAI_API_KEY", "sk-test-key")
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -236,6 +237,7 @@ fn outside_a_repository() {
     let mut cmd = std::process::Command::new(common::BIN);
     cmd.args(["validate", "spec.yaml"]).current_dir(dir.path());
     common::isolate(&mut cmd, dir.path());
+    cmd.env("OPENAI_API_KEY", "sk-test-key");
     let run = common::Run::from(cmd.output().unwrap());
     run.expect_code(2)
         .stderr_has("is not inside a git repository");
@@ -263,17 +265,93 @@ fn validate_measures_the_noise_and_warns_when_the_threshold_is_inside_it() {
         &spec("{comparison: {method: statistical}}"),
     );
     repo.commit_all("specs");
-    repo.run(&["validate", "tight.yaml"])
+    repo.run_with_key(&["validate", "tight.yaml"])
         .expect_code(0)
         .stdout_has("noise (5 runs): score sd 2.236068 (2.24% of 100)")
         .stdout_has("the configured protocol (5 runs a side) reliably detects changes of")
         .stderr_has("warning: noise_threshold (0.5) sits inside the noise")
         .stderr_has("method: statistical");
-    let quiet = repo.run(&["validate", "statistical.yaml"]);
+    let quiet = repo.run_with_key(&["validate", "statistical.yaml"]);
     quiet.expect_code(0).stdout_has("(24 runs a side)");
     assert!(
         !quiet.stderr.contains("sits inside the noise"),
         "{}",
         quiet.stderr
     );
+}
+
+/// What the run refuses at once, `validate --no-measure` refuses too, each
+/// with its place: nothing needs a measurement to be known.
+#[test]
+fn no_measure_refuses_what_the_run_would_refuse_at_once() {
+    let repo = repo_with_eval(GOOD, "");
+    let check = |extra: &str, key: bool, expected: &str| {
+        repo.write("spec.yaml", &hard_spec("val", "./eval.sh", extra));
+        let args = ["validate", "--no-measure", "spec.yaml"];
+        let run = if key {
+            repo.run_with_key(&args)
+        } else {
+            repo.run(&args)
+        };
+        assert_ne!(run.code, 0, "{extra} was accepted:\n{}", run.stdout);
+        run.stderr_has(expected);
+        for args in [&["plan", "spec.yaml"][..], &["spec.yaml"]] {
+            let run = if key {
+                repo.run_with_key(args)
+            } else {
+                repo.run(args)
+            };
+            assert_ne!(run.code, 0, "{args:?} accepted {extra}");
+            run.stderr_has(expected);
+        }
+    };
+    check(
+        "",
+        false,
+        "no API key: set the environment variable OPENAI_API_KEY",
+    );
+    check(
+        "hypotheses: {source: file, file: missing.yaml}\n",
+        false,
+        "missing.yaml",
+    );
+    std::fs::create_dir_all(repo.path().join("adir")).unwrap();
+    check("hypotheses: {source: file, file: adir}\n", false, "adir");
+    repo.write("bad.yaml", "- description: [unclosed\n");
+    check(
+        "hypotheses: {source: file, file: bad.yaml}\n",
+        false,
+        "bad.yaml",
+    );
+    let long = "a".repeat(300);
+    let spec = hard_spec("val", "./eval.sh", "").replace("name: val", &format!("name: {long}"));
+    repo.write("spec.yaml", &spec);
+    repo.run_with_key(&["validate", "--no-measure", "spec.yaml"])
+        .expect_code(2)
+        .stderr_has("spec.yaml:1:7: name: is 300 bytes long; at most 100");
+    let spec = hard_spec("val", "./eval.sh", "").replace("- name: ok", "- name: score");
+    repo.write("spec.yaml", &spec);
+    repo.run_with_key(&["validate", "--no-measure", "spec.yaml"])
+        .expect_code(2)
+        .stderr_has("gate \"score\" has the primary metric's name");
+    repo.write(
+        "spec.yaml",
+        &hard_spec("val", "./eval.sh", "").replace(
+            "  timeout_seconds: 20",
+            "  timeout_seconds: 20\n  stability: {mode: repeat, repeat_count: 1000000}",
+        ),
+    );
+    repo.run_with_key(&["validate", "--no-measure", "spec.yaml"])
+        .expect_code(2)
+        .stderr_has("measurement.stability.repeat_count: 1000000 is more than 1000 runs");
+    repo.write(
+        "spec.yaml",
+        &hard_spec("val", "./eval.sh", "").replace(
+            "  timeout_seconds: 20",
+            "  timeout_seconds: 20\n  stability: {mode: stable, repeat_count: 9}",
+        ),
+    );
+    repo.run_with_key(&["validate", "--no-measure", "spec.yaml"])
+        .expect_code(0)
+        .stderr_has("repeat_count: is ignored with mode: stable");
 }

@@ -39,7 +39,12 @@ fn sample_log() -> ExperimentLog {
 #[test]
 fn parts_render_exactly_what_serializing_the_whole_log_gives() {
     let mut log = sample_log();
-    let whole = |log: &ExperimentLog| timestamps::quote(&serde_yaml::to_string(log).unwrap());
+    let whole = |log: &ExperimentLog| {
+        format!(
+            "{HEAD_MARK}{}{END_MARK}",
+            timestamps::quote(&serde_yaml::to_string(log).unwrap())
+        )
+    };
     assert_eq!(log.to_yaml(), whole(&log));
     for i in 1..=3 {
         log.experiments.push(entry(i, i, Outcome::Reverted));
@@ -141,7 +146,95 @@ fn a_redo_record_for_other_bytes_is_ignored() {
         offset: 10,
         prefix: Fnv::of(b"not these bytes").hex(),
         tail: "garbage: [".into(),
+        old: Some(String::new()),
     };
     std::fs::write(redo_path(&path), stale.render()).unwrap();
     assert_eq!(ExperimentLog::load(&path).unwrap(), log);
+}
+
+/// A log saved in place a few times, with its last save's redo record left
+/// as a kill would leave it: (path, the log, the record's text).
+fn killed_after_a_save() -> (tempfile::TempDir, PathBuf, ExperimentLog) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("experiment-log.yaml");
+    let mut file = LogFile::new(path.clone());
+    let mut log = sample_log();
+    for i in 1..=3 {
+        log.experiments.push(entry(i, i, Outcome::Reverted));
+        file.save(&log).unwrap();
+    }
+    assert!(redo_path(&path).exists(), "no close: the record stays");
+    (dir, path, log)
+}
+
+#[test]
+fn a_hand_edit_after_a_kill_wins_over_the_stale_redo_record() {
+    let (_dir, path, _) = killed_after_a_save();
+    let text = std::fs::read_to_string(&path).unwrap();
+    let edited = text.replace("description: next", "description: added by hand");
+    assert_ne!(edited, text);
+    std::fs::write(&path, &edited).unwrap();
+    // An observer reads the edit and leaves the record where it is.
+    let seen = ExperimentLog::load(&path).unwrap();
+    assert_eq!(seen.hypothesis_backlog[0].description, "added by hand");
+    assert!(redo_path(&path).exists());
+    // The owner reads it too, and sets the record aside.
+    let owned = ExperimentLog::load_owned(&path).unwrap();
+    assert_eq!(owned, seen);
+    assert!(!redo_path(&path).exists());
+    assert!(path.with_extension("redo.stale").exists());
+}
+
+#[test]
+fn a_damaged_redo_record_never_makes_a_valid_log_invalid() {
+    let (_dir, path, log) = killed_after_a_save();
+    let redo = std::fs::read_to_string(redo_path(&path)).unwrap();
+    for damaged in [
+        format!("{redo}garbage: ["),
+        redo.replace("best:", "bets: ["),
+        redo[..redo.len() / 2].to_string(),
+        "optimize experiment-log redo v2\n".to_string(),
+    ] {
+        std::fs::write(redo_path(&path), &damaged).unwrap();
+        assert_eq!(ExperimentLog::load(&path).unwrap(), log);
+    }
+}
+
+#[test]
+fn a_log_cut_short_at_any_byte_is_refused_and_the_backup_is_whole() {
+    let (_dir, path, log) = killed_after_a_save();
+    std::fs::remove_file(redo_path(&path)).unwrap();
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert_eq!(std::fs::read_to_string(backup_path(&path)).unwrap(), text);
+    let end = text.len() - END_MARK.len();
+    for cut in
+        (0..text.len()).filter(|c| c % 3 == 0 || text.as_bytes()[c.saturating_sub(1)] == b'\n')
+    {
+        std::fs::write(&path, &text[..cut]).unwrap();
+        match ExperimentLog::load(&path) {
+            // Only the final newline may go.
+            Ok(loaded) => {
+                assert!(cut >= end + END_MARK.len() - 1, "cut at {cut} was accepted");
+                assert_eq!(loaded, log);
+            }
+            Err(LogError::Truncated { backup, .. }) => {
+                assert_eq!(backup.as_deref(), Some(backup_path(&path).as_path()));
+            }
+            Err(LogError::Corrupt { .. }) if cut == 0 => {}
+            Err(e) => panic!("cut at {cut}: {e}"),
+        }
+    }
+    std::fs::write(&path, &text[..end]).unwrap();
+    let message = ExperimentLog::load(&path).unwrap_err().to_string();
+    assert!(message.contains("cut short"), "{message}");
+    assert!(message.contains("experiment-log.backup.yaml"), "{message}");
+}
+
+#[test]
+fn a_log_of_another_tool_needs_no_marks() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("experiment-log.yaml");
+    let text = serde_yaml::to_string(&sample_log()).unwrap();
+    std::fs::write(&path, &text).unwrap();
+    assert_eq!(ExperimentLog::load(&path).unwrap().run_id, "r");
 }

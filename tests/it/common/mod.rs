@@ -95,6 +95,14 @@ impl TestRepo {
         Run::from(self.command(args).output().expect("run optimize"))
     }
 
+    /// [`TestRepo::run`] with a model key in the environment (specs whose
+    /// hypotheses come from the model, the default, need one to be valid).
+    pub fn run_with_key(&self, args: &[&str]) -> Run {
+        let mut cmd = self.command(args);
+        cmd.env("OPENAI_API_KEY", "sk-test-key");
+        Run::from(cmd.output().expect("run optimize"))
+    }
+
     /// Everything a run must leave as it found it in the user's checkout.
     pub fn user_state(&self) -> UserState {
         UserState {
