@@ -18,8 +18,8 @@ pub enum ApprovalsError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("the approvals {} are not valid: {message}", path.display())]
-    Corrupt { path: PathBuf, message: String },
+    #[error("the approvals are not valid: {0}")]
+    Corrupt(crate::spec::SpecIssue),
     #[error("cannot write the approvals {}: {source}", path.display())]
     Write {
         path: PathBuf,
@@ -37,11 +37,8 @@ pub struct Approvals {
 
 impl Approvals {
     pub fn load(path: &Path) -> Result<Approvals, ApprovalsError> {
-        match std::fs::read_to_string(path) {
-            Ok(text) => serde_yaml::from_str(&text).map_err(|e| ApprovalsError::Corrupt {
-                path: path.to_path_buf(),
-                message: e.to_string(),
-            }),
+        match crate::fsutil::read_text(path) {
+            Ok(text) => crate::spec::parse_located(&text, path).map_err(ApprovalsError::Corrupt),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Approvals::default()),
             Err(source) => Err(ApprovalsError::Read {
                 path: path.to_path_buf(),

@@ -238,7 +238,10 @@ impl From<RunError> for CliError {
 /// Not being in a usable repository is a usage error; the rest are failures.
 fn git_kind(g: &GitError) -> ExitKind {
     match g {
-        GitError::NotARepo { .. } | GitError::Bare { .. } | GitError::NoCommits => ExitKind::Usage,
+        GitError::NotARepo { .. }
+        | GitError::DubiousOwnership { .. }
+        | GitError::Bare { .. }
+        | GitError::NoCommits => ExitKind::Usage,
         GitError::Git { .. } | GitError::Io { .. } => ExitKind::Failure,
     }
 }

@@ -33,6 +33,20 @@ pub fn write_atomic(path: &Path, contents: &[u8]) -> io::Result<()> {
     result
 }
 
+/// A text file's content; invalid UTF-8 is an error that says where it is
+/// (byte offset and line), not only that it is there.
+pub fn read_text(path: &Path) -> io::Result<String> {
+    let bytes = fs::read(path)?;
+    String::from_utf8(bytes).map_err(|e| {
+        let at = e.utf8_error().valid_up_to();
+        let line = e.as_bytes()[..at].iter().filter(|b| **b == b'\n').count() + 1;
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("not valid UTF-8 at byte {at} (line {line})"),
+        )
+    })
+}
+
 /// Makes a rename or removal in `path`'s directory durable.
 pub fn sync_parent(path: &Path) -> io::Result<()> {
     match path.parent() {

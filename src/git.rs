@@ -11,6 +11,12 @@ use git2::{
 pub enum GitError {
     #[error("{} is not inside a git repository (run from inside one, or pass --repo DIR)", path.display())]
     NotARepo { path: PathBuf },
+    #[error(
+        "git refuses the repository at {}: {message}\nif you trust it, mark it safe: git config --global --add safe.directory '{}'",
+        path.display(),
+        path.display()
+    )]
+    DubiousOwnership { path: PathBuf, message: String },
     #[error("the repository at {} has no working tree (bare repositories are not supported)", path.display())]
     Bare { path: PathBuf },
     #[error(
@@ -72,8 +78,14 @@ impl Repo {
     /// The repository containing `start` (the user's main working tree, even
     /// when `start` is inside one of its linked worktrees).
     pub fn discover(start: &Path) -> Result<Repo> {
-        let found = Repository::discover(start).map_err(|_| GitError::NotARepo {
-            path: start.to_path_buf(),
+        let found = Repository::discover(start).map_err(|e| match e.code() {
+            git2::ErrorCode::Owner => GitError::DubiousOwnership {
+                path: start.to_path_buf(),
+                message: e.message().to_string(),
+            },
+            _ => GitError::NotARepo {
+                path: start.to_path_buf(),
+            },
         })?;
         let repo = if found.is_worktree() {
             let common = found.commondir().to_path_buf();
@@ -249,9 +261,8 @@ impl Repo {
     /// Removes a linked worktree's files and its administrative entry.
     /// Safe to call for a worktree that is already gone.
     pub fn forget_worktree(&self, admin: &str, path: &Path) -> Result<()> {
-        if path.exists() {
-            std::fs::remove_dir_all(path).context(|| format!("remove {}", path.display()))?;
-        }
+        // Whatever is in its place (a directory, a file, a link) goes.
+        crate::tree_path::remove(path).context(|| format!("remove {}", path.display()))?;
         if let Ok(wt) = self.repo.find_worktree(admin) {
             let mut opts = WorktreePruneOptions::new();
             opts.valid(true).locked(true).working_tree(true);

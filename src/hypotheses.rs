@@ -40,7 +40,7 @@ struct FileEntry {
 
 /// Reads a hypotheses file: a YAML list of entries, or `{hypotheses: [...]}`.
 pub fn load_file(path: &Path, approved: &[String]) -> Result<Vec<BacklogItem>, HypothesesError> {
-    let text = std::fs::read_to_string(path).map_err(|source| HypothesesError::Read {
+    let text = crate::fsutil::read_text(path).map_err(|source| HypothesesError::Read {
         path: path.to_path_buf(),
         source,
     })?;
@@ -59,10 +59,16 @@ pub fn load_file(path: &Path, approved: &[String]) -> Result<Vec<BacklogItem>, H
     let mut items = Vec::new();
     for (i, e) in entries.into_iter().enumerate() {
         let at = |message: String| {
+            let key = if wrapped {
+                format!("hypotheses[{i}]")
+            } else {
+                format!("[{i}]")
+            };
             HypothesesError::Invalid(SpecIssue {
                 file: path.to_path_buf(),
-                pos: crate::spec::Pos { line: 1, col: 1 },
-                path: format!("[{i}]"),
+                pos: crate::spec::position_of(&text, &key)
+                    .unwrap_or(crate::spec::Pos { line: 1, col: 1 }),
+                path: key,
                 message,
             })
         };

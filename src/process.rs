@@ -109,7 +109,15 @@ pub async fn run(
     let start = Instant::now();
     let mut env = inv.env;
     if let Some(tmp) = inv.sandbox.as_ref().and_then(|r| r.tmp.as_ref()) {
-        std::fs::create_dir_all(tmp)?;
+        std::fs::create_dir_all(tmp).map_err(|e| {
+            io::Error::new(
+                e.kind(),
+                format!(
+                    "cannot create the temporary directory {}: {e}",
+                    tmp.display()
+                ),
+            )
+        })?;
         for var in ["TMPDIR", "TMP", "TEMP"] {
             env.push((var.into(), tmp.display().to_string()));
         }

@@ -80,7 +80,7 @@ impl LoadedSpec {
     /// Reads and parses a spec; its fields are typed and defaulted but not
     /// yet checked against the validation rules (see [`LoadedSpec::validate`]).
     pub fn parse_file(path: &Path) -> Result<LoadedSpec, SpecError> {
-        let text = std::fs::read_to_string(path).map_err(|source| SpecError::Read {
+        let text = crate::fsutil::read_text(path).map_err(|source| SpecError::Read {
             path: path.to_path_buf(),
             source,
         })?;

@@ -283,7 +283,7 @@ pub fn read(path: &Path, reader: Reader) -> Result<String, LogError> {
     let attempts = if reader == Reader::Owner { 1 } else { 5 };
     let mut verdict = Ok(String::new());
     for attempt in 0..attempts {
-        let text = std::fs::read_to_string(path).map_err(read_err)?;
+        let text = crate::fsutil::read_text(path).map_err(read_err)?;
         let redo = match std::fs::read_to_string(&redo_file) {
             Ok(r) => r,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return whole(path, text),

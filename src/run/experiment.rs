@@ -73,6 +73,9 @@ pub struct Outcome {
     pub harness_hash: Option<String>,
     /// Harness files that had to be restored before it was measured.
     pub harness_restored: Vec<String>,
+    /// The batch jobs that measured it (`execution.runner: slurm`), however
+    /// the measurement ended.
+    pub jobs: Vec<String>,
     /// `metric.criteria`, checked after its measurement.
     pub criteria: Vec<crate::criteria::CriterionResult>,
     /// Tokens its implementation spent on the model.
@@ -118,6 +121,7 @@ impl Outcome {
             stat: None,
             harness_hash: None,
             harness_restored: Vec::new(),
+            jobs: Vec::new(),
             criteria: Vec::new(),
             tokens: 0,
             variant: None,
@@ -178,6 +182,9 @@ impl Prepared {
     pub fn measured(&mut self, ctx: &Ctx) {
         self.outcome.timings.measure_s = self.phases.lap();
         self.outcome.harness_hash = ctx.harness.get().map(|h| h.hash());
+        self.outcome.jobs = ctx
+            .runner
+            .jobs_for(&names::exp_label(self.outcome.job.iteration));
         if let Verdict::Measured(s) | Verdict::Degenerate(s) = &self.outcome.verdict {
             self.outcome.harness_restored = s.measured.harness_restored.clone();
         }

@@ -63,6 +63,7 @@ pub fn entry(spec: &Spec, outcome: &Outcome, best: Option<f64>) -> Recording {
     e.record.measured_from_iteration = job.item.from_iteration;
     e.record.timings = Some(outcome.timings.clone());
     e.record.harness_hash = outcome.harness_hash.clone();
+    e.record.slurm_jobs = outcome.jobs.clone();
     e.record.harness_restored = outcome.harness_restored.clone();
     e.record.variant = outcome.variant.clone();
     e.record.variants = outcome.variants.clone();
@@ -93,7 +94,7 @@ pub fn entry(spec: &Spec, outcome: &Outcome, best: Option<f64>) -> Recording {
             e.metrics = Some(to_mapping(&m.metrics));
             e.sample_count = Some(m.samples.len() as u64);
             e.record.samples = Some(crate::decide::snapshot::by_metric(&m.samples));
-            e.record.slurm_jobs = m.jobs.clone();
+
             if !m.jobs.is_empty() {
                 let mut t = e.record.timings.take().unwrap_or_default();
                 t.queue_wait_s = Some((m.queued.as_secs_f64() * 1000.0).round() / 1000.0);
@@ -222,6 +223,7 @@ mod tests {
         o.commit = Some(git2::Oid::from_str("1111111111111111111111111111111111111111").unwrap());
         o.changes = vec![("src/a.rs".into(), "modified")];
         o.cost_usd = 0.0123456789;
+        o.jobs = vec!["41".into()];
         o
     }
 

@@ -35,6 +35,8 @@ pub struct JobRecord {
 pub struct JobBook {
     path: Option<PathBuf>,
     jobs: Mutex<Vec<JobRecord>>,
+    /// Every job of this session, finished ones too: `(label, id)`.
+    ever: Mutex<Vec<(String, String)>>,
 }
 
 impl JobBook {
@@ -42,6 +44,7 @@ impl JobBook {
         JobBook {
             path,
             jobs: Mutex::new(Vec::new()),
+            ever: Mutex::new(Vec::new()),
         }
     }
 
@@ -79,11 +82,43 @@ impl JobBook {
 
     /// Takes over a job a killed run of this spec submitted.
     pub fn adopt(&self, record: JobRecord) {
+        if let Some(id) = &record.id {
+            self.remember(&record.label, id);
+        }
         self.change(|jobs| jobs.push(record));
+    }
+
+    fn remember(&self, label: &str, id: &str) {
+        self.ever
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push((label.to_string(), id.to_string()));
+    }
+
+    /// The ids of every job of this session that measured `label`, in the
+    /// order they were submitted, whatever became of them.
+    pub fn ids_for(&self, label: &str) -> Vec<String> {
+        self.ever
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .filter(|(l, _)| l == label)
+            .map(|(_, id)| id.clone())
+            .collect()
     }
 
     /// After sbatch: `None` when it refused the job.
     pub fn submitted(&self, name: &str, id: Option<&str>) {
+        let label = self
+            .jobs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .rfind(|j| j.name == name && j.id.is_none())
+            .map(|j| j.label.clone());
+        if let (Some(label), Some(id)) = (&label, id) {
+            self.remember(label, id);
+        }
         self.change(|jobs| {
             let at = jobs.iter().rposition(|j| j.name == name && j.id.is_none());
             match (at, id) {

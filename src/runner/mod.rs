@@ -93,4 +93,13 @@ impl Runner {
             Runner::Slurm(s) => s.run(runs, cancel).await,
         }
     }
+
+    /// The batch jobs that measured `label` in this session, however they
+    /// ended (a timeout included): none for local measurements.
+    pub fn jobs_for(&self, label: &str) -> Vec<String> {
+        match self {
+            Runner::Local => Vec::new(),
+            Runner::Slurm(s) => s.jobs_for(label),
+        }
+    }
 }

@@ -541,7 +541,17 @@ impl<'de, 'a> de::Deserializer<'de> for NodeDe<'a> {
             return Err(self.expected("a mapping"));
         };
         for (key, _) in entries {
-            let name = key.as_key().unwrap_or("");
+            let Some(name) = key.as_key() else {
+                let what = match key {
+                    Node::Seq(..) => "a list",
+                    Node::Map(..) => "a mapping",
+                    _ => "nothing (null)",
+                };
+                let error = DeError::at(key.pos(), format!("a key must be a name, not {what}"))
+                    .located(key.pos(), &self.path);
+                self.unknown.borrow_mut().push(error);
+                continue;
+            };
             if !fields.contains(&name) {
                 let mut message = format!("unknown key \"{name}\"");
                 match did_you_mean(name, fields) {

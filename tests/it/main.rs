@@ -16,6 +16,7 @@ mod llm;
 mod lock;
 mod log_and_status;
 mod log_writes;
+mod messages;
 mod outside_tree;
 mod report_status;
 mod run_demo;

@@ -65,6 +65,12 @@ fn a_run_on_slurm_ends_like_a_local_run_and_leaves_nothing_queued() {
             .unwrap()
             .contains("timed out after 3s")
     );
+    // Its job is named, so its logs can be found.
+    assert_eq!(
+        timed_out["slurm_jobs"].as_sequence().map(Vec::len),
+        Some(1),
+        "{timed_out:?}"
+    );
     let report = std::fs::read_to_string(remote.join(".optimize/demo/report.md")).unwrap();
     assert!(report.contains("s waiting in the queue"), "{report}");
     let events = std::fs::read_to_string(remote.join(".optimize/demo/events.jsonl")).unwrap();

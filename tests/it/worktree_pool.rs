@@ -151,3 +151,51 @@ fn a_killed_runs_pool_is_reused_on_resume() {
     assert_eq!(diagnostic(&log, "stray"), [0.0; 4]);
     assert_nothing_left(&repo);
 }
+
+/// A pool worktree's path replaced by a file (or a dangling link) after a
+/// kill: the resume rebuilds it instead of failing on "Not a directory".
+#[test]
+fn a_pool_path_replaced_by_a_file_is_rebuilt_on_resume() {
+    for replacement in ["file", "link"] {
+        let repo = project("{mode: serial, max_concurrent: 1}", 3);
+        let killed = repo
+            .command(&["optimize.yaml"])
+            .env("OPTIMIZE_FAULT", "appended-before-evaluation:1")
+            .output()
+            .unwrap();
+        assert!(!killed.status.success());
+        let slot = repo.state_dir("pool").join("worktrees/slot-0");
+        std::fs::remove_dir_all(&slot).unwrap();
+        match replacement {
+            "file" => std::fs::write(&slot, "not a worktree").unwrap(),
+            _ => std::os::unix::fs::symlink("/nonexistent/slot", &slot).unwrap(),
+        }
+        repo.run(&["optimize.yaml"]).expect_code(0);
+        let log = log_yaml(repo.path(), "pool");
+        assert_eq!(outcomes(&log).len(), 3, "{replacement}");
+        assert_nothing_left(&repo);
+    }
+}
+
+/// The state's `tmp` replaced by a file: the error names that path.
+#[test]
+fn a_tmp_that_is_a_file_is_named() {
+    let repo = project("{mode: serial, max_concurrent: 1}", 1);
+    let state = repo.state_dir("pool");
+    std::fs::create_dir_all(&state).unwrap();
+    std::fs::write(state.join("tmp"), "in the way").unwrap();
+    let run = repo.run(&["optimize.yaml"]);
+    let log = log_yaml(repo.path(), "pool");
+    let message = log["experiments"][0]["error_message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        message.contains(&format!("{}", state.join("tmp").display()))
+            || run
+                .stderr
+                .contains(&format!("{}", state.join("tmp").display())),
+        "{message}\n{}",
+        run.stderr
+    );
+}

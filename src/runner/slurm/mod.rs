@@ -75,6 +75,11 @@ impl Seen {
 }
 
 impl Slurm {
+    /// See [`crate::runner::Runner::jobs_for`].
+    pub fn jobs_for(&self, label: &str) -> Vec<String> {
+        self.book.ids_for(label)
+    }
+
     /// `prefix` names this run's jobs (`optimize-<spec>-<repo hash>`).
     /// `book`: where the run's jobs are mirrored for `status`.
     pub fn new(

@@ -1,0 +1,126 @@
+//! Errors that say what is wrong and where, for every file the tool reads.
+
+use crate::common::{TestRepo, hard_spec};
+
+fn project() -> TestRepo {
+    let repo = TestRepo::new(&[
+        (
+            "eval.sh",
+            "#!/bin/sh\necho \"{\\\"score\\\": $(cat src/value.txt), \\\"ok\\\": 1, \\\"size\\\": 1}\"\n",
+        ),
+        ("src/value.txt", "1\n"),
+    ]);
+    repo.write(
+        "optimize.yaml",
+        &hard_spec(
+            "msg",
+            "./eval.sh",
+            "hypotheses: {source: file, file: hypotheses.yaml}\n",
+        ),
+    );
+    repo.write(
+        "hypotheses.yaml",
+        "- description: two\n  apply: \"echo 2 > src/value.txt\"\n",
+    );
+    repo.commit_all("spec");
+    repo
+}
+
+#[test]
+fn a_log_field_of_a_flattened_record_is_named_with_its_line() {
+    let repo = project();
+    repo.run(&["optimize.yaml"]).expect_code(0);
+    let log = repo.state_dir("msg").join("experiment-log.yaml");
+    let text = std::fs::read_to_string(&log).unwrap();
+    let line = text
+        .lines()
+        .position(|l| l.starts_with("measurements:"))
+        .expect("the log counts measurements")
+        + 1;
+    let edited: String = text
+        .lines()
+        .map(|l| {
+            if l.starts_with("measurements:") {
+                "measurements: -1"
+            } else {
+                l
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+        + "\n";
+    std::fs::write(&log, edited).unwrap();
+    repo.run(&["status", "optimize.yaml"])
+        .expect_code(1)
+        .stderr_has(&format!(
+            "experiment-log.yaml:{line}:15: the experiment log is not valid: measurements: invalid value"
+        ));
+}
+
+#[test]
+fn approvals_errors_have_a_line() {
+    let repo = project();
+    repo.run(&["optimize.yaml"]).expect_code(0);
+    repo.write(
+        ".optimize/msg/approvals.yaml",
+        "approved: [a]\ndenied: {b: 1}\n",
+    );
+    repo.run(&["approve", "optimize.yaml", "serde"])
+        .expect_code(1)
+        .stderr_has("approvals.yaml:2:9: denied:");
+}
+
+#[test]
+fn invalid_utf8_is_placed_by_byte_and_line() {
+    let repo = project();
+    let mut bytes = std::fs::read(repo.path().join("optimize.yaml")).unwrap();
+    bytes.extend_from_slice(b"# caf\xe9\n");
+    std::fs::write(repo.path().join("optimize.yaml"), &bytes).unwrap();
+    repo.run(&["validate", "--no-measure", "optimize.yaml"])
+        .expect_code(2)
+        .stderr_has(&format!("not valid UTF-8 at byte {}", bytes.len() - 2));
+    let mut bytes = std::fs::read(repo.path().join("hypotheses.yaml")).unwrap();
+    bytes.splice(0..0, b"# \xff\n".iter().copied());
+    std::fs::write(repo.path().join("hypotheses.yaml"), &bytes).unwrap();
+    repo.write(
+        "optimize.yaml",
+        &hard_spec(
+            "msg",
+            "./eval.sh",
+            "hypotheses: {source: file, file: hypotheses.yaml}\n",
+        ),
+    );
+    repo.run(&["validate", "--no-measure", "optimize.yaml"])
+        .expect_code(2)
+        .stderr_has("hypotheses.yaml")
+        .stderr_has("not valid UTF-8 at byte 2 (line 1)");
+}
+
+#[test]
+fn a_key_that_is_a_list_is_called_so() {
+    let repo = project();
+    let spec = std::fs::read_to_string(repo.path().join("optimize.yaml")).unwrap();
+    repo.write("optimize.yaml", &format!("{spec}? [a, b]\n: 1\n"));
+    repo.run(&["validate", "--no-measure", "optimize.yaml"])
+        .expect_code(2)
+        .stderr_has("a key must be a name, not a list");
+}
+
+#[test]
+fn a_repository_git_refuses_for_its_owner_says_so_with_the_hint() {
+    let repo = project();
+    let nobody = 65534;
+    let status = std::process::Command::new("chown")
+        .args(["-R", &nobody.to_string()])
+        .arg(repo.path())
+        .status()
+        .unwrap();
+    if !status.success() || unsafe { libc::geteuid() } != 0 {
+        eprintln!("skipped: needs root to give the repository another owner");
+        return;
+    }
+    repo.run(&["status", "optimize.yaml"])
+        .expect_code(2)
+        .stderr_has("git refuses the repository")
+        .stderr_has("safe.directory");
+}
