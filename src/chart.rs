@@ -11,10 +11,10 @@ use crate::spec::Spec;
 pub fn outcome_color(o: &Outcome) -> RGBColor {
     match o {
         Outcome::Kept | Outcome::RunnerUpKept => RGBColor(0x1a, 0x9e, 0x3f),
-        Outcome::Reverted
-        | Outcome::RunnerUpReverted
-        | Outcome::NotSelected
-        | Outcome::Inconclusive => RGBColor(0x80, 0x80, 0x80),
+        Outcome::Reverted | Outcome::RunnerUpReverted | Outcome::NotSelected => {
+            RGBColor(0x80, 0x80, 0x80)
+        }
+        Outcome::Inconclusive => RGBColor(0xb0, 0x9a, 0xd8),
         Outcome::Degenerate => RGBColor(0xe0, 0x8a, 0x00),
         Outcome::Measured | Outcome::Promising => RGBColor(0x33, 0x66, 0xcc),
         _ => RGBColor(0xcc, 0x22, 0x22),
@@ -165,10 +165,8 @@ pub fn render(log: &ExperimentLog, spec: &Spec) -> Result<String, ChartError> {
                 Outcome::Kept | Outcome::RunnerUpKept => "kept",
                 Outcome::Degenerate => "degenerate",
                 Outcome::Measured | Outcome::Promising => "measured",
-                Outcome::Reverted
-                | Outcome::RunnerUpReverted
-                | Outcome::NotSelected
-                | Outcome::Inconclusive => "reverted",
+                Outcome::Reverted | Outcome::RunnerUpReverted | Outcome::NotSelected => "reverted",
+                Outcome::Inconclusive => "inconclusive",
                 _ => "other",
             };
             if shown.contains(&group) {

@@ -112,6 +112,20 @@ pub enum Command {
         after_help = "Examples:\n  optimize search cache\n  optimize search \"loop unrolling\" --json"
     )]
     Search(SearchArgs),
+    /// Delete the experiment branches of reverted and errored experiments
+    /// (current and archived runs); never a kept commit or the best.
+    #[command(
+        after_help = "Examples:\n  optimize clean spec.yaml --dry-run\n  optimize clean spec.yaml"
+    )]
+    Clean(CleanArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CleanArgs {
+    pub spec: PathBuf,
+    /// Show what would be deleted; change nothing
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 #[derive(Debug, Args)]
@@ -206,6 +220,9 @@ pub struct Overrides {
     /// Override execution.max_concurrent
     #[arg(long, value_name = "N")]
     pub max_concurrent: Option<u32>,
+    /// Override stopping.plateau_iterations
+    #[arg(long, value_name = "N")]
+    pub plateau_iterations: Option<u64>,
 }
 
 #[derive(Debug, Args)]
@@ -259,10 +276,13 @@ pub struct DemoArgs {
     pub dir: Option<PathBuf>,
 }
 
-const SUBCOMMANDS: [&str; 15] = [
-    "run", "status", "approve", "deny", "report", "validate", "demo", "decide", "plan", "replay",
-    "runs", "show", "compare", "search", "help",
-];
+/// Whether `name` is one of the subcommands clap knows.
+fn is_subcommand(name: &str) -> bool {
+    use clap::CommandFactory;
+    Cli::command()
+        .get_subcommands()
+        .any(|c| c.get_name() == name)
+}
 
 /// `optimize <spec> [flags]` means `optimize run <spec> [flags]`.
 fn with_default_subcommand(mut args: Vec<OsString>) -> Vec<OsString> {
@@ -277,8 +297,7 @@ fn with_default_subcommand(mut args: Vec<OsString>) -> Vec<OsString> {
             i += 1;
             continue;
         }
-        if matches!(a.as_ref(), "-h" | "--help" | "-V" | "--version")
-            || SUBCOMMANDS.contains(&a.as_ref())
+        if matches!(a.as_ref(), "-h" | "--help" | "-V" | "--version" | "help") || is_subcommand(&a)
         {
             return args;
         }

@@ -43,7 +43,12 @@ pub fn improves(direction: Direction, candidate: f64, reference: f64, threshold:
 
 /// The change in a metric, signed as in the log: `+0.7`, `-0.3`.
 pub fn format_delta(delta: f64) -> String {
-    let rounded = (delta * 1e6).round() / 1e6;
+    // Rounded to a millionth, where that cannot overflow.
+    let rounded = if delta.abs() < 1e9 {
+        (delta * 1e6).round() / 1e6
+    } else {
+        delta
+    };
     let text = crate::text::fmt_num(rounded.abs());
     if rounded < 0.0 {
         format!("-{text}")

@@ -151,7 +151,7 @@ impl RunOnRecord {
             kept: log.kept().count(),
             primary: PrimarySummary {
                 baseline: name.as_deref().and_then(|n| log.baseline.metric(n)),
-                best: name.as_deref().and_then(|n| log.best.metric(n)),
+                best: name.as_deref().and_then(|n| log.result(n)),
                 name,
             },
             cost_usd: (log.total_cost_usd() * 1e6).round() / 1e6,

@@ -124,6 +124,13 @@ pub fn runnable(item: &BacklogItem) -> bool {
     item.dep_status != DepStatus::NeedsApproval
 }
 
+/// A hypothesis that waited on dependencies someone approved (or one to be
+/// measured again from its kept commit): owed a measurement.
+pub fn granted(item: &BacklogItem) -> bool {
+    item.dep_status == DepStatus::Approved
+        && (!item.required_deps.is_empty() || item.from_commit.is_some())
+}
+
 /// Indices of up to `n` runnable items: high priority first, diverse across
 /// categories, preferring items whose expected files do not overlap. Ties
 /// keep backlog order, so the choice is deterministic.

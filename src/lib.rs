@@ -6,6 +6,7 @@
 pub mod approvals;
 pub mod chart;
 pub mod child_env;
+pub mod clean;
 pub mod cli;
 pub mod clock;
 pub mod commands;

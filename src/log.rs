@@ -561,6 +561,9 @@ impl ExperimentLog {
                 Some(i) => message[..i].to_string(),
                 None => message,
             };
+            if message == "repetition limit exceeded" {
+                message = "the YAML expands its aliases beyond the reader's limit; refused (an alias bomb?)".into();
+            }
             let mut at = e.location().map(|l| (l.line(), l.column()));
             // Fields of flattened records come without a place, or with
             // their record's: find the key itself.
@@ -596,6 +599,20 @@ impl ExperimentLog {
     /// Every dollar spent on models: the judge's and all other calls.
     pub fn total_cost_usd(&self) -> f64 {
         self.best.total_judge_cost_usd.unwrap_or(0.0) + self.run.total_llm_cost_usd.unwrap_or(0.0)
+    }
+
+    /// What the run delivers for a metric: the best's value once a change is
+    /// kept; the baseline's while none is. The best is then the start commit
+    /// itself, and its re-measurements beside candidates (often on busy
+    /// cores) are a reference for decisions, not a result of the run.
+    pub fn result(&self, name: &str) -> Option<f64> {
+        if self.experiments.iter().any(|e| e.outcome.is_kept()) {
+            self.best
+                .metric(name)
+                .or_else(|| self.baseline.metric(name))
+        } else {
+            self.baseline.metric(name)
+        }
     }
 
     /// Experiments decided since the last keep (the plateau count).

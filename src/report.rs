@@ -65,7 +65,7 @@ pub fn render(log: &ExperimentLog, spec: &Spec, spec_file: &Path, repo: Option<&
     let _ = writeln!(out, "## Summary\n");
     let (hours, rate) = pace(log);
     let base = log.baseline.metric(primary);
-    let best = log.best.metric(primary);
+    let best = log.result(primary);
     let num = |v: Option<f64>| v.map(fmt_num).unwrap_or_else(|| "?".into());
     let _ = writeln!(out, "- run `{}`, started {}", log.run_id, log.started_at);
     if let Some(stop) = &log.run.stopped_because {
@@ -100,7 +100,7 @@ pub fn render(log: &ExperimentLog, spec: &Spec, spec_file: &Path, repo: Option<&
     let metrics = spec.metric_roles();
     for (name, role) in metrics {
         let b = log.baseline.metric(&name);
-        let x = metric_value(&log.best.metrics, &name);
+        let x = log.result(&name);
         let change = match (b, x) {
             (Some(b), Some(x)) => crate::decide::format_delta(x - b),
             _ => "?".into(),

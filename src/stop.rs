@@ -106,6 +106,9 @@ pub struct Standing {
     /// Every required objective that declares a target: (name, target, best value).
     pub targets: Vec<(String, f64, Option<f64>, crate::spec::Direction)>,
     pub runnable: usize,
+    /// Runnable hypotheses whose dependencies the user approved: they are
+    /// measured whatever the plateau says.
+    pub granted: usize,
     pub judge_spent: f64,
     /// Every model call of the run: dollars and tokens.
     pub spent: (f64, u64),
@@ -135,6 +138,11 @@ impl Standing {
                 .hypothesis_backlog
                 .iter()
                 .filter(|h| hypotheses::runnable(h))
+                .count(),
+            granted: log
+                .hypothesis_backlog
+                .iter()
+                .filter(|h| hypotheses::runnable(h) && hypotheses::granted(h))
                 .count(),
             judge_spent,
             spent: (log.total_cost_usd(), log.run.total_tokens.unwrap_or(0)),
@@ -175,7 +183,7 @@ impl Standing {
     }
 
     pub fn plateau_met(&self, spec: &Spec) -> bool {
-        self.since_last_keep >= spec.stopping.plateau_iterations
+        self.since_last_keep >= spec.stopping.plateau_iterations && self.granted == 0
     }
 
     pub fn backlog_empty(&self) -> bool {

@@ -8,6 +8,10 @@ pub fn fmt_num(v: f64) -> String {
     if v.fract() == 0.0 && v.abs() < 1e15 {
         return format!("{v:.0}");
     }
+    // Far from 1 the fixed notation is hundreds of digits, or only zeros.
+    if v.is_infinite() || v.abs() >= 1e15 || v.abs() < 1e-6 {
+        return format!("{v:e}");
+    }
     let s = format!("{v:.6}");
     s.trim_end_matches('0').trim_end_matches('.').to_string()
 }
@@ -53,7 +57,18 @@ pub fn one_line(text: &str, max: usize) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::fmt_usd;
+    use super::{fmt_num, fmt_usd};
+
+    #[test]
+    fn numbers_read_well_at_every_scale() {
+        assert_eq!(fmt_num(-0.18734499999999998), "-0.187345");
+        assert_eq!(fmt_num(12.5), "12.5");
+        assert_eq!(fmt_num(3.0), "3");
+        assert_eq!(fmt_num(1.7e308), "1.7e308");
+        assert_eq!(fmt_num(-2.5e-9), "-2.5e-9");
+        assert_eq!(fmt_num(0.0), "0");
+        assert_eq!(crate::decide::format_delta(1.7e308), "+1.7e308");
+    }
 
     #[test]
     fn dollars_keep_their_significant_digits() {

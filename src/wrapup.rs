@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::path::Path;
 
-use crate::log::{DepStatus, Experiment, ExperimentLog, Outcome, metric_value};
+use crate::log::{DepStatus, Experiment, ExperimentLog, Outcome};
 use crate::spec::Spec;
 use crate::text::{fmt_num, one_line};
 
@@ -23,7 +23,9 @@ pub fn waiting_on_dependencies(log: &ExperimentLog) -> BTreeMap<String, Vec<Stri
         }
     }
     for e in &log.experiments {
+        // Once approved (or denied) it waits no more: it is queued or dropped.
         if e.outcome == Outcome::DeferredNeedsApproval
+            && e.record.approval.is_none()
             && let Some(reason) = &e.deferred_reason
         {
             for dep in deferred_deps(e) {
@@ -116,7 +118,7 @@ pub fn render(log: &ExperimentLog, spec: &Spec, spec_file: &Path, stop: &str) ->
     let width = names.iter().map(String::len).max().unwrap_or(0);
     for name in &names {
         let base = log.baseline.metric(name);
-        let best = metric_value(&log.best.metrics, name);
+        let best = log.result(name);
         let num = |v: Option<f64>| v.map(fmt_num).unwrap_or_else(|| "?".into());
         let mut line = format!("  {name:<width$}  {} -> {}", num(base), num(best));
         if let (Some(b), Some(x)) = (base, best) {

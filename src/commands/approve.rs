@@ -73,11 +73,33 @@ fn decide(
     approvals.save(&ws.state.approvals_path())?;
     let applied = approvals::apply(&mut log, &approvals, &loaded.spec.dependencies.approved);
     log.save(&log_path)?;
-    print_applied(&deps, approve, &applied, spec_file);
+    let next = next_run(&log, &loaded.spec, &applied, spec_file);
+    print_applied(&deps, approve, &applied, &next);
     Ok(())
 }
 
-pub fn print_applied(deps: &[String], approve: bool, applied: &Applied, spec_file: &Path) {
+/// The command that measures what was just approved: the run again, with
+/// `--max-iterations` raised when the run already used all of its own.
+pub fn next_run(
+    log: &ExperimentLog,
+    spec: &crate::spec::Spec,
+    applied: &Applied,
+    spec_file: &Path,
+) -> String {
+    let owed = (applied.runnable.len() + applied.remeasure.len()) as u64;
+    let done = log.experiments.len() as u64;
+    if done + owed > spec.stopping.max_iterations {
+        format!(
+            "optimize {} --max-iterations {}",
+            spec_file.display(),
+            done + owed
+        )
+    } else {
+        format!("optimize {}", spec_file.display())
+    }
+}
+
+pub fn print_applied(deps: &[String], approve: bool, applied: &Applied, next: &str) {
     crate::outln!(
         "{} {}",
         if approve { "approved:" } else { "denied:" },
@@ -93,9 +115,6 @@ pub fn print_applied(deps: &[String], approve: bool, applied: &Applied, spec_fil
         crate::outln!("  dropped: \"{h}\"");
     }
     if !applied.runnable.is_empty() || !applied.remeasure.is_empty() {
-        crate::outln!(
-            "next: optimize {} (measures them first)",
-            spec_file.display()
-        );
+        crate::outln!("next: {next} (measures them first)");
     }
 }

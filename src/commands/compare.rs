@@ -40,7 +40,7 @@ pub fn run(repo_arg: Option<&Path>, args: &CompareArgs) -> Result<(), CliError> 
         }
     }
     names.sort_by_key(|n| *n != primary);
-    let side = |log: &ExperimentLog, n: &str| json!({"baseline": log.baseline.metric(n), "best": log.best.metric(n).or_else(|| log.baseline.metric(n))});
+    let side = |log: &ExperimentLog, n: &str| json!({"baseline": log.baseline.metric(n), "best": log.result(n)});
     let metrics: Vec<Value> = names
         .iter()
         .map(|n| {
@@ -117,7 +117,7 @@ pub fn run(repo_arg: Option<&Path>, args: &CompareArgs) -> Result<(), CliError> 
             num(&m["b"]["best"]),
             m["best_difference"]
                 .as_f64()
-                .map(|d| format!("{d:+}"))
+                .map(crate::decide::format_delta)
                 .unwrap_or_else(|| "?".into())
         );
     }

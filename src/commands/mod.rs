@@ -1,6 +1,7 @@
 //! One module per command; each turns library results into output.
 
 mod approve;
+mod clean;
 mod compare;
 mod decide;
 mod demo;
@@ -38,6 +39,7 @@ pub fn dispatch(cli: Cli) -> Result<(), CliError> {
         Command::Replay(args) => replay::run(repo_arg, &args),
         Command::Show(args) => show::run(repo_arg, &args),
         Command::Compare(args) => compare::run(repo_arg, &args),
+        Command::Clean(args) => clean::run(repo_arg, &args),
         Command::Search(args) => search::run(repo_arg, &args),
     }
 }

@@ -222,6 +222,35 @@ fn try_one(
     }
 }
 
+/// Runs of the measurement command an experiment takes: as many as this
+/// run's experiments took so far, else what the protocol takes at most
+/// (statistical sampling and the ladder stop early; their bound is given).
+/// With `method: statistical` the incumbent is re-measured once a round,
+/// shared by the batch.
+fn runs_per_experiment(spec: &crate::spec::Spec, log: Option<&ExperimentLog>) -> f64 {
+    let stability = &spec.measurement.stability;
+    let statistical = stability.comparison.method() == crate::spec::ComparisonMethod::Statistical;
+    let taken: Vec<f64> = log
+        .into_iter()
+        .flat_map(|l| &l.experiments)
+        .filter_map(|e| e.sample_count.map(|n| n as f64))
+        .collect();
+    let candidate = if !taken.is_empty() {
+        taken.iter().sum::<f64>() / taken.len() as f64
+    } else if statistical {
+        f64::from(stability.comparison.max_samples())
+    } else if stability.mode == crate::spec::StabilityMode::Ladder {
+        f64::from(stability.confirmation_repeats() + 1)
+    } else {
+        f64::from(stability.runs())
+    };
+    if statistical {
+        candidate * (1.0 + 1.0 / f64::from(spec.execution.max_concurrent.max(1)))
+    } else {
+        candidate
+    }
+}
+
 /// Time from the measurements so far (the run's, else `validate`'s
 /// baseline), and model cost from the prompts and prices.
 fn estimates(ws: &Workspace, loaded: &LoadedSpec, log: Option<&ExperimentLog>) -> Value {
@@ -247,7 +276,7 @@ fn estimates(ws: &Workspace, loaded: &LoadedSpec, log: Option<&ExperimentLog>) -
         (None, Some(s)) => (Some(s), "optimize validate's baseline"),
         _ => (None, "unknown: run optimize validate first"),
     };
-    let runs = f64::from(spec.measurement.stability.runs());
+    let runs = runs_per_experiment(spec, log);
     let experiment = seconds_per_run.map(|s| s * runs);
     let iterations = spec.stopping.max_iterations as f64;
     let slots = f64::from(spec.execution.max_concurrent.max(1));
@@ -277,9 +306,25 @@ fn text(loaded: &LoadedSpec, plan: &Value) -> String {
         }
     );
     t += &format!(
-        "  {} x {} runs per experiment, up to {} experiments, {} at a time\n",
+        "  {} x {} runs per experiment{}, up to {} experiments, {} at a time\n",
         spec.measurement.command,
-        spec.measurement.stability.runs(),
+        crate::text::fmt_num(
+            (plan["estimates"]["runs_per_experiment"]
+                .as_f64()
+                .unwrap_or(1.0)
+                * 10.0)
+                .round()
+                / 10.0
+        ),
+        match spec.measurement.stability.comparison.method() {
+            crate::spec::ComparisonMethod::Statistical => {
+                " (at most: sampling stops once decided; the incumbent's share included)"
+            }
+            _ if spec.measurement.stability.mode == crate::spec::StabilityMode::Ladder => {
+                " (at most: the ladder stops early)"
+            }
+            _ => "",
+        },
         spec.stopping.max_iterations,
         spec.execution.max_concurrent
     );

@@ -72,11 +72,10 @@ pub fn execute(
     if finish.already_complete {
         crate::outln!(
             "\nthis run is complete ({}); nothing new was run.\n\
-             extend it with: optimize {} --max-iterations {} (or add hypotheses to the log's hypothesis_backlog)\n\
+             extend it with: {}\n\
              start anew with: optimize run {} --fresh",
             finish.stop,
-            args.spec.display(),
-            finish.log.experiments.len() + 10,
+            extend_hint(&finish.stop, &loaded.spec, &finish.log, &args.spec),
             args.spec.display()
         );
     }
@@ -102,6 +101,47 @@ pub fn execute(
         ask_approvals(&ws, &loaded, &mut log, &args.spec)?;
     }
     Ok(log)
+}
+
+/// The command that continues a run which stopped for `stop`: it lifts
+/// exactly the limit that stopped it, so following it does something.
+fn extend_hint(
+    stop: &crate::stop::StopReason,
+    spec: &crate::spec::Spec,
+    log: &crate::log::ExperimentLog,
+    spec_file: &Path,
+) -> String {
+    use crate::stop::StopReason;
+    let again = format!("optimize {}", spec_file.display());
+    let added = "(or add hypotheses to the log's hypothesis_backlog)";
+    match stop {
+        StopReason::MaxIterations(_) => format!(
+            "{again} --max-iterations {} {added}",
+            log.experiments.len() as u64 + 10
+        ),
+        StopReason::MaxHours(h) => format!("{again} --max-hours {}", fmt_hours(h * 2.0)),
+        StopReason::Plateau(_) => format!(
+            "{again} --plateau-iterations {} {added}",
+            log.since_last_keep() + spec.stopping.plateau_iterations.max(10)
+        ),
+        _ => {
+            let waiting = wrapup::waiting_on_dependencies(log);
+            if waiting.is_empty() {
+                format!("hypotheses added to the log's hypothesis_backlog, then {again}")
+            } else {
+                let deps: Vec<&str> = waiting.keys().map(String::as_str).collect();
+                format!(
+                    "optimize approve {} {}, then {again} (or hypotheses added to the log's hypothesis_backlog)",
+                    spec_file.display(),
+                    deps.join(" ")
+                )
+            }
+        }
+    }
+}
+
+fn fmt_hours(h: f64) -> String {
+    crate::text::fmt_num((h * 100.0).ceil() / 100.0)
 }
 
 /// On a terminal: approve, deny or leave for later each dependency that
@@ -170,16 +210,12 @@ fn save_answers(
     approvals.save(&ws.state.approvals_path())?;
     let applied = crate::approvals::apply(log, approvals, &loaded.spec.dependencies.approved);
     log.save(&ws.state.log_path())?;
+    let next = super::approve::next_run(log, &loaded.spec, &applied, spec_file);
     if !approved.is_empty() {
-        super::approve::print_applied(approved, true, &applied, spec_file);
+        super::approve::print_applied(approved, true, &applied, &next);
     }
     if !denied.is_empty() {
-        super::approve::print_applied(
-            denied,
-            false,
-            &crate::approvals::Applied::default(),
-            spec_file,
-        );
+        super::approve::print_applied(denied, false, &crate::approvals::Applied::default(), &next);
     }
     Ok(())
 }
@@ -206,6 +242,12 @@ fn apply_overrides(loaded: &mut LoadedSpec, args: &RunArgs) -> Result<(), CliErr
             ));
         }
         spec.execution.max_concurrent = n;
+    }
+    if let Some(n) = o.plateau_iterations {
+        if n == 0 {
+            return Err(CliError::usage("--plateau-iterations must be at least 1"));
+        }
+        spec.stopping.plateau_iterations = n;
     }
     Ok(())
 }

@@ -19,13 +19,19 @@ pub fn run(repo_arg: Option<&Path>, args: &SearchArgs) -> Result<(), CliError> {
         crate::search_index::SearchError::Empty => CliError::usage(e.to_string()),
         e => CliError::failure(e.to_string()),
     })?;
+    // No match is an exit of 1, as grep's.
+    let none = || {
+        CliError::new(
+            crate::error::ExitKind::Failure,
+            format!("no experiment matches \"{text}\" in {} runs", runs.len()),
+        )
+    };
     if args.json {
         crate::commands::print_json(&hits);
-        return Ok(());
+        return if hits.is_empty() { Err(none()) } else { Ok(()) };
     }
     if hits.is_empty() {
-        crate::outln!("no experiment matches \"{text}\" in {} runs", runs.len());
-        return Ok(());
+        return Err(none());
     }
     for h in &hits {
         crate::outln!(

@@ -73,7 +73,7 @@ impl Status {
             };
         };
         let baseline = log.baseline.metric(&primary.name).or(primary.baseline);
-        let best = log.best.metric(&primary.name);
+        let best = log.result(&primary.name);
         let delta = match (baseline, best) {
             (Some(b), Some(x)) => Some(x - b),
             _ => None,
@@ -105,7 +105,7 @@ impl Status {
                     "name": n,
                     "role": role,
                     "baseline": log.baseline.metric(n),
-                    "best": crate::log::metric_value(&log.best.metrics, n),
+                    "best": log.result(n),
                 })
             })
             .collect();
@@ -207,7 +207,7 @@ impl Status {
             text += &format!(
                 "  {n} ({role}): {} -> {}\n",
                 num(log.baseline.metric(n)),
-                num(crate::log::metric_value(&log.best.metrics, n))
+                num(log.result(n))
             );
         }
         if !spec.implementer.variants.is_empty() {

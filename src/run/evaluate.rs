@@ -114,14 +114,14 @@ impl Loop {
                     fmt_num(threshold)
                 )
             };
+            let (reference, delta) = self.delta_of(k, best_before);
             let e = self.entry_mut(k).expect("planned entries exist");
             e.outcome = Outcome::Kept;
             e.commit = Some(commit.to_string());
             e.learnings = Some(format!(
-                "{primary} {} -> {} ({}): {why}",
-                fmt_num(best_before),
+                "{primary} {} -> {} ({delta}): {why}",
+                fmt_num(reference),
                 fmt_num(value),
-                decide::format_delta(value - best_before),
             ));
             let metrics = e.metrics.clone().unwrap_or_default();
             let judge = e.judge.clone();
@@ -130,7 +130,7 @@ impl Loop {
             decided.push(Event::ExperimentFinished {
                 iteration: k,
                 outcome: Outcome::Kept,
-                detail: format!("{primary} {}", decide::format_delta(value - best_before)),
+                detail: format!("{primary} {delta}"),
             });
             decided.push(Event::NewBest {
                 iteration: k,
@@ -246,11 +246,11 @@ impl Loop {
         for &r in &plan.not_kept {
             let d = decision_of(r);
             let value = value_of(self, r);
+            let (reference, delta) = self.delta_of(r, best_before);
             let versus = format!(
-                "{primary} {} vs best {} ({})",
+                "{primary} {} vs best {} ({delta})",
                 fmt_num(value),
-                fmt_num(best_before),
-                decide::format_delta(value - best_before)
+                fmt_num(reference),
             );
             let (outcome, why) = match d.decision {
                 _ if d.eligible => (
@@ -286,6 +286,24 @@ impl Loop {
         self.model_learnings(&pending).await;
         self.log.run.in_flight = None;
         Ok(BatchEnd::Done)
+    }
+
+    /// An entry's change, as everything shows it: its `primary_delta`
+    /// (against the best it was measured against, recorded with it), and
+    /// that best; `best` for an entry that recorded none.
+    fn delta_of(&self, iteration: u64, best: f64) -> (f64, String) {
+        let e = self.entry(iteration).expect("decided entries exist");
+        let value = e
+            .metric(&self.ctx.spec.metric.primary.name)
+            .unwrap_or(f64::NAN);
+        match e
+            .primary_delta
+            .as_deref()
+            .and_then(|d| d.parse::<f64>().ok())
+        {
+            Some(d) => (value - d, e.primary_delta.clone().unwrap_or_default()),
+            None => (best, decide::format_delta(value - best)),
+        }
     }
 
     /// An entry decided against the best it was measured against.

@@ -132,3 +132,87 @@ fn interactive_prompt_through_a_pseudo_terminal() {
         "Parse with the fastjson library"
     );
 }
+
+/// A run that stopped on its plateau: approving what waits leads to it
+/// being measured (not to a run that stops at once), every printed hint
+/// does something when followed, and what was measured waits no more.
+#[test]
+fn after_a_plateau_an_approval_is_measured_and_every_hint_works() {
+    let repo = common::TestRepo::new(&[
+        (
+            "eval.sh",
+            "#!/bin/sh\necho \"{\\\"score\\\": $(cat src/value.txt), \\\"ok\\\": 1, \\\"size\\\": 1}\"\n",
+        ),
+        ("src/value.txt", "10\n"),
+        ("requirements.txt", "requests\n"),
+    ]);
+    repo.write(
+        "optimize.yaml",
+        &common::hard_spec(
+            "flow",
+            "./eval.sh",
+            "hypotheses: {source: file, file: h.yaml}\nexecution: {mode: serial, max_concurrent: 1}\nstopping: {plateau_iterations: 2, max_iterations: 4}\n",
+        )
+        .replace("mutable: [\"src/\"]", "mutable: [\"src/\", requirements.txt]"),
+    );
+    repo.write(
+        "h.yaml",
+        r#"
+- {description: no effect one, apply: "echo x > src/a.txt"}
+- {description: no effect two, apply: "echo y > src/b.txt"}
+- {description: use fastlib, apply: "echo fastlib >> requirements.txt && echo 20 > src/value.txt"}
+- {description: declared numpy, required_deps: [numpy], apply: "echo 30 > src/value.txt"}
+- {description: no effect three, apply: "echo z > src/c.txt"}
+"#,
+    );
+    repo.commit_all("spec");
+    let first = repo.run(&["optimize.yaml"]);
+    first.expect_code(0).stdout_has("plateau_iterations");
+    let run = repo.run(&["optimize.yaml"]);
+    run.expect_code(0).stdout_has("this run is complete");
+    // The hint lifts the limit that stopped it.
+    let hint = run
+        .stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("extend it with: "))
+        .expect("a hint")
+        .to_string();
+    assert!(hint.contains("--plateau-iterations"), "{hint}");
+    let command = hint.split(" (or").next().unwrap_or_default();
+    let args: Vec<&str> = command.split_whitespace().skip(1).collect();
+    let before = outcomes(&repo).len();
+    repo.run(&args).expect_code(0);
+    assert!(
+        outcomes(&repo).len() > before,
+        "following {hint} ran nothing"
+    );
+
+    let approve = repo.run(&["approve", "optimize.yaml", "--all"]);
+    approve.expect_code(0);
+    let next = approve
+        .stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("next: "))
+        .expect("a next command")
+        .split(" (measures")
+        .next()
+        .unwrap()
+        .to_string();
+    let before = outcomes(&repo).len();
+    let args: Vec<&str> = next.split_whitespace().skip(1).collect();
+    let after = repo.run(&args);
+    after.expect_code(0);
+    let all = outcomes(&repo);
+    let new: Vec<&str> = all[before..].iter().map(|(h, _)| h.as_str()).collect();
+    assert!(new.contains(&"use fastlib"), "{all:?}");
+    assert!(new.contains(&"declared numpy"), "{all:?}");
+    assert!(
+        !after.stdout.contains("approve with:"),
+        "nothing waits any more:\n{}",
+        after.stdout
+    );
+}
+
+fn outcomes(repo: &common::TestRepo) -> Vec<(String, String)> {
+    common::outcomes(&common::log_yaml(repo.path(), "flow"))
+}

@@ -355,8 +355,13 @@ fn finished_runs_say_so_and_hand_edited_backlogs_are_honoured() {
     again
         .expect_code(0)
         .stdout_has("this run is complete (no runnable hypotheses are left in the backlog)")
-        .stdout_has("--max-iterations")
+        .stdout_has("extend it with: optimize approve optimize.yaml fastjson numpy, then optimize optimize.yaml")
         .stdout_has("--fresh");
+    assert!(
+        !again.stdout.contains("--max-iterations"),
+        "the backlog, not the iterations, stopped it:\n{}",
+        again.stdout
+    );
     let before = summary(&d.dir);
     assert_eq!(before, *reference(), "a complete run changes nothing");
 

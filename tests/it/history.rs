@@ -203,11 +203,13 @@ fn runs_show_compare_and_search_cover_current_and_archived_runs() {
             .stdout,
     );
     assert!(!by_category.as_array().unwrap().is_empty());
-    let none = optimize_in(&dir, &["search", "nothing-like-this"])
-        .expect_code(0)
-        .stdout
-        .clone();
-    assert!(none.contains("no experiment matches"), "{none}");
+    // No match exits 1, as grep does.
+    optimize_in(&dir, &["search", "nothing-like-this"])
+        .expect_code(1)
+        .stderr_has("no experiment matches");
+    optimize_in(&dir, &["search", "nothing-like-this", "--json"])
+        .expect_code(1)
+        .stdout_has("[]");
     // The index follows the logs: a third run's experiments are found too.
     optimize_in(
         &dir,
@@ -295,4 +297,69 @@ llm: {{base_url: "{url}", model: m, api_key_env: TEST_KEY}}
         .expect("the model was asked for hypotheses");
     assert!(prompt.contains("Learnings from earlier runs"), "{prompt}");
     assert!(prompt.contains("Triple the value file -> kept"), "{prompt}");
+}
+
+/// `optimize clean`: the branches of decided-against experiments go, in the
+/// current run and archived ones; a dry run changes nothing; kept commits,
+/// the best and deferred experiments stay.
+#[test]
+fn clean_prunes_decided_against_branches_and_never_a_kept_commit() {
+    let (_home, dir) = new_demo();
+    optimize_in(&dir, &["optimize.yaml", "--quiet"]).expect_code(0);
+    optimize_in(&dir, &["run", "optimize.yaml", "--fresh", "--quiet"]).expect_code(0);
+    let branches = |dir: &std::path::Path| -> Vec<String> {
+        let out = std::process::Command::new("git")
+            .args(["branch", "--format=%(refname:short)"])
+            .current_dir(dir)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(str::to_string)
+            .collect()
+    };
+    let before = branches(&dir);
+    let best = std::process::Command::new("git")
+        .args(["rev-parse", "optimize/demo"])
+        .current_dir(&dir)
+        .output()
+        .unwrap()
+        .stdout;
+    let dry = optimize_in(&dir, &["clean", "optimize.yaml", "--dry-run"]);
+    dry.expect_code(0)
+        .stdout_has("would delete optimize-exp/demo/exp-");
+    assert!(
+        dry.stdout
+            .contains("would delete optimize-archive-exp/demo/"),
+        "{}",
+        dry.stdout
+    );
+    assert_eq!(branches(&dir), before, "a dry run changes nothing");
+    optimize_in(&dir, &["clean", "optimize.yaml"])
+        .expect_code(0)
+        .stdout_has("deleted optimize-exp/demo/exp-");
+    let after = branches(&dir);
+    assert!(after.len() < before.len(), "{before:?} -> {after:?}");
+    let log = optimize::log::ExperimentLog::load(&dir.join(".optimize/demo/experiment-log.yaml"))
+        .unwrap();
+    for e in &log.experiments {
+        let branch = format!("optimize-exp/demo/exp-{:03}", e.iteration);
+        let kept = e.outcome.is_kept() || e.outcome.to_string() == "deferred_needs_approval";
+        assert_eq!(after.contains(&branch), kept, "{branch} ({})", e.outcome);
+    }
+    assert!(
+        after
+            .iter()
+            .any(|b| b.starts_with("optimize-archive/demo/"))
+    );
+    let best_after = std::process::Command::new("git")
+        .args(["rev-parse", "optimize/demo"])
+        .current_dir(&dir)
+        .output()
+        .unwrap()
+        .stdout;
+    assert_eq!(best, best_after);
+    optimize_in(&dir, &["clean", "optimize.yaml"])
+        .expect_code(0)
+        .stdout_has("nothing to prune");
 }

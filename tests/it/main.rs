@@ -3,6 +3,7 @@
 mod common;
 
 mod approve;
+mod bad_inputs;
 mod crash_resume;
 mod criteria;
 mod decide_cli;

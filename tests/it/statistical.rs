@@ -138,3 +138,52 @@ fn the_incumbents_re_measurements_refine_the_best() {
     };
     assert_eq!(log["best"]["metrics"]["runtime_ms"].as_f64(), Some(median));
 }
+
+/// One definition of a change everywhere: with nothing kept the run's
+/// result is its baseline (not the incumbent re-measured on busy cores),
+/// and each entry's delta in `show`, its learnings and the wrap-up is the
+/// one its entry records.
+#[test]
+fn nothing_kept_means_no_change_and_every_view_gives_an_entry_the_same_delta() {
+    // Slower on every call, as contended samples are: the re-measured
+    // incumbent drifts away from the baseline measured first.
+    let drifting = r#"#!/bin/sh
+n=$(cat "$OPTIMIZE_STATE_DIR/calls" 2>/dev/null || echo 0); n=$((n + 1)); echo $n > "$OPTIMIZE_STATE_DIR/calls"
+v=$(cat src/value.txt)
+awk -v v="$v" -v n="$n" 'BEGIN { printf "{\"runtime_ms\": %.4f, \"ok\": 1}\n", v * (1 + n / 50) }'
+"#;
+    let repo = project(
+        "execution: {max_concurrent: 2}\n",
+        "- {description: Rename a variable, category: style, apply: 'echo a > src/note.txt'}\n- {description: Rename another, category: naming, apply: 'echo b > src/other.txt'}\n",
+    );
+    repo.write("eval.sh", drifting);
+    repo.commit_all("drifting");
+    let run = repo.run(&["optimize.yaml"]);
+    run.expect_code(0);
+    let log = log_yaml(repo.path(), "stat");
+    assert!(
+        outcomes(&log).iter().all(|(_, o)| o != "kept"),
+        "{:?}",
+        outcomes(&log)
+    );
+    let status = repo.run(&["status", "optimize.yaml", "--json"]);
+    let json: serde_json::Value = serde_json::from_str(&status.stdout).unwrap();
+    assert_eq!(
+        json["primary"]["best"], json["primary"]["baseline"],
+        "{json}"
+    );
+    assert_eq!(json["primary"]["delta"].as_f64(), Some(0.0), "{json}");
+    assert!(run.stdout.contains("(+0)  (primary)"), "{}", run.stdout);
+    for e in log["experiments"].as_sequence().unwrap() {
+        let delta = e["primary_delta"].as_str().unwrap();
+        let learnings = e["learnings"].as_str().unwrap();
+        assert!(
+            learnings.contains(&format!("({delta})")),
+            "{delta} vs {learnings}"
+        );
+        let it = e["iteration"].as_u64().unwrap().to_string();
+        repo.run(&["show", "optimize.yaml", &it])
+            .expect_code(0)
+            .stdout_has(&format!("({delta})"));
+    }
+}
