@@ -304,10 +304,16 @@ pub fn find<'a>(
             .copied()
             .ok_or_else(|| format!("no run of \"{spec}\" is on record"));
     };
-    let matching: Vec<&&RunOnRecord> = of_spec
-        .iter()
-        .filter(|r| r.log.run_id == id || r.log.run_id.starts_with(id))
-        .collect();
+    // An exact id wins over the ids it is a prefix of (`T1200Z` and `T1200Z-2`).
+    let exact: Vec<&&RunOnRecord> = of_spec.iter().filter(|r| r.log.run_id == id).collect();
+    let matching: Vec<&&RunOnRecord> = if exact.is_empty() {
+        of_spec
+            .iter()
+            .filter(|r| r.log.run_id.starts_with(id))
+            .collect()
+    } else {
+        exact
+    };
     match matching.as_slice() {
         [one] => Ok(one),
         [] => Err(format!(

@@ -100,6 +100,25 @@ pub(super) async fn open(
     Ok(lp)
 }
 
+/// The time as a run id, with `-2`, `-3`... when a run of this spec (an
+/// archive of a `--fresh` in the same second) already has it.
+fn unique_run_id(repo_root: &std::path::Path, spec: &str) -> String {
+    let stamp = crate::clock::compact_now();
+    let (runs, _) = crate::history::discover(repo_root);
+    let taken: Vec<&str> = runs
+        .iter()
+        .filter(|r| r.spec == spec)
+        .map(|r| r.log.run_id.as_str())
+        .collect();
+    let mut id = stamp.clone();
+    let mut n = 2;
+    while taken.contains(&id.as_str()) {
+        id = format!("{stamp}-{n}");
+        n += 1;
+    }
+    id
+}
+
 /// A new run: the baseline, the log, the spec as it started, the branch.
 async fn start(ctx: &Ctx, repo: &Repo, loaded: &LoadedSpec) -> Result<ExperimentLog, RunError> {
     let backlog = match &ctx.hypotheses_file {
@@ -141,6 +160,7 @@ async fn start(ctx: &Ctx, repo: &Repo, loaded: &LoadedSpec) -> Result<Experiment
         baseline_entry(&ctx.spec, commit, &measurement),
         backlog,
     );
+    log.run_id = unique_run_id(&repo.root, &ctx.spec.name);
     let spec_copy = ctx.state.spec_path();
     crate::fsutil::write_atomic(&spec_copy, loaded.text.as_bytes()).map_err(|source| {
         RunError::Io {
@@ -191,7 +211,7 @@ fn new_log(
 ) -> ExperimentLog {
     let mut log = ExperimentLog {
         spec: spec.name.clone(),
-        run_id: crate::clock::compact_now(),
+        run_id: String::new(),
         started_at: crate::clock::now_iso(),
         best: Best {
             iteration: 0,

@@ -9,6 +9,7 @@ mod criteria;
 mod decide_cli;
 mod edit_tolerance;
 mod events_and_sessions;
+mod extreme_values;
 mod history;
 mod implementer_command;
 mod judge;
