@@ -79,7 +79,7 @@ fn non_finite_spec_numbers_are_refused_with_their_place() {
         repo.write("bad.yaml", &spec);
         repo.run(&["validate", "--no-measure", "bad.yaml"])
             .expect_code(2)
-            .stderr_has(&format!("bad.yaml:"))
+            .stderr_has("bad.yaml:")
             .stderr_has(key)
             .stderr_has("not a finite number");
     }
