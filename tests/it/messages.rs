@@ -124,3 +124,36 @@ fn a_repository_git_refuses_for_its_owner_says_so_with_the_hint() {
         .stderr_has("git refuses the repository")
         .stderr_has("safe.directory");
 }
+
+#[test]
+fn an_alias_bomb_in_a_spec_is_refused_quickly_with_the_file_named() {
+    let repo = project();
+    let mut bomb = String::from("a0: &a0 [x,x,x,x,x,x,x,x,x,x]\n");
+    for k in 1..9 {
+        let refs = vec![format!("*a{}", k - 1); 10].join(",");
+        bomb += &format!("a{k}: &a{k} [{refs}]\n");
+    }
+    repo.write("bomb.yaml", &bomb);
+    let start = std::time::Instant::now();
+    repo.run(&["validate", "--no-measure", "bomb.yaml"])
+        .expect_code(2)
+        .stderr_has("bomb.yaml:")
+        .stderr_has("alias bomb");
+    assert!(start.elapsed() < std::time::Duration::from_secs(5));
+}
+
+#[test]
+fn plan_counts_statistical_sampling_in_its_time_estimate() {
+    let repo = project();
+    repo.run(&["validate", "optimize.yaml"]).expect_code(0);
+    let spec = std::fs::read_to_string(repo.path().join("optimize.yaml")).unwrap().replace(
+        "  timeout_seconds: 20",
+        "  timeout_seconds: 20\n  stability: {comparison: {method: statistical, max_samples: 12}}",
+    );
+    repo.write("optimize.yaml", &spec);
+    let plan = repo.run(&["plan", "optimize.yaml", "--json"]);
+    plan.expect_code(0);
+    let json: serde_json::Value = serde_json::from_str(&plan.stdout).unwrap();
+    let runs = json["estimates"]["runs_per_experiment"].as_f64().unwrap();
+    assert!(runs >= 12.0, "{runs}");
+}
