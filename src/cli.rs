@@ -118,6 +118,22 @@ pub enum Command {
         after_help = "Examples:\n  optimize clean spec.yaml --dry-run\n  optimize clean spec.yaml"
     )]
     Clean(CleanArgs),
+    /// Put errored hypotheses of the current run back in the backlog, for
+    /// the next run to implement again.
+    #[command(
+        after_help = "Examples:\n  optimize retry spec.yaml --errors\n  optimize retry spec.yaml 4 7"
+    )]
+    Retry(RetryArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RetryArgs {
+    pub spec: PathBuf,
+    /// Experiments whose hypotheses go back (errors and timeouts)
+    pub iterations: Vec<u64>,
+    /// Every errored or timed-out experiment not given back yet
+    #[arg(long, conflicts_with = "iterations")]
+    pub errors: bool,
 }
 
 #[derive(Debug, Args)]

@@ -84,6 +84,7 @@ async fn run(c: &Criterion, site: &Site<'_>) -> (bool, String) {
         })
         .collect();
     let inv = Invocation {
+        what: "a criterion's command",
         command: &c.target,
         cwd: site.tree,
         env: site.env.clone(),

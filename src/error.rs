@@ -222,13 +222,24 @@ impl From<RunError> for CliError {
             | RunError::Io { .. }
             | RunError::ModelOutage { .. }
             | RunError::OurIo { .. }
+            | RunError::RepeatedFailure { .. }
             | RunError::ReplayStopped(_)
             | RunError::Model { .. } => ExitKind::Failure,
         };
         let message = match &e {
-            RunError::Interrupted => {
-                "interrupted: the measurement processes were stopped and everything recorded is in the log".to_string()
-            }
+            RunError::Interrupted => match crate::process::interrupted_commands() {
+                running if running.is_empty() => {
+                    "interrupted; everything recorded is in the log".to_string()
+                }
+                running => format!(
+                    "interrupted: {running} {} stopped, and everything recorded is in the log",
+                    if running.contains(" and ") {
+                        "were"
+                    } else {
+                        "was"
+                    }
+                ),
+            },
             other => other.to_string(),
         };
         CliError::new(kind, message).caused_by_chain_of(e)

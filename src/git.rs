@@ -359,6 +359,24 @@ impl Repo {
         Ok(Some(oid))
     }
 
+    /// Untracked files in the worktree at `path` (not ignored ones), each
+    /// file itself, inside new directories too.
+    pub fn untracked_files(&self, path: &Path) -> Result<Vec<String>> {
+        let wt = Repository::open(path).context(|| format!("open worktree {}", path.display()))?;
+        let mut opts = git2::StatusOptions::new();
+        opts.include_untracked(true)
+            .recurse_untracked_dirs(true)
+            .include_ignored(false);
+        let statuses = wt
+            .statuses(Some(&mut opts))
+            .context(|| format!("read the status of {}", path.display()))?;
+        Ok(statuses
+            .iter()
+            .filter(|s| s.status().contains(git2::Status::WT_NEW))
+            .filter_map(|s| s.path().ok().map(str::to_string))
+            .collect())
+    }
+
     /// Paths changed between two commits, with what happened to each
     /// (renames list both sides).
     pub fn changed_files(&self, from: Oid, to: Oid) -> Result<Vec<(String, &'static str)>> {

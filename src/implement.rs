@@ -44,6 +44,8 @@ pub struct Site<'a> {
     pub always_immutable: &'a [String],
     /// For `apply` and agent commands.
     pub sandbox: Option<crate::sandbox::Rules>,
+    /// The run's state dir (an agent preset's configuration goes there).
+    pub state_dir: &'a Path,
 }
 
 /// Runs the hypothesis's `apply` command, or applies its `patch`, or (for a
@@ -79,6 +81,7 @@ pub async fn implement(
     if let Some(command) = &item.apply {
         let shell = Shell {
             what: "the apply command",
+            noun: "the apply command",
             command,
             tree,
             out_dir,
@@ -119,9 +122,11 @@ async fn run_agent(
         cancel,
         on_spawn,
         sandbox,
+        state_dir,
         ..
     } = site;
     let prompt = crate::prompt::implement(spec, item, best, tree);
+    let preset = crate::agent::Agent::of_spec(spec).map(|a| a.preset(spec, state_dir));
     let prompt_file = out_dir.join("prompt.md");
     std::fs::write(&prompt_file, &prompt).map_err(|e| {
         ImplementFailure::Failed(format!("cannot write {}: {e}", prompt_file.display()))
@@ -130,10 +135,19 @@ async fn run_agent(
         "OPTIMIZE_PROMPT_FILE".into(),
         prompt_file.display().to_string(),
     ));
-    // An agent CLI needs its own key; only the ones the spec names.
+    // An agent CLI needs its own key; only the ones the spec (or the
+    // agent's preset) names.
     env.extend(crate::child_env::passed(&spec.implementer.env));
+    if let Some(preset) = &preset {
+        preset.prepare(state_dir).map_err(|e| {
+            ImplementFailure::Failed(format!("cannot prepare {}: {e}", preset.agent.name()))
+        })?;
+        env.extend(preset.env.iter().cloned());
+        env.extend(crate::child_env::passed(&preset.key_names()));
+    }
     let shell = Shell {
         what: "implementer.command",
+        noun: "the agent (implementer.command)",
         command,
         tree,
         out_dir,
@@ -148,6 +162,8 @@ async fn run_agent(
 struct Shell<'a> {
     /// How errors name it.
     what: &'static str,
+    /// What it is, in a sentence (`the agent`).
+    noun: &'static str,
     command: &'a str,
     tree: &'a Path,
     out_dir: &'a Path,
@@ -166,7 +182,14 @@ async fn run_shell(
     on_spawn: &(dyn Fn(u32) + Sync),
 ) -> Result<(), ImplementFailure> {
     let what = shell.what;
+    let writable = shell
+        .sandbox
+        .as_ref()
+        .map(|r| r.writable.clone())
+        .unwrap_or_default();
+    let stderr_path = shell.out_dir.join("implement.stderr");
     let inv = Invocation {
+        what: shell.noun,
         command: shell.command,
         cwd: shell.tree,
         env: shell.env,
@@ -187,14 +210,35 @@ async fn run_shell(
             spec.implementer.timeout_seconds
         ))),
         exit => {
-            let tail = process::tail_lines(&done.stderr_tail, 5);
-            Err(ImplementFailure::Failed(if tail.is_empty() {
-                format!("{what} {exit}")
-            } else {
-                format!("{what} {exit}: {tail}")
-            }))
+            let stderr = String::from_utf8_lossy(&done.stderr_tail);
+            let stdout = String::from_utf8_lossy(&done.stdout_tail);
+            let line = crate::failure::decisive_line(&stderr)
+                .or_else(|| crate::failure::decisive_line(&stdout));
+            let mut message = format!("{what} {exit}");
+            if let Some(line) = &line {
+                message += &format!(": {line}");
+                if let Some(hint) = crate::failure::sandbox_hint(line, &writable) {
+                    message += &format!(" ({hint})");
+                }
+            }
+            message += &format!(" (its stderr: {})", stderr_path.display());
+            Err(ImplementFailure::Failed(message))
         }
     }
+}
+
+/// The last lines an implementer printed (stdout, else stderr), on one
+/// line, for an entry whose implementation changed nothing.
+pub fn output_tail(out_dir: &Path) -> String {
+    for name in ["implement.stdout", "implement.stderr"] {
+        let text = std::fs::read(out_dir.join(name)).unwrap_or_default();
+        let tail = process::tail_lines(&text, 5);
+        if !tail.trim().is_empty() {
+            let joined = tail.lines().map(str::trim).collect::<Vec<_>>().join(" | ");
+            return crate::text::one_line(&joined, 400);
+        }
+    }
+    String::new()
 }
 
 /// The built-in editor: the model gets the implementation prompt and the

@@ -3,6 +3,7 @@
 //! Data flows one way: spec → run → (hypotheses → implement → measure →
 //! decide) → log and events. `main.rs` only calls [`cli::main`].
 
+pub mod agent;
 pub mod approvals;
 pub mod chart;
 pub mod child_env;
@@ -12,6 +13,7 @@ pub mod clock;
 pub mod commands;
 pub mod contain;
 pub mod criteria;
+pub mod debris;
 pub mod decide;
 pub mod demo;
 pub mod deps;
@@ -19,6 +21,7 @@ pub mod digest;
 pub mod error;
 pub mod estimate;
 pub mod events;
+pub mod failure;
 pub mod fsutil;
 pub mod git;
 pub mod harness;

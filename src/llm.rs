@@ -102,6 +102,8 @@ pub struct LlmClient {
     key: Option<String>,
     prices: std::collections::BTreeMap<String, (f64, f64)>,
     outage: Duration,
+    /// How long one request may take (`llm.timeout_seconds`).
+    timeout: Duration,
     /// Every call of the run, against `budget:`.
     pub spend: spend::Spend,
 }
@@ -148,6 +150,7 @@ impl LlmClient {
             key,
             prices,
             outage,
+            timeout: Duration::from_secs(llm.timeout_seconds),
             spend: spend::Spend::new(&spec.budget),
         })
     }
@@ -247,7 +250,14 @@ impl LlmClient {
     }
 
     fn classify(&self, e: OpenAIError) -> LlmError {
-        let message = self.redact(&e.to_string());
+        let message = match &e {
+            // reqwest says only "error sending request".
+            OpenAIError::Reqwest(r) if r.is_timeout() => format!(
+                "the request timed out after {} s (llm.timeout_seconds)",
+                self.timeout.as_secs()
+            ),
+            e => self.redact(&e.to_string()),
+        };
         if retry::transient_error(&e) {
             LlmError::Outage {
                 base_url: self.base_url.clone(),

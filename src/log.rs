@@ -412,6 +412,18 @@ pub struct Recorded {
     /// Every variant that implemented it.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub variants: Vec<crate::variants::VariantRecord>,
+    /// New files the implementer left outside its scope: kept in the
+    /// experiment's `agent-files/`, never committed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub agent_files: Vec<String>,
+    /// An error's stage and decisive line (`implement: PermissionError: ...`):
+    /// the same cause in a row means a broken environment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure_cause: Option<String>,
+    /// Its hypothesis was given back to the backlog (a streak of the same
+    /// failure stopped the run, or `optimize retry`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub retried: bool,
     /// `optimize replay`: the experiment this one implemented again.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replay_of: Option<u64>,
@@ -613,6 +625,75 @@ impl ExperimentLog {
         } else {
             self.baseline.metric(name)
         }
+    }
+
+    /// The newest decided entries that failed with one cause and were not
+    /// given back yet, newest first, with that cause: a broken environment
+    /// fails every experiment the same way.
+    pub fn failure_streak(&self) -> (Vec<u64>, Option<String>) {
+        let mut decided: Vec<&Experiment> = self
+            .experiments
+            .iter()
+            .filter(|e| !e.outcome.is_pending())
+            .collect();
+        decided.sort_by_key(|e| e.iteration);
+        let mut streak = Vec::new();
+        let mut cause: Option<&String> = None;
+        for e in decided.iter().rev() {
+            let failed = matches!(e.outcome, Outcome::Error | Outcome::Timeout);
+            let Some(c) = e
+                .record
+                .failure_cause
+                .as_ref()
+                .filter(|_| failed && !e.record.retried)
+            else {
+                break;
+            };
+            if cause.is_some_and(|first| first != c) {
+                break;
+            }
+            cause = Some(c);
+            streak.push(e.iteration);
+        }
+        (streak, cause.cloned())
+    }
+
+    /// Gives the hypotheses of entries `iterations` back to the front of the
+    /// backlog, once each (the entries stay, marked `retried`); `originals`
+    /// supplies what an entry does not keep (a file hypothesis's `apply` or
+    /// `patch`). Returns the descriptions given back.
+    pub fn give_back(&mut self, iterations: &[u64], originals: &[BacklogItem]) -> Vec<String> {
+        let mut back = Vec::new();
+        for e in self.experiments.iter_mut() {
+            if !iterations.contains(&e.iteration) || e.record.retried {
+                continue;
+            }
+            e.record.retried = true;
+            let queued = self
+                .hypothesis_backlog
+                .iter()
+                .any(|h| h.description == e.hypothesis);
+            if queued
+                || back
+                    .iter()
+                    .any(|b: &BacklogItem| b.description == e.hypothesis)
+            {
+                continue;
+            }
+            let item = originals
+                .iter()
+                .find(|h| h.description == e.hypothesis)
+                .cloned()
+                .unwrap_or_else(|| BacklogItem {
+                    files: e.changes.iter().map(|c| c.file.clone()).collect(),
+                    ..BacklogItem::new(&e.hypothesis, &e.category)
+                });
+            back.push(item);
+        }
+        let names = back.iter().map(|b| b.description.clone()).collect();
+        back.append(&mut self.hypothesis_backlog);
+        self.hypothesis_backlog = back;
+        names
     }
 
     /// Experiments decided since the last keep (the plateau count).

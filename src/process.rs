@@ -50,6 +50,8 @@ impl CancelHandle {
 }
 
 pub struct Invocation<'a> {
+    /// What the command is, as messages name it (`the measurement`).
+    pub what: &'static str,
     pub command: &'a str,
     pub cwd: &'a Path,
     /// Set on top of the orchestrator's environment without its secrets
@@ -179,7 +181,7 @@ pub async fn run(
     let mut child = cmd.spawn()?;
     let pgid = child.id().unwrap_or(0);
     on_spawn(pgid);
-    let guard = GroupGuard::new(pgid as i32);
+    let guard = GroupGuard::new(pgid as i32, inv.what);
 
     if let (Some(input), Some(mut pipe)) = (inv.stdin, child.stdin.take()) {
         tokio::spawn(async move {
@@ -241,16 +243,19 @@ fn shim_path() -> Option<PathBuf> {
 /// is among [`kill_every_group`]'s.
 struct GroupGuard(i32);
 
-/// The process groups of commands running now.
-static LIVE_GROUPS: std::sync::Mutex<Vec<i32>> = std::sync::Mutex::new(Vec::new());
+/// The process groups of commands running now, with what each is.
+static LIVE_GROUPS: std::sync::Mutex<Vec<(i32, &'static str)>> = std::sync::Mutex::new(Vec::new());
 
-fn live_groups() -> std::sync::MutexGuard<'static, Vec<i32>> {
+fn live_groups() -> std::sync::MutexGuard<'static, Vec<(i32, &'static str)>> {
     LIVE_GROUPS.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+/// What was running when the run was interrupted, for its message.
+static STOPPED: std::sync::Mutex<Vec<&'static str>> = std::sync::Mutex::new(Vec::new());
+
 impl GroupGuard {
-    fn new(pgid: i32) -> GroupGuard {
-        live_groups().push(pgid);
+    fn new(pgid: i32, what: &'static str) -> GroupGuard {
+        live_groups().push((pgid, what));
         GroupGuard(pgid)
     }
 }
@@ -258,15 +263,36 @@ impl GroupGuard {
 impl Drop for GroupGuard {
     fn drop(&mut self) {
         kill_group(self.0, libc::SIGKILL);
-        live_groups().retain(|g| *g != self.0);
+        live_groups().retain(|(g, _)| *g != self.0);
     }
 }
 
 /// SIGKILLs the group of every command running now: what exiting at once
 /// (a second Ctrl-C) does first, so that no command outlives the exit.
 pub fn kill_every_group() {
-    for pgid in live_groups().iter() {
+    for (pgid, _) in live_groups().iter() {
         kill_group(*pgid, libc::SIGKILL);
+    }
+}
+
+/// Notes what is running as the run is interrupted.
+pub fn note_interrupted() {
+    let mut stopped = STOPPED.lock().unwrap_or_else(|p| p.into_inner());
+    for (_, what) in live_groups().iter() {
+        if !stopped.contains(what) {
+            stopped.push(what);
+        }
+    }
+}
+
+/// What was running when the run was interrupted (`the agent`, `the
+/// measurement`), in words; empty when nothing was.
+pub fn interrupted_commands() -> String {
+    let stopped = STOPPED.lock().unwrap_or_else(|p| p.into_inner());
+    match stopped.as_slice() {
+        [] => String::new(),
+        [one] => one.to_string(),
+        [init @ .., last] => format!("{} and {last}", init.join(", ")),
     }
 }
 

@@ -44,7 +44,19 @@ pub fn rules_for(spec: &Spec, kind: Kind, tree: &Path, tmp: &Path) -> Option<Rul
     // `required` without Landlock is refused when the run starts; should it
     // get here, the shim refuses the command.
     match resolve(mode, "") {
-        Ok((true, _)) | Err(_) => Some(Rules::for_tree(settings, required, tree, tmp)),
+        Ok((true, _)) | Err(_) => {
+            let mut rules = Rules::for_tree(settings, required, tree, tmp);
+            if kind == Kind::Implementer
+                && let Some(agent) = crate::agent::Agent::of_spec(spec)
+            {
+                // An agent writes its own state under HOME.
+                let preset = agent.preset(spec, tmp);
+                rules
+                    .writable
+                    .extend(preset.state.iter().map(|p| crate::agent::expand_home(p)));
+            }
+            Some(rules)
+        }
         Ok((false, _)) => None,
     }
 }
@@ -124,13 +136,7 @@ impl Rules {
         if let Some(admin) = worktree_admin_dir(tree) {
             writable.push(admin);
         }
-        let home = std::env::var_os("HOME").map(PathBuf::from);
-        for w in &settings.writable {
-            match (w.strip_prefix("~/"), &home) {
-                (Some(rest), Some(home)) => writable.push(home.join(rest)),
-                _ => writable.push(PathBuf::from(w)),
-            }
-        }
+        writable.extend(settings.writable.iter().map(|w| writable_path(w)));
         Rules {
             writable,
             network: settings.network,
@@ -154,6 +160,38 @@ impl Rules {
         }
         args
     }
+}
+
+/// Where a `sandbox.writable` entry lets a command write: the directory it
+/// names (`~/x` under HOME), or, for a file that does not exist yet (its
+/// name has an extension: `~/.tool.json`), its directory, since only what
+/// exists can be opened to the command.
+pub fn writable_path(entry: &str) -> PathBuf {
+    let path = crate::agent::expand_home(entry);
+    let file_like = !entry.ends_with('/')
+        && path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| n.trim_start_matches('.').contains('.'));
+    if file_like && !path.exists() {
+        path.parent().map(Path::to_path_buf).unwrap_or(path)
+    } else {
+        path
+    }
+}
+
+/// Creates the writable directories that do not exist yet, so the rules can
+/// name them (a rule needs an existing path); says which could not be made.
+pub fn create_missing(rules: &Rules) -> Vec<String> {
+    let mut failed = Vec::new();
+    for w in &rules.writable {
+        if !w.exists()
+            && let Err(e) = std::fs::create_dir_all(w)
+        {
+            failed.push(format!("{}: {e}", w.display()));
+        }
+    }
+    failed
 }
 
 /// `<repo>/.git/worktrees/<admin>`, from the worktree's `.git` file.
@@ -180,6 +218,9 @@ pub fn apply(rules: &Rules) -> Result<(), String> {
         ABI, Access, AccessFs, AccessNet, CompatLevel, Compatible, Ruleset, RulesetAttr,
         RulesetCreatedAttr, RulesetStatus, path_beneath_rules,
     };
+    for problem in create_missing(rules) {
+        eprintln!("optimize: cannot create the writable path {problem}");
+    }
     let abi = ABI::V5;
     let level = if rules.required {
         CompatLevel::HardRequirement

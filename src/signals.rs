@@ -33,6 +33,7 @@ pub fn install(handle: CancelHandle, events: Events) -> std::io::Result<()> {
             };
             count += 1;
             if count == 1 && !LOOP_ENDED.load(Ordering::SeqCst) {
+                crate::process::note_interrupted();
                 events.emit(Event::Interrupted {
                     signal: name.into(),
                 });

@@ -126,6 +126,7 @@ impl LoadedSpec {
     }
 
     pub fn validate(&mut self) -> Result<(), SpecError> {
+        self.resolve_agent();
         let findings = validate::check(&self.spec);
         let (errors, warnings): (Vec<_>, Vec<_>) = findings.into_iter().partition(|f| !f.warning);
         self.warnings = warnings
@@ -141,6 +142,18 @@ impl LoadedSpec {
                     .map(|f| self.issue(&f.path, f.message))
                     .collect(),
             })
+        }
+    }
+
+    /// `implementer.agent`: an agent command implementer, with the preset's
+    /// command line unless the spec gives its own.
+    fn resolve_agent(&mut self) {
+        let Some(agent) = self.spec.implementer.agent else {
+            return;
+        };
+        self.spec.implementer.kind = ImplementerKind::Command;
+        if self.spec.implementer.command.is_none() {
+            self.spec.implementer.command = Some(agent.command(&self.spec));
         }
     }
 

@@ -25,6 +25,12 @@ pub enum StopReason {
     Io(String),
     /// An error ended the session; what was recorded stays.
     Failed(String),
+    /// `stopping.max_consecutive_errors` experiments in a row failed with
+    /// the same cause; their hypotheses are back in the backlog.
+    RepeatedFailure {
+        count: usize,
+        cause: String,
+    },
 }
 
 impl StopReason {
@@ -34,7 +40,7 @@ impl StopReason {
     pub fn severity(&self) -> u8 {
         match self {
             StopReason::Failed(_) => 0,
-            StopReason::Io(_) => 1,
+            StopReason::Io(_) | StopReason::RepeatedFailure { .. } => 1,
             StopReason::ModelOutage(_) => 2,
             StopReason::CostCap | StopReason::Budget(_) => 3,
             StopReason::Interrupted => 4,
@@ -56,6 +62,7 @@ impl StopReason {
             StopReason::ModelOutage(_) => "model_outage",
             StopReason::Io(_) => "io_failure",
             StopReason::Failed(_) => "failed",
+            StopReason::RepeatedFailure { .. } => "repeated_failure",
         }
     }
 }
@@ -92,6 +99,10 @@ impl std::fmt::Display for StopReason {
                 "{message}; nothing was blamed on the experiment, which runs again once the run is resumed"
             ),
             StopReason::Failed(message) => write!(f, "failed: {message}"),
+            StopReason::RepeatedFailure { count, cause } => write!(
+                f,
+                "{count} experiments in a row failed the same way ({cause}); their hypotheses are back in the backlog: fix the cause, then run again"
+            ),
         }
     }
 }
@@ -109,6 +120,8 @@ pub struct Standing {
     /// Runnable hypotheses whose dependencies the user approved: they are
     /// measured whatever the plateau says.
     pub granted: usize,
+    /// The newest run of failures with one cause: its length and cause.
+    pub failures: (usize, Option<String>),
     pub judge_spent: f64,
     /// Every model call of the run: dollars and tokens.
     pub spent: (f64, u64),
@@ -144,6 +157,10 @@ impl Standing {
                 .iter()
                 .filter(|h| hypotheses::runnable(h) && hypotheses::granted(h))
                 .count(),
+            failures: {
+                let (streak, cause) = log.failure_streak();
+                (streak.len(), cause)
+            },
             judge_spent,
             spent: (log.total_cost_usd(), log.run.total_tokens.unwrap_or(0)),
         }
@@ -199,6 +216,13 @@ impl Standing {
             Some(StopReason::Budget(why))
         } else if self.cost_cap_met(spec) {
             Some(StopReason::CostCap)
+        } else if let Some(cause) = self.failures.1.as_ref().filter(|_| {
+            s.max_consecutive_errors > 0 && self.failures.0 >= s.max_consecutive_errors as usize
+        }) {
+            Some(StopReason::RepeatedFailure {
+                count: self.failures.0,
+                cause: cause.clone(),
+            })
         } else if self.max_iterations_met(spec) {
             Some(StopReason::MaxIterations(s.max_iterations))
         } else if self.max_hours_met(spec) {

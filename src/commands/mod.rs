@@ -8,6 +8,7 @@ mod demo;
 mod plan;
 mod replay;
 mod report;
+mod retry;
 mod run;
 mod runs;
 mod search;
@@ -40,6 +41,7 @@ pub fn dispatch(cli: Cli) -> Result<(), CliError> {
         Command::Show(args) => show::run(repo_arg, &args),
         Command::Compare(args) => compare::run(repo_arg, &args),
         Command::Clean(args) => clean::run(repo_arg, &args),
+        Command::Retry(args) => retry::run(repo_arg, &args),
         Command::Search(args) => search::run(repo_arg, &args),
     }
 }

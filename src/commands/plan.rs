@@ -187,6 +187,7 @@ fn try_one(
         llm: None,
         always_immutable: always,
         sandbox,
+        state_dir: &ws.state.dir,
     };
     let implemented = rt.block_on(crate::implement::implement(h, spec, site, None));
     match implemented {

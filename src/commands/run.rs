@@ -261,9 +261,13 @@ fn run_error(e: RunError, spec_file: &Path) -> CliError {
             "`optimize validate {}` measures the baseline alone",
             spec_file.display()
         )),
-        RunError::ModelOutage { .. } | RunError::Model { .. } => {
+        RunError::ModelOutage { .. } | RunError::Model { .. } | RunError::OurIo { .. } => {
             Some(format!("everything recorded is in the log; {resume}"))
         }
+        RunError::RepeatedFailure { .. } => Some(format!(
+            "every entry is in the log (optimize show {} N); once the cause is fixed, {resume}",
+            spec_file.display()
+        )),
         _ => None,
     };
     let error = CliError::from(e);

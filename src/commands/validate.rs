@@ -16,6 +16,86 @@ use crate::run::{BaselineError, BaselineSite, measure_baseline};
 use crate::spec::{Aggregation, ComparisonMethod, LoadedSpec, MetricType, StabilityMode};
 use crate::{names, signals};
 
+/// An agent command implementer as it will run: its command line, the
+/// environment names it gets (and whether they are set), the paths the
+/// sandbox lets it write.
+fn implementer_summary(spec: &crate::spec::Spec) -> Option<String> {
+    let command = spec.implementer.command.as_deref()?;
+    if spec.implementer.kind != crate::spec::ImplementerKind::Command {
+        return None;
+    }
+    let agent = crate::agent::Agent::of_spec(spec);
+    let mut text = format!(
+        "implementer: {}\n  command: {command}\n",
+        agent.map_or("a command".to_string(), |a| format!(
+            "{} (preset)",
+            a.name()
+        ))
+    );
+    let preset = agent.map(|a| a.preset(spec, Path::new(".optimize").join(&spec.name).as_path()));
+    let mut names: Vec<String> = spec.implementer.env.clone();
+    if let Some(p) = &preset {
+        names.extend(p.key_names());
+    }
+    if !names.is_empty() {
+        let listed: Vec<String> = names
+            .iter()
+            .map(|n| {
+                let set = std::env::var_os(n).is_some_and(|v| !v.is_empty());
+                format!("{n} ({})", if set { "set" } else { "not set" })
+            })
+            .collect();
+        text += &format!("  keys passed: {}\n", listed.join(", "));
+    }
+    if let Some(p) = &preset
+        && !p.env.is_empty()
+    {
+        let set: Vec<&str> = p.env.iter().map(|(k, _)| k.as_str()).collect();
+        text += &format!("  environment set: {}\n", set.join(", "));
+    }
+    let sandboxed = !matches!(spec.sandbox.implementer, crate::spec::SandboxMode::Off);
+    if sandboxed {
+        let mut writable = vec![
+            "its worktree".to_string(),
+            "a private TMPDIR under .optimize/".into(),
+        ];
+        let extra = spec
+            .sandbox
+            .writable
+            .iter()
+            .map(|w| crate::sandbox::writable_path(w))
+            .chain(
+                preset
+                    .iter()
+                    .flat_map(|p| p.state.iter().map(|s| crate::agent::expand_home(s))),
+            );
+        for path in extra {
+            let note = if path.exists() {
+                ""
+            } else {
+                " (created before it runs)"
+            };
+            writable.push(format!("{}{note}", path.display()));
+        }
+        text += &format!(
+            "  sandbox ({:?}) writable: {}\n",
+            spec.sandbox.implementer,
+            writable.join(", ")
+        );
+    } else {
+        text += "  sandbox: off\n";
+    }
+    if let Some(p) = &preset
+        && !p.debris.is_empty()
+    {
+        text += &format!(
+            "  leaves {} in the worktree: kept aside in experiments/NNN/agent-files/, never committed\n",
+            p.debris
+        );
+    }
+    Some(text.trim_end().to_string())
+}
+
 pub fn run(repo_arg: Option<&Path>, args: &ValidateArgs) -> Result<(), CliError> {
     let mut loaded = LoadedSpec::parse_file(&args.spec)?;
     let checked = loaded.validate();
@@ -42,6 +122,9 @@ pub fn run(repo_arg: Option<&Path>, args: &ValidateArgs) -> Result<(), CliError>
     crate::run::preflight(&loaded)?;
     for note in crate::sandbox::check(spec).map_err(CliError::usage)? {
         eprintln!("warning: {note}");
+    }
+    if let Some(text) = implementer_summary(spec) {
+        crate::outln!("{text}");
     }
     let start = repo_arg.unwrap_or_else(|| Path::new("."));
     if let Ok(repo) = crate::git::Repo::discover(start)

@@ -27,6 +27,25 @@ const DIVIDER: &str = "=======";
 const REPLACE: &str = ">>>>>>> REPLACE";
 
 /// The blocks of a reply, in order.
+/// The path a line before a block names, without the Markdown a model wraps
+/// it in: `` `src/a.rs` ``, `**src/a.rs**`, `*src/a.rs*`, `__src/a.rs__`, a
+/// trailing colon.
+fn path_of_line(line: &str) -> String {
+    let mut p = line.trim();
+    loop {
+        let before = p;
+        p = p.trim_end_matches(':').trim();
+        for wrap in ["**", "__", "`", "*", "_"] {
+            if let Some(inner) = p.strip_prefix(wrap).and_then(|r| r.strip_suffix(wrap)) {
+                p = inner.trim();
+            }
+        }
+        if p == before {
+            return p.to_string();
+        }
+    }
+}
+
 pub fn parse_edits(reply: &str) -> Result<Vec<Edit>, EditError> {
     let lines: Vec<&str> = reply.lines().collect();
     let mut edits = Vec::new();
@@ -40,7 +59,7 @@ pub fn parse_edits(reply: &str) -> Result<Vec<Edit>, EditError> {
             .rev()
             .map(|j| lines[j].trim())
             .find(|l| !l.is_empty() && !l.starts_with("```"))
-            .map(|l| l.trim_matches('`').to_string())
+            .map(path_of_line)
             .ok_or_else(|| {
                 EditError(format!(
                     "the block at line {} has no file path before it",
@@ -220,6 +239,27 @@ pub fn apply_edits_with(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn paths_wrapped_in_markdown_are_read_as_the_path() {
+        for line in [
+            "**src/params.py**",
+            "`src/params.py`",
+            "*src/params.py*",
+            "__src/params.py__",
+            "**`src/params.py`**:",
+            "src/params.py:",
+        ] {
+            let reply = format!("{line}\n<<<<<<< SEARCH\na\n=======\nb\n>>>>>>> REPLACE\n");
+            assert_eq!(
+                parse_edits(&reply).unwrap()[0].path,
+                "src/params.py",
+                "{line}"
+            );
+        }
+        // A path with underscores inside stays whole.
+        assert_eq!(super::path_of_line("src/my_mod_x.py"), "src/my_mod_x.py");
+    }
 
     #[test]
     fn parses_blocks_with_paths_and_fences() {

@@ -76,6 +76,12 @@ pub struct Outcome {
     /// The batch jobs that measured it (`execution.runner: slurm`), however
     /// the measurement ended.
     pub jobs: Vec<String>,
+    /// New files the implementer left outside its scope, kept aside in
+    /// `agent-files/` and never committed.
+    pub agent_files: Vec<String>,
+    /// For an error: its stage and decisive line, to tell a broken
+    /// environment (the same cause again and again) from bad ideas.
+    pub cause: Option<String>,
     /// `metric.criteria`, checked after its measurement.
     pub criteria: Vec<crate::criteria::CriterionResult>,
     /// Tokens its implementation spent on the model.
@@ -122,6 +128,8 @@ impl Outcome {
             harness_hash: None,
             harness_restored: Vec::new(),
             jobs: Vec::new(),
+            agent_files: Vec::new(),
+            cause: None,
             criteria: Vec::new(),
             tokens: 0,
             variant: None,
@@ -476,16 +484,19 @@ async fn implement_and_check(
                 llm: ctx.llm.as_deref(),
                 always_immutable: &ctx.always_immutable,
                 sandbox: crate::sandbox::rules_for(
-                    spec,
+                    implementer_spec,
                     crate::sandbox::Kind::Implementer,
                     &wt.path,
                     &ctx.state.tmp_dir(&names::exp_label(job.iteration)),
                 ),
+                state_dir: &ctx.state.dir,
             },
             job.best,
         )
         .await
     };
+    // Also when it failed or timed out: the entry says how long it ran.
+    outcome.timings.implement_s = phases.lap();
     match implemented {
         Ok(spent) => {
             outcome.cost_usd = spent.usd;
@@ -501,11 +512,11 @@ async fn implement_and_check(
             return false;
         }
         Err(ImplementFailure::Failed(message)) => {
+            outcome.cause = Some(crate::failure::cause("implement", &message));
             outcome.verdict = Verdict::Error(message);
             return false;
         }
     }
-    outcome.timings.implement_s = phases.lap();
 
     let committed = {
         let ctx = ctx.clone();
@@ -513,9 +524,15 @@ async fn implement_and_check(
         let base = job.base;
         let message = names::commit_message(&spec.name, &job.item.description);
         let shared = spec.parallel.shared_files.clone();
+        let (spec_now, out) = (spec.clone(), out_dir.to_path_buf());
         blocking(move || {
             let repo = Repo::open(&ctx.repo_root)?;
             let _git = crate::git::exclusive();
+            let set_aside = if reused {
+                Vec::new()
+            } else {
+                crate::debris::set_aside(&repo, &wt.path, &out, &spec_now, &ctx.always_immutable)?
+            };
             let commit = if reused {
                 // The worktree already holds the re-applied commit.
                 let head = git2::Repository::open(&wt.path)
@@ -529,19 +546,31 @@ async fn implement_and_check(
                 repo.commit_worktree(&wt.path, &message, base, &shared)?
             };
             let Some(commit) = commit else {
-                return Ok(None);
+                return Ok((set_aside, None));
             };
             let changes = repo.changed_files(base, commit)?;
             let diff = repo.diff_text(base, commit)?;
-            Ok::<_, crate::git::GitError>(Some((commit, changes, diff)))
+            Ok::<_, crate::git::GitError>((set_aside, Some((commit, changes, diff))))
         })
         .await
     };
+    let committed = committed.map(|(set_aside, c)| {
+        outcome.agent_files = set_aside;
+        c
+    });
     let (commit, changes, diff) = match committed {
         Ok(Some(c)) => c,
         Ok(None) => {
+            let agent_ran = job.item.apply.is_none()
+                && job.item.patch.is_none()
+                && implementer_spec.implementer.kind == crate::spec::ImplementerKind::Command;
+            // An agent that fails this way prints the same thing each time.
+            outcome.cause = Some(crate::failure::cause(
+                "implement: changed nothing",
+                &crate::implement::output_tail(out_dir),
+            ));
             outcome.verdict =
-                Verdict::Error("the hypothesis's change left every file as it was".into());
+                Verdict::Error(nothing_changed(agent_ran, out_dir, &outcome.agent_files));
             return false;
         }
         Err(e) => {
@@ -556,6 +585,11 @@ async fn implement_and_check(
 
     let violations = implement::scope_violations(&files, spec, &ctx.always_immutable);
     if !violations.is_empty() {
+        // The files name the idea, not the environment.
+        outcome.cause = Some(format!(
+            "check: outside its scope: {}",
+            violations.join(", ")
+        ));
         outcome.verdict = Verdict::Error(format!(
             "changed files outside its scope: {}",
             violations.join(", ")
@@ -610,4 +644,23 @@ impl From<protocol::Failure> for Verdict {
             protocol::Failure::SmokeFailed(m) => Verdict::SmokeFailed(m),
         }
     }
+}
+
+/// Why an implementation that changed nothing is an error: for an agent,
+/// the end of what it printed (an agent often exits 0 after failing).
+fn nothing_changed(agent_ran: bool, out_dir: &Path, set_aside: &[String]) -> String {
+    let mut why = "the hypothesis's change left every file as it was".to_string();
+    if !set_aside.is_empty() {
+        why += &format!(
+            " (only new files outside the scope, kept aside: {})",
+            set_aside.join(", ")
+        );
+    }
+    if agent_ran {
+        let tail = crate::implement::output_tail(out_dir);
+        if !tail.is_empty() {
+            why += &format!("; the agent exited 0, and the end of its output was: {tail}");
+        }
+    }
+    why
 }

@@ -90,6 +90,9 @@ pub enum RunError {
     /// A file of the run's own could not be written; resumable.
     #[error("{message}")]
     OurIo { message: String },
+    /// The same failure experiment after experiment; resumable once fixed.
+    #[error("{message}")]
+    RepeatedFailure { message: String },
     #[error("the model failed: {source}")]
     Model {
         #[source]

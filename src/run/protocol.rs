@@ -231,6 +231,7 @@ pub fn stage_of(progress: Progress, planned: u32) -> Stage {
 async fn smoke(ctx: &Ctx, site: &Site<'_>, command: &str) -> Result<(), Failure> {
     let spec = &ctx.spec;
     let inv = Invocation {
+        what: "the smoke check",
         command,
         cwd: &site.tree.join(&spec.measurement.working_directory),
         env: site.env.clone(),

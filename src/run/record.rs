@@ -64,6 +64,22 @@ pub fn entry(spec: &Spec, outcome: &Outcome, best: Option<f64>) -> Recording {
     e.record.timings = Some(outcome.timings.clone());
     e.record.harness_hash = outcome.harness_hash.clone();
     e.record.slurm_jobs = outcome.jobs.clone();
+    e.record.agent_files = outcome.agent_files.clone();
+    e.record.failure_cause = match &outcome.verdict {
+        Verdict::Error(m) => Some(
+            outcome
+                .cause
+                .clone()
+                .unwrap_or_else(|| crate::failure::cause("measure", m)),
+        ),
+        Verdict::Timeout(_) => Some(
+            outcome
+                .cause
+                .clone()
+                .unwrap_or_else(|| "measure: timeout".into()),
+        ),
+        _ => None,
+    };
     e.record.harness_restored = outcome.harness_restored.clone();
     e.record.variant = outcome.variant.clone();
     e.record.variants = outcome.variants.clone();
@@ -147,8 +163,9 @@ pub fn entry(spec: &Spec, outcome: &Outcome, best: Option<f64>) -> Recording {
         }
         Verdict::Error(msg) => {
             e.error_message = Some(msg.clone());
-            e.learnings = Some(format!("Could not be evaluated: {}", one_line(msg, 160)));
-            one_line(msg, 160)
+            // Whole: the decisive line and where the output is kept.
+            e.learnings = Some(format!("Could not be evaluated: {}", one_line(msg, 600)));
+            one_line(msg, 600)
         }
         Verdict::Timeout(msg) => {
             e.error_message = Some(msg.clone());

@@ -315,6 +315,16 @@ impl Loop {
             Err(RunError::OurIo { message }) => StopReason::Io(message.clone()),
             Err(e) => StopReason::Failed(e.to_string()),
         };
+        if let StopReason::RepeatedFailure { .. } = &reason {
+            let (streak, _) = self.log.failure_streak();
+            let originals = self
+                .ctx
+                .hypotheses_file
+                .as_ref()
+                .and_then(|f| crate::hypotheses::load_file(f, &self.ctx.approved).ok())
+                .unwrap_or_default();
+            self.log.give_back(&streak, &originals);
+        }
         let now = crate::clock::now_iso();
         self.log.run.ended_at = Some(now.clone());
         self.log.run.stopped_because = Some(reason.to_string());
@@ -341,6 +351,11 @@ impl Loop {
             }
             Driven::Stopped(StopReason::Io(message)) => {
                 return Err(RunError::OurIo { message });
+            }
+            Driven::Stopped(r @ StopReason::RepeatedFailure { .. }) => {
+                return Err(RunError::RepeatedFailure {
+                    message: r.to_string(),
+                });
             }
             Driven::Stopped(stop) => (stop, false),
             Driven::AlreadyComplete(stop) => (stop, true),

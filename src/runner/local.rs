@@ -10,6 +10,7 @@ pub async fn run(r: Runs<'_>, cancel: &Cancel) -> Result<Vec<RunOutput>, RunnerE
         let mut env = r.env.clone();
         env.push(("OPTIMIZE_RUN".into(), run.to_string()));
         let inv = Invocation {
+            what: "the measurement",
             command: r.command,
             cwd: r.cwd,
             env,

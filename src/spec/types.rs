@@ -734,6 +734,10 @@ pub struct Stopping {
     pub plateau_iterations: u64,
     #[serde(default = "yes")]
     pub target_reached: bool,
+    /// Experiments in a row failing with the same cause that stop the run
+    /// (a broken environment), their hypotheses given back.
+    #[serde(default = "default_max_consecutive_errors")]
+    pub max_consecutive_errors: u32,
 }
 
 impl Default for Stopping {
@@ -743,8 +747,13 @@ impl Default for Stopping {
             max_hours: default_max_hours(),
             plateau_iterations: default_plateau(),
             target_reached: true,
+            max_consecutive_errors: default_max_consecutive_errors(),
         }
     }
+}
+
+fn default_max_consecutive_errors() -> u32 {
+    5
 }
 
 fn default_max_iterations() -> u64 {
@@ -790,6 +799,10 @@ pub enum ImplementerKind {
 pub struct Implementer {
     #[serde(default)]
     pub kind: ImplementerKind,
+    /// A coding agent's preset (`crate::agent`): its command line unless
+    /// `command` is given, and its state, keys and debris either way.
+    #[serde(default)]
+    pub agent: Option<crate::agent::Agent>,
     #[serde(default)]
     pub command: Option<String>,
     #[serde(default = "default_implementer_timeout")]
@@ -857,6 +870,7 @@ impl Default for Implementer {
     fn default() -> Self {
         Implementer {
             kind: ImplementerKind::Llm,
+            agent: None,
             command: None,
             timeout_seconds: default_implementer_timeout(),
             model: None,
