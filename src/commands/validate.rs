@@ -78,8 +78,8 @@ fn implementer_summary(spec: &crate::spec::Spec) -> Option<String> {
             writable.push(format!("{}{note}", path.display()));
         }
         text += &format!(
-            "  sandbox ({:?}) writable: {}\n",
-            spec.sandbox.implementer,
+            "  sandbox ({}) writable: {}\n",
+            format!("{:?}", spec.sandbox.implementer).to_lowercase(),
             writable.join(", ")
         );
     } else {

@@ -429,6 +429,12 @@ impl LogFile {
         Ok(())
     }
 
+    /// The next save writes the whole log: an entry that was sealed changed
+    /// (a hypothesis given back marks its entry).
+    pub fn reseal(&mut self) {
+        self.written = None;
+    }
+
     /// The end of a run: nothing is left to finish, so the redo goes.
     pub fn close(&mut self) -> Result<(), LogError> {
         if self.written.is_some() {

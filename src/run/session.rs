@@ -324,6 +324,7 @@ impl Loop {
                 .and_then(|f| crate::hypotheses::load_file(f, &self.ctx.approved).ok())
                 .unwrap_or_default();
             self.log.give_back(&streak, &originals);
+            self.log_file.reseal();
         }
         let now = crate::clock::now_iso();
         self.log.run.ended_at = Some(now.clone());

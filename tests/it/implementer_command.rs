@@ -148,3 +148,145 @@ fn without_apply_patch_or_agent_the_hypothesis_is_an_error_not_a_guess() {
             .contains("set implementer.kind: command")
     );
 }
+
+/// A project whose agent is `agent` (a shell script), with `hypotheses`.
+fn broken_project(agent: &str, hypotheses: usize, extra: &str) -> TestRepo {
+    let repo = TestRepo::new(&[
+        ("eval.sh", EVAL),
+        ("src/value.txt", "10\n"),
+        ("agent/agent.sh", agent),
+    ]);
+    repo.write(
+        "optimize.yaml",
+        &format!(
+            r#"name: broken
+description: make the value bigger
+metric:
+  primary: {{type: hard, name: score, direction: maximize}}
+  degenerate_gates: [{{name: ok, check: "== 1"}}]
+measurement: {{command: ./eval.sh}}
+scope: {{mutable: [src/], immutable: [eval.sh, agent/]}}
+hypotheses: {{source: file, file: hypotheses.yaml}}
+implementer: {{kind: command, command: "sh $OPTIMIZE_REPO_ROOT/agent/agent.sh"}}
+execution: {{mode: serial, max_concurrent: 1}}
+stopping: {{plateau_iterations: 100}}
+{extra}"#
+        ),
+    );
+    let hyps: String = (1..=hypotheses)
+        .map(|i| format!("- description: idea {i}\n  category: c{i}\n"))
+        .collect();
+    repo.write("hypotheses.yaml", &hyps);
+    repo.commit_all("spec");
+    repo
+}
+
+/// The decisive line of a failure, whole, with the kept stderr's path; a
+/// write the sandbox refused names the sandbox.writable entry to add.
+#[test]
+fn a_failure_says_its_decisive_line_and_the_sandbox_entry_that_would_allow_it() {
+    let agent =
+        "#!/bin/sh\npython3 -c \"import os; os.makedirs(os.path.expanduser('~/.mytool/cache'))\"\n";
+    let repo = broken_project(agent, 1, "");
+    let run = repo.run(&["optimize.yaml"]);
+    run.expect_code(0);
+    let message = error_message(&log_yaml(repo.path(), "broken"), 0);
+    assert!(
+        message.contains("PermissionError: [Errno 13] Permission denied:"),
+        "{message}"
+    );
+    assert!(
+        message.contains("add \"~/.mytool\" to sandbox.writable to allow it"),
+        "{message}"
+    );
+    assert!(
+        message.contains("experiments/001/implement.stderr"),
+        "{message}"
+    );
+    run.stderr_has("PermissionError: [Errno 13] Permission denied");
+    // With the entry, the directory is made beforehand and the write allowed.
+    let repo = broken_project(
+        &agent.replace("makedirs(", "makedirs(exist_ok=True, name="),
+        1,
+        "sandbox: {writable: [\"~/.mytool\"]}\n",
+    );
+    repo.run(&["optimize.yaml"]).expect_code(0);
+    let message = error_message(&log_yaml(repo.path(), "broken"), 0);
+    assert!(message.contains("left every file as it was"), "{message}");
+    assert!(repo.path().join(".mytool/cache").is_dir());
+}
+
+/// An agent that exits 0 having changed nothing (an authentication error it
+/// only printed) gets the end of its output in the entry; five such failures
+/// in a row stop the run, give the hypotheses back, and `retry` re-queues.
+#[test]
+fn a_broken_environment_stops_the_run_and_gives_the_hypotheses_back() {
+    let agent = "#!/bin/sh\necho 'Model openai/gpt-4.1 is not available.'\necho 'litellm.AuthenticationError: Incorrect API key provided' >&2\nexit 0\n";
+    let repo = broken_project(agent, 8, "");
+    let run = repo.run(&["optimize.yaml"]);
+    run.expect_code(1)
+        .stderr_has("5 experiments in a row failed the same way")
+        .stderr_has("their hypotheses are back in the backlog");
+    let log = log_yaml(repo.path(), "broken");
+    let got = outcomes(&log);
+    assert_eq!(got.len(), 5, "{got:?}");
+    let message = error_message(&log, 0);
+    assert!(
+        message.contains("the agent exited 0, and the end of its output was: Model openai/gpt-4.1 is not available."),
+        "{message}"
+    );
+    let backlog: Vec<&str> = log["hypothesis_backlog"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|h| h["description"].as_str().unwrap())
+        .collect();
+    assert_eq!(backlog.len(), 8, "{backlog:?}");
+    assert_eq!(backlog[0], "idea 1");
+    // Fixed: the given-back hypotheses are implemented again.
+    repo.write(
+        "agent/agent.sh",
+        "#!/bin/sh\necho $(($(cat src/value.txt) + 1)) > src/value.txt\n",
+    );
+    repo.commit_all("fixed agent");
+    repo.run(&["optimize.yaml"]).expect_code(0);
+    let log = log_yaml(repo.path(), "broken");
+    let got = outcomes(&log);
+    assert_eq!(got.len(), 13, "{got:?}");
+    assert!(got[5..].iter().all(|(_, o)| o != "error"), "{got:?}");
+    // retry: errored experiments of the run go back once.
+    repo.run(&["retry", "optimize.yaml", "--errors"])
+        .expect_code(0)
+        .stdout_has("nothing to retry");
+    repo.run(&["retry", "optimize.yaml", "6"])
+        .expect_code(2)
+        .stderr_has("not an error or a timeout");
+}
+
+#[test]
+fn retry_requeues_errored_hypotheses_with_their_apply_command() {
+    let repo = broken_project("#!/bin/sh\nexit 0\n", 0, "");
+    let spec = repo.read("optimize.yaml").replace(
+        "stopping: {plateau_iterations: 100}",
+        "stopping: {plateau_iterations: 100, max_consecutive_errors: 0}",
+    );
+    repo.write("optimize.yaml", &spec);
+    repo.write(
+        "hypotheses.yaml",
+        "- description: fails once\n  apply: \"test -f $OPTIMIZE_REPO_ROOT/ready && echo 12 > src/value.txt || exit 4\"\n",
+    );
+    repo.commit_all("hyps");
+    repo.run(&["optimize.yaml"]).expect_code(0);
+    assert_eq!(outcomes(&log_yaml(repo.path(), "broken"))[0].1, "error");
+    repo.run(&["retry", "optimize.yaml", "--errors"])
+        .expect_code(0)
+        .stdout_has("back in the backlog: \"fails once\"");
+    repo.write("ready", "");
+    repo.run(&["optimize.yaml"]).expect_code(0);
+    let got = outcomes(&log_yaml(repo.path(), "broken"));
+    assert_eq!(
+        got[1],
+        ("fails once".to_string(), "kept".to_string()),
+        "{got:?}"
+    );
+}

@@ -2,6 +2,7 @@
 
 mod common;
 
+mod agents;
 mod approve;
 mod bad_inputs;
 mod crash_resume;

@@ -1,6 +1,7 @@
 //! Test harness: real temporary git repositories and the built binary.
 #![allow(dead_code)]
 
+pub mod agent_server;
 pub mod fake_llm;
 pub mod slurm_cluster;
 
@@ -28,9 +29,16 @@ pub fn isolate(cmd: &mut Command, home: &Path) {
 impl TestRepo {
     /// An empty repository with one commit of `files`.
     pub fn new(files: &[(&str, &str)]) -> TestRepo {
-        let repo = TestRepo {
-            dir: tempfile::tempdir().expect("tempdir"),
-        };
+        TestRepo::with_dir(tempfile::tempdir().expect("tempdir"), files)
+    }
+
+    /// [`TestRepo::new`] in a temporary directory under `parent`.
+    pub fn new_in(parent: &Path, files: &[(&str, &str)]) -> TestRepo {
+        TestRepo::with_dir(tempfile::tempdir_in(parent).expect("tempdir"), files)
+    }
+
+    fn with_dir(dir: tempfile::TempDir, files: &[(&str, &str)]) -> TestRepo {
+        let repo = TestRepo { dir };
         repo.git(&["init", "-q", "-b", "main"]);
         for (path, content) in files {
             repo.write(path, content);
