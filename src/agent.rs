@@ -13,7 +13,16 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::spec::Spec;
+/// What a preset needs to know of the spec: the models and the server.
+#[derive(Debug, Clone, Copy)]
+pub struct Target<'a> {
+    /// `implementer.model`, when set.
+    pub model: Option<&'a str>,
+    /// `llm.model`.
+    pub default_model: &'a str,
+    /// `llm.base_url`.
+    pub base_url: &'a str,
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -75,23 +84,13 @@ impl Agent {
         Agent::ALL.into_iter().find(|a| a.name() == name)
     }
 
-    /// The agent of an implementer: its command's first word, else
-    /// `implementer.agent` (a wrapper script around the agent).
-    pub fn of_spec(spec: &Spec) -> Option<Agent> {
-        spec.implementer
-            .command
-            .as_deref()
-            .and_then(Agent::of_command)
-            .or(spec.implementer.agent)
-    }
-
     /// The non-interactive command line for `spec`'s model and server.
-    pub fn command(self, spec: &Spec) -> String {
-        let model = spec.implementer.model.as_deref();
-        let base = spec.llm.base_url.trim_end_matches('/');
+    pub fn command(self, t: &Target<'_>) -> String {
+        let model = t.model;
+        let base = t.base_url.trim_end_matches('/');
         match self {
             Agent::Aider => {
-                let model = model.unwrap_or(&spec.llm.model);
+                let model = model.unwrap_or(t.default_model);
                 let model = if model.contains('/') {
                     model.to_string()
                 } else {
@@ -105,7 +104,7 @@ impl Agent {
                 )
             }
             Agent::Codex => {
-                let model = model.unwrap_or(&spec.llm.model);
+                let model = model.unwrap_or(t.default_model);
                 format!(
                     "codex exec -c model_provider=optimize -c model={model} \
                      -c model_providers.optimize.name=optimize \
@@ -131,8 +130,8 @@ impl Agent {
     }
 
     /// Everything but the command line, for a run whose state dir is `state`.
-    pub fn preset(self, spec: &Spec, state: &Path) -> Preset {
-        let base = spec.llm.base_url.trim_end_matches('/').to_string();
+    pub fn preset(self, t: &Target<'_>, state: &Path) -> Preset {
+        let base = t.base_url.trim_end_matches('/').to_string();
         let own_server = base != OPENAI;
         // Anthropic's and Google's clients add their own `/v1...` paths.
         let root = base.strip_suffix("/v1").unwrap_or(&base).to_string();
@@ -178,11 +177,7 @@ impl Agent {
                 }
             }
             Agent::Opencode => {
-                let model = spec
-                    .implementer
-                    .model
-                    .clone()
-                    .unwrap_or_else(|| spec.llm.model.clone());
+                let model = t.model.unwrap_or(t.default_model).to_string();
                 let config = serde_json::json!({
                     "model": format!("optimize/{model}"),
                     "small_model": format!("optimize/{model}"),

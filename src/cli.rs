@@ -1,14 +1,9 @@
-//! Command-line definitions and dispatch.
+//! Command-line definitions: what clap reads; `commands` does the rest.
 
 use std::ffi::OsString;
-use std::io::Write;
 use std::path::PathBuf;
-use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
-
-use crate::commands;
-use crate::error::{CliError, ExitKind};
 
 const AFTER_HELP: &str = "\
 Examples:
@@ -323,33 +318,10 @@ fn with_default_subcommand(mut args: Vec<OsString>) -> Vec<OsString> {
     args
 }
 
-pub fn main() -> ExitCode {
-    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
-    if args.get(1).is_some_and(|a| a == crate::contain::ARG) {
-        return ExitCode::from(crate::contain::main(&args[2..]).clamp(0, 255) as u8);
-    }
-    let args = with_default_subcommand(args);
-    let cli = match Cli::try_parse_from(args) {
-        Ok(cli) => cli,
-        Err(e) => {
-            let _ = e.print();
-            return ExitCode::from(if e.use_stderr() {
-                ExitKind::Usage.code()
-            } else {
-                0
-            });
-        }
-    };
-    match commands::dispatch(cli) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => report_error(&e),
-    }
-}
-
-fn report_error(e: &CliError) -> ExitCode {
-    let mut stderr = std::io::stderr().lock();
-    let _ = writeln!(stderr, "{e}");
-    ExitCode::from(e.kind.code())
+/// The command line as clap reads it, `optimize <spec>` meaning
+/// `optimize run <spec>`.
+pub fn parse(args: Vec<OsString>) -> Result<Cli, clap::Error> {
+    Cli::try_parse_from(with_default_subcommand(args))
 }
 
 #[cfg(test)]

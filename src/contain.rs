@@ -200,7 +200,7 @@ fn reap_exited() {
 /// Live (not zombie) descendants of this process, read from /proc.
 fn descendants() -> Vec<i32> {
     let me = std::process::id() as i32;
-    let table: Vec<(i32, i32)> = crate::process::processes()
+    let table: Vec<(i32, i32)> = crate::procfs::processes()
         .into_iter()
         .filter(|p| !p.zombie)
         .map(|p| (p.pid as i32, p.ppid as i32))

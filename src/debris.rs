@@ -8,7 +8,7 @@
 use std::path::Path;
 
 use crate::git::{GitError, Repo};
-use crate::implement::covers;
+use crate::scope::covers;
 use crate::spec::Spec;
 
 /// Moves the untracked files of `tree` that are outside the scope into

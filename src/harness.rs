@@ -30,7 +30,7 @@ impl Harness {
     /// measurement command names) as `start` holds it.
     pub fn for_spec(repo: &Repo, start: Oid, spec: &crate::spec::Spec) -> Result<Harness> {
         let mut paths = spec.scope.immutable.clone();
-        for file in crate::implement::harness_files(spec, &repo.root) {
+        for file in crate::scope::harness_files(spec, &repo.root) {
             if !paths.contains(&file) {
                 paths.push(file);
             }

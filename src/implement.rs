@@ -95,7 +95,7 @@ pub async fn implement(
     }
     if let Some(patch) = &item.patch {
         std::fs::write(out_dir.join("hypothesis.patch"), patch).ok();
-        return Repo::apply_patch(tree, &with_git_headers(patch))
+        return Repo::apply_patch(tree, &crate::patch::with_git_headers(patch))
             .map(|()| Spent::default())
             .map_err(|e| ImplementFailure::Failed(format!("the patch does not apply: {e}")));
     }
@@ -126,7 +126,9 @@ async fn run_agent(
         ..
     } = site;
     let prompt = crate::prompt::implement(spec, item, best, tree);
-    let preset = crate::agent::Agent::of_spec(spec).map(|a| a.preset(spec, state_dir));
+    let preset = spec
+        .agent()
+        .map(|a| a.preset(&spec.agent_target(), state_dir));
     let prompt_file = out_dir.join("prompt.md");
     std::fs::write(&prompt_file, &prompt).map_err(|e| {
         ImplementFailure::Failed(format!("cannot write {}: {e}", prompt_file.display()))
@@ -302,161 +304,6 @@ async fn model_editor(
     unreachable!("the loop returns on its second attempt")
 }
 
-/// libgit2 reads only git-style patches; plain unified diffs (`--- a/x`,
-/// `+++ b/x`, as `diff -u` and most people write them) get the headers added.
-pub fn with_git_headers(patch: &str) -> String {
-    if patch.lines().any(|l| l.starts_with("diff --git ")) {
-        return patch.to_string();
-    }
-    let strip = |p: &str| {
-        let p = p.split('\t').next().unwrap_or(p).trim();
-        p.strip_prefix("a/")
-            .or_else(|| p.strip_prefix("b/"))
-            .unwrap_or(p)
-            .to_string()
-    };
-    let lines: Vec<&str> = patch.lines().collect();
-    let mut out = String::new();
-    let mut i = 0;
-    while i < lines.len() {
-        let line = lines[i];
-        if let (Some(old), Some(new)) = (
-            line.strip_prefix("--- "),
-            lines.get(i + 1).and_then(|n| n.strip_prefix("+++ ")),
-        ) {
-            let (old_path, new_path) = (strip(old), strip(new));
-            let path = if old_path == "/dev/null" {
-                &new_path
-            } else {
-                &old_path
-            };
-            out += &format!(
-                "diff --git a/{path} b/{}\n",
-                if new_path == "/dev/null" {
-                    path
-                } else {
-                    &new_path
-                }
-            );
-            if old_path == "/dev/null" {
-                out += "new file mode 100644\n";
-            } else if new_path == "/dev/null" {
-                out += "deleted file mode 100644\n";
-            }
-            out += &format!(
-                "--- {}\n",
-                if old_path == "/dev/null" {
-                    "/dev/null".to_string()
-                } else {
-                    format!("a/{old_path}")
-                }
-            );
-            out += &format!(
-                "+++ {}\n",
-                if new_path == "/dev/null" {
-                    "/dev/null".to_string()
-                } else {
-                    format!("b/{new_path}")
-                }
-            );
-            i += 2;
-            continue;
-        }
-        out += line;
-        out.push('\n');
-        i += 1;
-    }
-    out
-}
-
-fn normalize(path: &str) -> String {
-    path.trim()
-        .trim_start_matches("./")
-        .trim_end_matches('/')
-        .to_string()
-}
-
-/// Whether `file` is `entry` or inside the directory `entry`.
-pub fn covers(entry: &str, file: &str) -> bool {
-    let entry = normalize(entry);
-    entry.is_empty() || entry == "." || file == entry || file.starts_with(&format!("{entry}/"))
-}
-
-/// Files a run must never let an experiment change, beyond scope.immutable:
-/// the state dir, the spec and hypothesis files, and the measurement harness
-/// (files named in measurement.command that exist in the tree).
-pub fn always_immutable(
-    spec: &Spec,
-    repo_root: &Path,
-    tree: &Path,
-    spec_file: &Path,
-    extra_files: &[&Path],
-) -> Vec<String> {
-    let mut out = vec![".optimize".to_string()];
-    for file in std::iter::once(spec_file).chain(extra_files.iter().copied()) {
-        let abs = file.canonicalize().unwrap_or_else(|_| file.to_path_buf());
-        if let Ok(rel) = abs.strip_prefix(repo_root) {
-            out.push(rel.display().to_string());
-        }
-    }
-    for rel in harness_files(spec, tree) {
-        if !out.contains(&rel) {
-            out.push(rel);
-        }
-    }
-    out
-}
-
-/// Files named in `measurement.command` that exist in `tree`, relative to
-/// its root.
-pub fn harness_files(spec: &Spec, tree: &Path) -> Vec<String> {
-    let mut out = Vec::new();
-    let wd = Path::new(&spec.measurement.working_directory);
-    for token in spec.measurement.command.split_whitespace() {
-        let token = token.trim_matches(|c| c == '"' || c == '\'');
-        if token.starts_with('-') || token.contains('=') {
-            continue;
-        }
-        let rel = wd.join(token);
-        // An interpreter or script outside the tree (`/home/me/venv/bin/python`,
-        // `../tools/run.sh`) is the user's, never part of the harness we restore.
-        let Ok(abs) = crate::tree_path::resolve(tree, &rel.to_string_lossy()) else {
-            continue;
-        };
-        if abs.is_file() {
-            let rel = normalize(&rel.display().to_string().replace("/./", "/"));
-            if !out.contains(&rel) {
-                out.push(rel);
-            }
-        }
-    }
-    out
-}
-
-/// Every changed file outside scope.mutable or inside an immutable path.
-pub fn scope_violations(files: &[String], spec: &Spec, always: &[String]) -> Vec<String> {
-    let mut problems = Vec::new();
-    for f in files {
-        if let Some(entry) = spec
-            .scope
-            .immutable
-            .iter()
-            .chain(always)
-            .find(|e| covers(e, f))
-        {
-            let why = if spec.scope.immutable.contains(entry) {
-                format!("inside scope.immutable entry \"{entry}\"")
-            } else {
-                "always immutable (the spec, the hypotheses file, the measurement harness or .optimize/)".to_string()
-            };
-            problems.push(format!("{f} ({why})"));
-        } else if !spec.scope.mutable.iter().any(|e| covers(e, f)) {
-            problems.push(format!("{f} (outside scope.mutable)"));
-        }
-    }
-    problems
-}
-
 /// Dependencies a change adds to any manifest that are not approved, as
 /// `(name, manifest path)`.
 pub fn unapproved_dependencies(
@@ -480,34 +327,4 @@ pub fn unapproved_dependencies(
         }
     }
     Ok(out)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::{covers, with_git_headers};
-
-    #[test]
-    fn plain_unified_diffs_get_git_headers() {
-        let p =
-            with_git_headers("--- a/src/x.txt\t2024-01-01\n+++ b/src/x.txt\n@@ -1 +1 @@\n-1\n+2\n");
-        assert_eq!(
-            p,
-            "diff --git a/src/x.txt b/src/x.txt\n--- a/src/x.txt\n+++ b/src/x.txt\n@@ -1 +1 @@\n-1\n+2\n"
-        );
-        let new = with_git_headers("--- /dev/null\n+++ b/new.txt\n@@ -0,0 +1 @@\n+hi\n");
-        assert!(new.starts_with(
-            "diff --git a/new.txt b/new.txt\nnew file mode 100644\n--- /dev/null\n+++ b/new.txt\n"
-        ));
-        let git = "diff --git a/x b/x\n--- a/x\n+++ b/x\n";
-        assert_eq!(with_git_headers(git), git);
-    }
-
-    #[test]
-    fn directory_and_file_entries() {
-        assert!(covers("src/", "src/a.rs"));
-        assert!(covers("src", "src/a/b.rs"));
-        assert!(!covers("src", "srcx/a.rs"));
-        assert!(covers("./eval.sh", "eval.sh"));
-        assert!(!covers("eval.sh", "eval.sh.bak"));
-    }
 }

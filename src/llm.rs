@@ -5,7 +5,6 @@
 mod edits;
 mod hypothesize;
 mod retry;
-pub mod spend;
 mod tolerance;
 
 use std::path::Path;
@@ -105,7 +104,7 @@ pub struct LlmClient {
     /// How long one request may take (`llm.timeout_seconds`).
     timeout: Duration,
     /// Every call of the run, against `budget:`.
-    pub spend: spend::Spend,
+    pub spend: crate::budget::Spend,
 }
 
 impl LlmClient {
@@ -151,7 +150,7 @@ impl LlmClient {
             prices,
             outage,
             timeout: Duration::from_secs(llm.timeout_seconds),
-            spend: spend::Spend::new(&spec.budget),
+            spend: crate::budget::Spend::new(&spec.budget),
         })
     }
 

@@ -12,9 +12,11 @@ mod check;
 mod run_state;
 mod store;
 mod timestamps;
+mod variant_record;
 
 pub use run_state::{InFlight, InFlightMember, Limits, RunMeta, Session, SessionKind, Timings};
 pub use store::{Fnv, LogFile, redo_path};
+pub use variant_record::VariantRecord;
 
 #[derive(Debug, thiserror::Error)]
 pub enum LogError {
@@ -411,7 +413,7 @@ pub struct Recorded {
     pub variant: Option<String>,
     /// Every variant that implemented it.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub variants: Vec<crate::variants::VariantRecord>,
+    pub variants: Vec<VariantRecord>,
     /// New files the implementer left outside its scope: kept in the
     /// experiment's `agent-files/`, never committed.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

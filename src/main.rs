@@ -1,3 +1,3 @@
 fn main() -> std::process::ExitCode {
-    optimize::cli::main()
+    optimize::commands::main()
 }

@@ -102,6 +102,9 @@ pub struct Finished {
     pub capture_error: Option<String>,
 }
 
+/// In the environment of every command run here (not of Slurm jobs).
+pub const CONTAINED: &str = "OPTIMIZE_CONTAINED=1";
+
 /// Runs `sh -c <command>` to completion, timeout or cancellation.
 pub async fn run(
     inv: Invocation<'_>,
@@ -144,9 +147,7 @@ pub async fn run(
             cmd
         }
     };
-    let (contained, on) = leftovers::CONTAINED
-        .split_once('=')
-        .expect("a NAME=value marker");
+    let (contained, on) = CONTAINED.split_once('=').expect("a NAME=value marker");
     cmd.current_dir(inv.cwd)
         .env_clear()
         .envs(crate::child_env::inherited())
@@ -395,105 +396,4 @@ pub fn tail_lines(bytes: &[u8], lines: usize) -> String {
     let all: Vec<&str> = text.trim_end().lines().collect();
     let start = all.len().saturating_sub(lines);
     all[start..].join("\n")
-}
-
-/// A process as `/proc/<pid>/stat` describes it.
-#[derive(Debug, Clone, Copy)]
-pub struct ProcStat {
-    pub pid: u32,
-    pub zombie: bool,
-    pub ppid: u32,
-    pub pgrp: u32,
-}
-
-/// Every process the kernel lists (one that ends while being read is left out).
-pub fn processes() -> Vec<ProcStat> {
-    std::fs::read_dir("/proc")
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|e| {
-            let pid = e.file_name().to_str()?.parse::<u32>().ok()?;
-            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-            // pid (comm) state ppid pgrp ...; comm may hold spaces and parentheses.
-            let mut fields = stat[stat.rfind(')')? + 1..].split_whitespace();
-            let state = fields.next()?;
-            Some(ProcStat {
-                pid,
-                zombie: state == "Z",
-                ppid: fields.next()?.parse().ok()?,
-                pgrp: fields.next()?.parse().ok()?,
-            })
-        })
-        .collect()
-}
-
-/// Process groups a run started, recorded in a file so that a later run can
-/// end the ones a killed run left behind.
-pub mod leftovers {
-    use std::io::Write;
-    use std::path::Path;
-
-    /// In the environment of every command run here (not of Slurm jobs).
-    pub const CONTAINED: &str = "OPTIMIZE_CONTAINED=1";
-
-    pub fn record(registry: &Path, pgid: u32) {
-        if let Ok(mut f) = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(registry)
-        {
-            let _ = writeln!(f, "{pgid}");
-        }
-    }
-
-    /// Kills every recorded group that is still alive and really ours: one
-    /// of its processes carries `marker` (`OPTIMIZE_STATE_DIR=...`) in its
-    /// environment, so a reused pid of someone else's is never touched.
-    /// Returns the groups killed, and empties the registry.
-    pub fn end_all(registry: &Path, marker: &str) -> Vec<u32> {
-        let Ok(text) = std::fs::read_to_string(registry) else {
-            return Vec::new();
-        };
-        let mut killed = Vec::new();
-        for pgid in text.lines().filter_map(|l| l.trim().parse::<u32>().ok()) {
-            if killed.contains(&pgid) || !super::group_alive(pgid as i32) {
-                continue;
-            }
-            if members(pgid).iter().any(|pid| has_marker(*pid, marker)) {
-                super::kill_group(pgid as i32, libc::SIGKILL);
-                killed.push(pgid);
-            }
-        }
-        // Processes that left their group (setsid) and outlived their shim
-        // (SIGKILLed with the run) still carry the marker; a Slurm job's
-        // processes carry it too but not CONTAINED, and are left to the
-        // Slurm runner (a resume may adopt them).
-        let me = std::process::id();
-        for pid in super::processes().into_iter().map(|p| p.pid) {
-            if pid != me && has_marker(pid, marker) && has_marker(pid, CONTAINED) {
-                // SAFETY: kill has no memory-safety preconditions.
-                unsafe {
-                    libc::kill(pid as i32, libc::SIGKILL);
-                }
-                killed.push(pid);
-            }
-        }
-        let _ = std::fs::write(registry, "");
-        killed
-    }
-
-    fn members(pgid: u32) -> Vec<u32> {
-        super::processes()
-            .into_iter()
-            .filter(|p| p.pgrp == pgid)
-            .map(|p| p.pid)
-            .collect()
-    }
-
-    fn has_marker(pid: u32, marker: &str) -> bool {
-        std::fs::read(format!("/proc/{pid}/environ"))
-            .map(|env| env.split(|b| *b == 0).any(|var| var == marker.as_bytes()))
-            .unwrap_or(false)
-    }
 }

@@ -47,10 +47,10 @@ pub fn rules_for(spec: &Spec, kind: Kind, tree: &Path, tmp: &Path) -> Option<Rul
         Ok((true, _)) | Err(_) => {
             let mut rules = Rules::for_tree(settings, required, tree, tmp);
             if kind == Kind::Implementer
-                && let Some(agent) = crate::agent::Agent::of_spec(spec)
+                && let Some(agent) = spec.agent()
             {
                 // An agent writes its own state under HOME.
-                let preset = agent.preset(spec, tmp);
+                let preset = agent.preset(&spec.agent_target(), tmp);
                 rules
                     .writable
                     .extend(preset.state.iter().map(|p| crate::agent::expand_home(p)));

@@ -153,7 +153,7 @@ impl LoadedSpec {
         };
         self.spec.implementer.kind = ImplementerKind::Command;
         if self.spec.implementer.command.is_none() {
-            self.spec.implementer.command = Some(agent.command(&self.spec));
+            self.spec.implementer.command = Some(agent.command(&self.spec.agent_target()));
         }
     }
 

@@ -168,7 +168,7 @@ impl Standing {
 
     /// Why `budget:` stops the run, if it does.
     pub fn budget_reached(&self, spec: &Spec) -> Option<String> {
-        crate::llm::spend::exceeded(&spec.budget, self.spent)
+        crate::budget::exceeded(&spec.budget, self.spent)
     }
 
     /// Every declared required target is met by the best (with

@@ -6,34 +6,8 @@
 //! with an exploration bonus (untried variants first), from what the log
 //! says of earlier experiments.
 
-use serde::{Deserialize, Serialize};
-
 use crate::log::{BacklogItem, ExperimentLog};
 use crate::spec::{ImplementerKind, Selection, Spec, Variant};
-
-/// One variant's attempt at an experiment, as its entry records it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct VariantRecord {
-    pub name: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub model: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub command: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub temperature: Option<f64>,
-    /// How this variant's attempt ended (measured, degenerate, error, ...).
-    pub outcome: String,
-    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
-    pub metrics: std::collections::BTreeMap<String, f64>,
-    #[serde(default)]
-    pub llm_cost_usd: f64,
-    #[serde(default)]
-    pub tokens: u64,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub commit: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
-}
 
 /// The spec as `variant` sees it: its implementer settings over the spec's.
 pub fn spec_for(spec: &Spec, variant: &Variant) -> Spec {

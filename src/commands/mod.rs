@@ -24,7 +24,36 @@ use crate::git::Repo;
 use crate::spec::LoadedSpec;
 use crate::state::StateDir;
 
-pub fn dispatch(cli: Cli) -> Result<(), CliError> {
+/// The program: the containment shim when asked for, else the command line
+/// parsed, the command run, its error printed and mapped to an exit code.
+pub fn main() -> std::process::ExitCode {
+    use std::process::ExitCode;
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if args.get(1).is_some_and(|a| a == crate::contain::ARG) {
+        return ExitCode::from(crate::contain::main(&args[2..]).clamp(0, 255) as u8);
+    }
+    let cli = match crate::cli::parse(args) {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() {
+                crate::error::ExitKind::Usage.code()
+            } else {
+                0
+            });
+        }
+    };
+    match dispatch(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            use std::io::Write;
+            let _ = writeln!(std::io::stderr().lock(), "{e}");
+            ExitCode::from(e.kind.code())
+        }
+    }
+}
+
+fn dispatch(cli: Cli) -> Result<(), CliError> {
     let repo_arg = cli.repo.as_deref();
     match cli.command {
         Command::Validate(args) => validate::run(repo_arg, &args),

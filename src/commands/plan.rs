@@ -118,7 +118,7 @@ fn try_hypotheses(
         crate::spec::Clean::Full,
     )?;
     let always =
-        crate::implement::always_immutable(spec, &ws.repo.root, &ws.repo.root, &loaded.file, &[]);
+        crate::scope::always_immutable(spec, &ws.repo.root, &ws.repo.root, &loaded.file, &[]);
     let rt = runtime()?;
     let (_handle, cancel) = crate::process::Cancel::new();
     let mut out = Vec::new();
@@ -212,7 +212,7 @@ fn try_one(
         .into_iter()
         .map(|(f, _)| f)
         .collect();
-    let violations = crate::implement::scope_violations(&files, spec, always);
+    let violations = crate::scope::scope_violations(&files, spec, always);
     if violations.is_empty() {
         Ok(files)
     } else {

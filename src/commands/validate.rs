@@ -24,7 +24,7 @@ fn implementer_summary(spec: &crate::spec::Spec) -> Option<String> {
     if spec.implementer.kind != crate::spec::ImplementerKind::Command {
         return None;
     }
-    let agent = crate::agent::Agent::of_spec(spec);
+    let agent = spec.agent();
     let mut text = format!(
         "implementer: {}\n  command: {command}\n",
         agent.map_or("a command".to_string(), |a| format!(
@@ -32,7 +32,8 @@ fn implementer_summary(spec: &crate::spec::Spec) -> Option<String> {
             a.name()
         ))
     );
-    let preset = agent.map(|a| a.preset(spec, Path::new(".optimize").join(&spec.name).as_path()));
+    let state = Path::new(".optimize").join(&spec.name);
+    let preset = agent.map(|a| a.preset(&spec.agent_target(), &state));
     let mut names: Vec<String> = spec.implementer.env.clone();
     if let Some(p) = &preset {
         names.extend(p.key_names());

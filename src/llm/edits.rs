@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 use std::path::{Component, Path, PathBuf};
 
-use crate::implement::covers;
+use crate::scope::covers;
 use crate::spec::Spec;
 
 #[derive(Debug, Clone, PartialEq)]

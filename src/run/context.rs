@@ -85,7 +85,7 @@ impl Ctx {
             .as_ref()
             .map(|f| req.loaded.dir().join(f));
         let extra: Vec<&Path> = hypotheses_file.iter().map(PathBuf::as_path).collect();
-        let always_immutable = crate::implement::always_immutable(
+        let always_immutable = crate::scope::always_immutable(
             &spec,
             &req.repo_root,
             &req.repo_root,
@@ -207,7 +207,7 @@ impl Ctx {
 
 pub fn group_recorder(state: &StateDir) -> impl Fn(u32) + Sync + use<> {
     let registry = state.processes_path();
-    move |pgid| crate::process::leftovers::record(&registry, pgid)
+    move |pgid| crate::leftovers::record(&registry, pgid)
 }
 
 /// The spec's runner; Slurm jobs are named after the spec and repository.

@@ -88,7 +88,7 @@ pub struct Outcome {
     pub tokens: u64,
     /// With `implementer.variants`: the chosen one, and every one tried.
     pub variant: Option<String>,
-    pub variants: Vec<crate::variants::VariantRecord>,
+    pub variants: Vec<crate::log::VariantRecord>,
 }
 
 /// Times the phases of one experiment.
@@ -583,7 +583,7 @@ async fn implement_and_check(
     outcome.changes = changes.clone();
     let files: Vec<String> = changes.iter().map(|(f, _)| f.clone()).collect();
 
-    let violations = implement::scope_violations(&files, spec, &ctx.always_immutable);
+    let violations = crate::scope::scope_violations(&files, spec, &ctx.always_immutable);
     if !violations.is_empty() {
         // The files name the idea, not the environment.
         outcome.cause = Some(format!(

@@ -373,8 +373,7 @@ impl Loop {
     /// batches until a stop condition is met.
     pub(super) async fn drive(&mut self, repo: &Repo, resumed: bool) -> Result<Driven, RunError> {
         let state = &self.ctx.state;
-        let ended =
-            crate::process::leftovers::end_all(&state.processes_path(), &state.process_marker());
+        let ended = crate::leftovers::end_all(&state.processes_path(), &state.process_marker());
         if !ended.is_empty() {
             self.ctx.events.emit(Event::LeftoversEnded {
                 process_groups: ended.len(),

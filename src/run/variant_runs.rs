@@ -9,8 +9,9 @@ use std::sync::Arc;
 use super::context::Ctx;
 use super::experiment::{self, Job, Outcome, Verdict, blocking};
 use crate::git::Repo;
+use crate::log::VariantRecord;
 use crate::names;
-use crate::variants::{VariantRecord, describe};
+use crate::variants::describe;
 
 pub async fn run(ctx: Arc<Ctx>, job: Job) -> Outcome {
     let mut tried: Vec<(crate::spec::Variant, Outcome)> = Vec::new();

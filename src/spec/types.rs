@@ -866,6 +866,27 @@ pub enum Selection {
     Bandit,
 }
 
+impl Spec {
+    /// The coding agent of the implementer: its command's first word, else
+    /// `implementer.agent` (a wrapper script around the agent).
+    pub fn agent(&self) -> Option<crate::agent::Agent> {
+        self.implementer
+            .command
+            .as_deref()
+            .and_then(crate::agent::Agent::of_command)
+            .or(self.implementer.agent)
+    }
+
+    /// What the agent's preset needs of this spec.
+    pub fn agent_target(&self) -> crate::agent::Target<'_> {
+        crate::agent::Target {
+            model: self.implementer.model.as_deref(),
+            default_model: &self.llm.model,
+            base_url: &self.llm.base_url,
+        }
+    }
+}
+
 impl Default for Implementer {
     fn default() -> Self {
         Implementer {

@@ -4,6 +4,7 @@ mod common;
 
 mod agents;
 mod approve;
+mod architecture;
 mod bad_inputs;
 mod crash_resume;
 mod criteria;
