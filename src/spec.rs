@@ -1,7 +1,10 @@
 //! The optimization spec: ce-optimize's schema plus our extensions
 //! (`hypotheses`, `implementer`, `llm`, `metric.judge.items_file`).
 
+mod implementer;
 mod marked;
+mod measurement;
+mod metric;
 mod safety;
 mod types;
 mod validate;
@@ -9,7 +12,10 @@ mod validate;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+pub use implementer::*;
 pub use marked::{Node, Pos, did_you_mean, position_of};
+pub use measurement::*;
+pub use metric::*;
 pub use safety::*;
 pub use types::*;
 

@@ -3,7 +3,7 @@
 
 use std::collections::HashSet;
 
-use super::types::*;
+use super::*;
 
 pub struct Finding {
     pub path: String,
