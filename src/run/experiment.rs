@@ -2,7 +2,7 @@
 //! current best, the hypothesis implemented and committed, scope and
 //! dependencies checked, then measured. The worktree stays in the pool.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use git2::Oid;
@@ -10,9 +10,7 @@ use git2::Oid;
 use super::context::Ctx;
 use super::fault;
 use super::protocol::{self, Sampled};
-use crate::events::{Event, Stage};
 use crate::git::Repo;
-use crate::implement::{self, ImplementFailure};
 use crate::log::{BacklogItem, Timings};
 use crate::names;
 use crate::worktree::Worktree;
@@ -92,13 +90,13 @@ pub struct Outcome {
 }
 
 /// Times the phases of one experiment.
-struct Phases {
+pub(super) struct Phases {
     at: std::time::Instant,
 }
 
 impl Phases {
     /// Seconds since the last lap, to the millisecond.
-    fn lap(&mut self) -> Option<f64> {
+    pub(super) fn lap(&mut self) -> Option<f64> {
         let now = std::time::Instant::now();
         let secs = (now - self.at).as_secs_f64();
         self.at = now;
@@ -331,7 +329,7 @@ async fn prepare_as(ctx: &Arc<Ctx>, job: Job, variant: Option<&crate::spec::Vari
     p.wt = Some(wt.clone());
     fault("worktree-created");
     let spec = variant.map(|v| crate::variants::spec_for(&ctx.spec, v));
-    p.ready = implement_and_check(
+    p.ready = super::implementation::implement_and_check(
         ctx,
         spec.as_ref(),
         &wt,
@@ -443,197 +441,6 @@ impl From<Sampled> for Verdict {
     }
 }
 
-/// Implements the hypothesis, commits it, checks scope and dependencies;
-/// true when the experiment is ready to be measured.
-/// `variant_spec`: the spec as a variant sees it, for implementing.
-async fn implement_and_check(
-    ctx: &Arc<Ctx>,
-    variant_spec: Option<&crate::spec::Spec>,
-    wt: &Arc<Worktree>,
-    out_dir: &Path,
-    outcome: &mut Outcome,
-    phases: &mut Phases,
-) -> bool {
-    let job = outcome.job.clone();
-    let job = &job;
-    let spec = &ctx.spec;
-    let implementer_spec = variant_spec.unwrap_or(spec);
-    let env = wt.env(&ctx.repo_root, spec, job.iteration, job.slot);
-    let reused = job.item.from_commit.is_some();
-    ctx.events.emit(Event::StageChanged {
-        iteration: job.iteration,
-        stage: if reused {
-            Stage::Reapplying
-        } else {
-            Stage::Implementing
-        },
-    });
-    let on_spawn = ctx.group_recorder();
-    let implemented = if reused {
-        Ok(implement::Spent::default())
-    } else {
-        implement::implement(
-            &job.item,
-            implementer_spec,
-            implement::Site {
-                tree: &wt.path,
-                out_dir,
-                env,
-                cancel: &ctx.cancel,
-                on_spawn: &on_spawn,
-                llm: ctx.llm.as_deref(),
-                always_immutable: &ctx.always_immutable,
-                sandbox: crate::sandbox::rules_for(
-                    implementer_spec,
-                    crate::sandbox::Kind::Implementer,
-                    &wt.path,
-                    &ctx.state.tmp_dir(&names::exp_label(job.iteration)),
-                ),
-                state_dir: &ctx.state.dir,
-            },
-            job.best,
-        )
-        .await
-    };
-    // Also when it failed or timed out: the entry says how long it ran.
-    outcome.timings.implement_s = phases.lap();
-    match implemented {
-        Ok(spent) => {
-            outcome.cost_usd = spent.usd;
-            outcome.tokens = spent.tokens;
-        }
-        Err(ImplementFailure::Interrupted) => return false,
-        Err(ImplementFailure::Budget(why)) => {
-            outcome.verdict = Verdict::Halt(crate::stop::StopReason::Budget(why));
-            return false;
-        }
-        Err(ImplementFailure::Outage(message)) => {
-            outcome.verdict = Verdict::Halt(crate::stop::StopReason::ModelOutage(message));
-            return false;
-        }
-        Err(ImplementFailure::Failed(message)) => {
-            outcome.cause = Some(crate::failure::cause("implement", &message));
-            outcome.verdict = Verdict::Error(message);
-            return false;
-        }
-    }
-
-    let committed = {
-        let ctx = ctx.clone();
-        let wt = wt.clone();
-        let base = job.base;
-        let message = names::commit_message(&spec.name, &job.item.description);
-        let shared = spec.parallel.shared_files.clone();
-        let (spec_now, out) = (spec.clone(), out_dir.to_path_buf());
-        blocking(move || {
-            let repo = Repo::open(&ctx.repo_root)?;
-            let _git = crate::git::exclusive();
-            let set_aside = if reused {
-                Vec::new()
-            } else {
-                crate::debris::set_aside(&repo, &wt.path, &out, &spec_now, &ctx.always_immutable)?
-            };
-            let commit = if reused {
-                // The worktree already holds the re-applied commit.
-                let head = git2::Repository::open(&wt.path)
-                    .and_then(|r| r.head()?.peel_to_commit().map(|c| c.id()))
-                    .map_err(|source| crate::git::GitError::Git {
-                        context: "read the worktree's commit".into(),
-                        source,
-                    })?;
-                Some(head)
-            } else {
-                repo.commit_worktree(&wt.path, &message, base, &shared)?
-            };
-            let Some(commit) = commit else {
-                return Ok((set_aside, None));
-            };
-            let changes = repo.changed_files(base, commit)?;
-            let diff = repo.diff_text(base, commit)?;
-            Ok::<_, crate::git::GitError>((set_aside, Some((commit, changes, diff))))
-        })
-        .await
-    };
-    let committed = committed.map(|(set_aside, c)| {
-        outcome.agent_files = set_aside;
-        c
-    });
-    let (commit, changes, diff) = match committed {
-        Ok(Some(c)) => c,
-        Ok(None) => {
-            let agent_ran = job.item.apply.is_none()
-                && job.item.patch.is_none()
-                && implementer_spec.implementer.kind == crate::spec::ImplementerKind::Command;
-            // An agent that fails this way prints the same thing each time.
-            outcome.cause = Some(crate::failure::cause(
-                "implement: changed nothing",
-                &crate::implement::output_tail(out_dir),
-            ));
-            outcome.verdict =
-                Verdict::Error(nothing_changed(agent_ran, out_dir, &outcome.agent_files));
-            return false;
-        }
-        Err(e) => {
-            outcome.verdict = Verdict::Error(format!("cannot commit the experiment: {e}"));
-            return false;
-        }
-    };
-    let _ = std::fs::write(out_dir.join("diff.patch"), &diff);
-    outcome.commit = Some(commit);
-    outcome.changes = changes.clone();
-    let files: Vec<String> = changes.iter().map(|(f, _)| f.clone()).collect();
-
-    let violations = crate::scope::scope_violations(&files, spec, &ctx.always_immutable);
-    if !violations.is_empty() {
-        // The files name the idea, not the environment.
-        outcome.cause = Some(format!(
-            "check: outside its scope: {}",
-            violations.join(", ")
-        ));
-        outcome.verdict = Verdict::Error(format!(
-            "changed files outside its scope: {}",
-            violations.join(", ")
-        ));
-        return false;
-    }
-    let deps = {
-        let ctx = ctx.clone();
-        let base = job.base;
-        let files = files.clone();
-        blocking(move || {
-            let repo = Repo::open(&ctx.repo_root)?;
-            implement::unapproved_dependencies(&repo, base, commit, &files, &ctx.approved)
-        })
-        .await
-    };
-    match deps {
-        Ok(deps) if !deps.is_empty() => {
-            let named: Vec<String> = deps.iter().map(|(d, m)| format!("{d} (in {m})")).collect();
-            outcome.verdict = Verdict::Deferred(
-                format!(
-                    "adds {} not in dependencies.approved: {}",
-                    if deps.len() == 1 {
-                        "a dependency"
-                    } else {
-                        "dependencies"
-                    },
-                    named.join(", ")
-                ),
-                deps.into_iter().map(|(d, _)| d).collect(),
-            );
-            return false;
-        }
-        Ok(_) => {}
-        Err(e) => {
-            outcome.verdict = Verdict::Error(format!("cannot read the changed manifests: {e}"));
-            return false;
-        }
-    }
-
-    outcome.timings.commit_s = phases.lap();
-    true
-}
-
 impl From<protocol::Failure> for Verdict {
     fn from(f: protocol::Failure) -> Verdict {
         match f {
@@ -644,23 +451,4 @@ impl From<protocol::Failure> for Verdict {
             protocol::Failure::SmokeFailed(m) => Verdict::SmokeFailed(m),
         }
     }
-}
-
-/// Why an implementation that changed nothing is an error: for an agent,
-/// the end of what it printed (an agent often exits 0 after failing).
-fn nothing_changed(agent_ran: bool, out_dir: &Path, set_aside: &[String]) -> String {
-    let mut why = "the hypothesis's change left every file as it was".to_string();
-    if !set_aside.is_empty() {
-        why += &format!(
-            " (only new files outside the scope, kept aside: {})",
-            set_aside.join(", ")
-        );
-    }
-    if agent_ran {
-        let tail = crate::implement::output_tail(out_dir);
-        if !tail.is_empty() {
-            why += &format!("; the agent exited 0, and the end of its output was: {tail}");
-        }
-    }
-    why
 }

@@ -16,6 +16,7 @@ mod context;
 mod evaluate;
 mod experiment;
 mod fault;
+mod implementation;
 mod journal;
 mod proposals;
 pub(crate) mod protocol;

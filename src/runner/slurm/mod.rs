@@ -19,6 +19,8 @@ use std::time::Duration;
 use tokio::process::Command;
 use tokio::sync::Notify;
 
+mod adopt;
+mod observe;
 mod script;
 
 use super::jobs::{JobBook, JobRecord};
@@ -26,6 +28,7 @@ use super::{Progress, RunOutput, RunnerError, Runs};
 use crate::events::{Event, Events};
 use crate::process::{Cancel, Exit};
 use crate::spec::SlurmSettings;
+use observe::{done_path, read_outputs, sacct_state, squeue};
 use script::job_script;
 
 /// Bytes of a run's stdout and stderr read back.
@@ -372,119 +375,6 @@ impl Slurm {
             }
         });
     }
-
-    /// Cancels every job of the run with one scancel; says their ids when
-    /// that fails.
-    pub async fn cancel_all(&self) {
-        if self.cancelled.swap(true, Ordering::SeqCst) {
-            return;
-        }
-        let ids = self.live_ids();
-        if ids.is_empty() {
-            return;
-        }
-        let ok = Command::new("scancel")
-            .args(&ids)
-            .output()
-            .await
-            .is_ok_and(|o| o.status.success());
-        if !ok {
-            self.events.emit(Event::warning(format!(
-                "could not cancel slurm jobs {}; cancel them with: scancel {}",
-                ids.join(", "),
-                ids.join(" ")
-            )));
-        }
-    }
-
-    /// The adopted job for this measurement, if any: its id and directory.
-    fn take_adopted(&self, label: &str, first_run: u32) -> Option<(String, PathBuf)> {
-        let mut adopted = self.adopted.lock().unwrap_or_else(|p| p.into_inner());
-        let at = adopted
-            .iter()
-            .position(|j| j.label == label && j.first_run == first_run)?;
-        let record = adopted.remove(at);
-        let id = record.id.clone()?;
-        self.jobs
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(id.clone(), Seen::default());
-        Some((id, PathBuf::from(&record.dir)))
-    }
-
-    /// Whether a job of a killed run measures `label` and was adopted.
-    pub fn has_adopted(&self, label: &str) -> bool {
-        self.adopted
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .iter()
-            .any(|j| j.label == label)
-    }
-
-    /// After a kill: keeps the jobs of `labels` that are still queued or
-    /// running, or finished with their result, to wait for them instead of
-    /// measuring again; cancels every other job of this spec and repository.
-    /// Returns (adopted, cancelled) job ids.
-    pub async fn adopt_or_cancel(
-        &self,
-        book: &Path,
-        labels: &[String],
-    ) -> (Vec<String>, Vec<String>) {
-        let records = JobBook::load(book);
-        let ids: Vec<String> = records.iter().filter_map(|r| r.id.clone()).collect();
-        let live = if ids.is_empty() {
-            HashMap::new()
-        } else {
-            squeue(&ids).await.unwrap_or_default()
-        };
-        let mut kept = Vec::new();
-        for r in records {
-            let Some(id) = r.id.clone() else { continue };
-            let running = live.get(&id).is_some_and(|(state, _)| !is_final(state));
-            let finished = done_path(Path::new(&r.dir)).exists();
-            if labels.contains(&r.label) && (running || finished) {
-                kept.push(id);
-                self.book.adopt(r.clone());
-                self.adopted
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .push(r);
-            }
-        }
-        let cancelled = self.cancel_leftovers_except(&kept).await;
-        (kept, cancelled)
-    }
-
-    /// Cancels the jobs a killed run of this spec left in the queue, but
-    /// `keep`, and waits until they are gone.
-    async fn cancel_leftovers_except(&self, keep: &[String]) -> Vec<String> {
-        let Ok(out) = Command::new("squeue")
-            .args(["-h", "-o", "%i|%j"])
-            .output()
-            .await
-        else {
-            return Vec::new();
-        };
-        let ids: Vec<String> = String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .filter_map(|l| l.split_once('|'))
-            .filter(|(_, name)| name.starts_with(&format!("{}-", self.prefix)))
-            .map(|(id, _)| id.trim().to_string())
-            .filter(|id| !keep.contains(id))
-            .collect();
-        if !ids.is_empty() {
-            let _ = Command::new("scancel").args(&ids).output().await;
-            // Until they are gone, nothing of this run starts beside them.
-            let deadline = std::time::Instant::now() + Duration::from_secs(60);
-            while std::time::Instant::now() < deadline {
-                match squeue(&ids).await {
-                    Ok(left) if left.values().all(|(state, _)| is_final(state)) => break,
-                    _ => tokio::time::sleep(Duration::from_millis(500)).await,
-                }
-            }
-        }
-        ids
-    }
 }
 
 enum Ended {
@@ -513,90 +403,4 @@ fn is_final(state: &str) -> bool {
         state,
         "PENDING" | "CONFIGURING" | "RUNNING" | "COMPLETING" | "SUSPENDED" | "RESIZING"
     )
-}
-
-fn done_path(dir: &Path) -> PathBuf {
-    dir.join("done")
-}
-
-/// `id -> (state, node)` of the jobs squeue still lists.
-async fn squeue(ids: &[String]) -> Result<HashMap<String, (String, String)>, String> {
-    let out = Command::new("squeue")
-        .args(["-h", "-o", "%i|%T|%N", "-j", &ids.join(",")])
-        .output()
-        .await
-        .map_err(|e| e.to_string())?;
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    if !out.status.success() && !stderr.contains("Invalid job id") {
-        return Err(crate::text::one_line(&stderr, 200));
-    }
-    Ok(String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|l| {
-            let mut parts = l.split('|');
-            let id = parts.next()?.trim().to_string();
-            let state = parts.next()?.trim().to_string();
-            let node = parts.next().unwrap_or("").trim().to_string();
-            Some((id, (state, node)))
-        })
-        .collect())
-}
-
-/// The job's final state from accounting, when the cluster keeps it.
-async fn sacct_state(id: &str) -> Option<String> {
-    let out = Command::new("sacct")
-        .args(["-n", "-P", "-X", "-o", "State", "-j", id])
-        .output()
-        .await
-        .ok()?;
-    let text = String::from_utf8_lossy(&out.stdout);
-    text.lines()
-        .next()
-        .map(|l| l.trim().to_string())
-        .filter(|s| !s.is_empty())
-}
-
-/// The runs' results as the job wrote them into `dir`.
-fn read_outputs(r: &Runs<'_>, dir: &Path) -> Vec<RunOutput> {
-    let mut outputs = Vec::new();
-    for run in r.first_run..r.first_run + r.runs {
-        let Ok(status) = std::fs::read_to_string(dir.join(format!("measure-{run}.exit"))) else {
-            break;
-        };
-        let mut parts = status.split_whitespace();
-        let code = parts.next().unwrap_or("1");
-        let millis: u64 = parts.next().and_then(|m| m.parse().ok()).unwrap_or(0);
-        let exit = match code {
-            "timeout" => Exit::TimedOut,
-            c => match c.parse::<i32>() {
-                Ok(n) if n > 128 => Exit::Signal(n - 128),
-                Ok(n) => Exit::Code(n),
-                Err(_) => Exit::Code(1),
-            },
-        };
-        let failed = !exit.success();
-        outputs.push(RunOutput {
-            run,
-            exit,
-            elapsed: Duration::from_millis(millis),
-            stdout_tail: tail(&dir.join(format!("measure-{run}.stdout"))),
-            stderr_tail: tail(&dir.join(format!("measure-{run}.stderr"))),
-        });
-        if failed {
-            break;
-        }
-    }
-    outputs
-}
-
-fn tail(path: &Path) -> Vec<u8> {
-    use std::io::{Read, Seek, SeekFrom};
-    let Ok(mut f) = std::fs::File::open(path) else {
-        return Vec::new();
-    };
-    let len = f.metadata().map(|m| m.len()).unwrap_or(0);
-    let _ = f.seek(SeekFrom::Start(len.saturating_sub(TAIL_BYTES)));
-    let mut buf = Vec::new();
-    let _ = f.read_to_end(&mut buf);
-    buf
 }

@@ -1,0 +1,151 @@
+//! The rules of the `measurement` section: the command, stability, comparison, the ladder.
+
+use super::*;
+
+pub(super) fn check_measurement(spec: &Spec, f: &mut Findings) {
+    let m = &spec.measurement;
+    if m.command.trim().is_empty() {
+        f.error("measurement.command", "must be a non-empty shell command");
+    }
+    if m.timeout_seconds == 0 {
+        f.error("measurement.timeout_seconds", "must be at least 1");
+    } else if m.timeout_seconds > MAX_TIMEOUT {
+        f.error(
+            "measurement.timeout_seconds",
+            format!(
+                "{} is more than a week ({MAX_TIMEOUT} s)",
+                m.timeout_seconds
+            ),
+        );
+    }
+    check_relative_path("measurement.working_directory", &m.working_directory, f);
+    let s = &m.stability;
+    if s.mode == StabilityMode::Repeat && s.repeat_count == 0 {
+        f.error("measurement.stability.repeat_count", "must be at least 1");
+    }
+    if s.repeat_count > MAX_RUNS {
+        f.error(
+            "measurement.stability.repeat_count",
+            format!(
+                "{} is more than {MAX_RUNS} runs a measurement",
+                s.repeat_count
+            ),
+        );
+    } else if s.mode == StabilityMode::Stable && s.repeat_count != DEFAULT_REPEAT_COUNT {
+        f.warn(
+            "measurement.stability.repeat_count",
+            "is ignored with mode: stable (one run a measurement); use mode: repeat to take it",
+        );
+    }
+    if s.noise_threshold < 0.0 {
+        f.error(
+            "measurement.stability.noise_threshold",
+            "must not be negative",
+        );
+    }
+    let c = &s.comparison;
+    let method = c.method();
+    if s.mode == StabilityMode::Ladder {
+        if let Some(ladder) = &s.ladder {
+            let confirm = ladder
+                .confirmation_repeats
+                .unwrap_or(i64::from(s.repeat_count));
+            let pairs = ladder.exploratory_pairs.unwrap_or(1);
+            if pairs < 1 {
+                f.error(
+                    "measurement.stability.ladder.exploratory_pairs",
+                    "must be a positive integer",
+                );
+            }
+            if confirm < 1 || confirm < pairs {
+                f.error(
+                    "measurement.stability.ladder.confirmation_repeats",
+                    "must be a positive integer at least as large as exploratory_pairs",
+                );
+            }
+            if let Some(after) = ladder
+                .futility
+                .as_ref()
+                .and_then(|fu| fu.after_elapsed_seconds)
+                && after <= 0.0
+            {
+                f.error(
+                    "measurement.stability.ladder.futility.after_elapsed_seconds",
+                    "must be a positive number",
+                );
+            }
+            if let Some(factor) = ladder.futility.as_ref().and_then(|fu| fu.worse_factor)
+                && factor <= 1.0
+            {
+                f.warn(
+                    "measurement.stability.ladder.futility.worse_factor",
+                    "is at most 1, so the futility bound never applies",
+                );
+            }
+        }
+        if c.method.is_none() {
+            f.warn(
+                "measurement.stability.comparison.method",
+                "is unset with mode: ladder, so the absolute noise_threshold decides; relative or paired usually suits a ladder",
+            );
+        }
+        if method == ComparisonMethod::Statistical {
+            f.error(
+                "measurement.stability.comparison.method",
+                "statistical sampling decides how many samples each candidate takes, so it does not combine with mode: ladder; use one of them",
+            );
+        }
+    } else if s.ladder.is_some() {
+        f.warn(
+            "measurement.stability.ladder",
+            "is ignored unless measurement.stability.mode is ladder",
+        );
+    }
+    for (key, value) in [
+        ("relative_threshold", c.relative_threshold),
+        ("noise_threshold", c.noise_threshold),
+        ("minimum_improvement", c.minimum_improvement),
+    ] {
+        if value.is_some_and(|v| v < 0.0) {
+            f.error(
+                format!("measurement.stability.comparison.{key}"),
+                "must not be negative",
+            );
+        }
+    }
+    if let Some(confidence) = c.confidence
+        && !(0.5..1.0).contains(&confidence)
+    {
+        f.error(
+            "measurement.stability.comparison.confidence",
+            "must be at least 0.5 and below 1 (for example 0.95)",
+        );
+    }
+    if let Some(n) = c.max_samples
+        && !(3..=1000).contains(&n)
+    {
+        f.error(
+            "measurement.stability.comparison.max_samples",
+            "must be between 3 and 1000",
+        );
+    }
+    if method == ComparisonMethod::Statistical && spec.metric.primary.kind == MetricType::Judge {
+        f.error(
+            "measurement.stability.comparison.method",
+            "statistical sampling needs a hard primary metric: a judge score is judged once per experiment, not sampled",
+        );
+    }
+    if method != ComparisonMethod::Statistical {
+        for (key, set) in [
+            ("confidence", c.confidence.is_some()),
+            ("max_samples", c.max_samples.is_some()),
+        ] {
+            if set {
+                f.warn(
+                    format!("measurement.stability.comparison.{key}"),
+                    "applies to method: statistical only, so it is ignored",
+                );
+            }
+        }
+    }
+}
