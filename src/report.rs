@@ -58,15 +58,27 @@ pub fn pace(log: &ExperimentLog) -> (f64, Option<f64>) {
 
 pub fn render(log: &ExperimentLog, spec: &Spec, spec_file: &Path, repo: Option<&Repo>) -> String {
     let mut out = String::new();
-    let primary = &spec.metric.primary.name;
     let _ = writeln!(out, "# optimize report: {}\n", spec.name);
     let _ = writeln!(out, "{}\n", one_line(&spec.description, 300));
+    summary(&mut out, log, spec);
+    metrics_table(&mut out, log, spec);
+    kept_changes(&mut out, log, spec, repo);
+    render_intervals(&mut out, log, spec);
+    success_per_category(&mut out, log);
+    failures(&mut out, log, spec);
+    variants(&mut out, log, spec);
+    cost_and_time(&mut out, log);
+    waiting_and_merging(&mut out, log, spec, spec_file);
+    out
+}
 
+fn summary(out: &mut String, log: &ExperimentLog, spec: &Spec) {
+    let primary = &spec.metric.primary.name;
+    let num = |v: Option<f64>| v.map(fmt_num).unwrap_or_else(|| "?".into());
     let _ = writeln!(out, "## Summary\n");
     let (hours, rate) = pace(log);
     let base = log.baseline.metric(primary);
     let best = log.result(primary);
-    let num = |v: Option<f64>| v.map(fmt_num).unwrap_or_else(|| "?".into());
     let _ = writeln!(out, "- run `{}`, started {}", log.run_id, log.started_at);
     if let Some(stop) = &log.run.stopped_because {
         let _ = writeln!(out, "- stopped because {stop}");
@@ -93,7 +105,10 @@ pub fn render(log: &ExperimentLog, spec: &Spec, spec_file: &Path, repo: Option<&
             .unwrap_or_default()
     );
     let _ = writeln!(out, "\n![progress](progress.svg)\n");
+}
 
+fn metrics_table(out: &mut String, log: &ExperimentLog, spec: &Spec) {
+    let num = |v: Option<f64>| v.map(fmt_num).unwrap_or_else(|| "?".into());
     let _ = writeln!(out, "## Metrics: baseline -> best\n");
     let _ = writeln!(out, "| metric | role | baseline | best | change |");
     let _ = writeln!(out, "|---|---|---|---|---|");
@@ -112,7 +127,10 @@ pub fn render(log: &ExperimentLog, spec: &Spec, spec_file: &Path, repo: Option<&
             num(x)
         );
     }
+}
 
+fn kept_changes(out: &mut String, log: &ExperimentLog, spec: &Spec, repo: Option<&Repo>) {
+    let primary = &spec.metric.primary.name;
     let _ = writeln!(out, "\n## Kept changes, in order\n");
     let kept: Vec<_> = log.kept().collect();
     if kept.is_empty() {
@@ -153,9 +171,9 @@ pub fn render(log: &ExperimentLog, spec: &Spec, spec_file: &Path, repo: Option<&
             let _ = writeln!(out, "```\n");
         }
     }
+}
 
-    render_intervals(&mut out, log, spec);
-
+fn success_per_category(out: &mut String, log: &ExperimentLog) {
     let _ = writeln!(out, "## Success per category\n");
     let _ = writeln!(out, "| category | tried | kept | success |");
     let _ = writeln!(out, "|---|---|---|---|");
@@ -172,7 +190,9 @@ pub fn render(log: &ExperimentLog, spec: &Spec, spec_file: &Path, repo: Option<&
             *kept as f64 * 100.0 / *tried as f64
         );
     }
+}
 
+fn failures(out: &mut String, log: &ExperimentLog, spec: &Spec) {
     let _ = writeln!(out, "\n## Failures, by reason\n");
     let mut failures: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for e in &log.experiments {
@@ -230,7 +250,9 @@ pub fn render(log: &ExperimentLog, spec: &Spec, spec_file: &Path, repo: Option<&
             let _ = writeln!(out, "  - {i}");
         }
     }
+}
 
+fn variants(out: &mut String, log: &ExperimentLog, spec: &Spec) {
     if !spec.implementer.variants.is_empty() {
         let _ = writeln!(out, "\n## Variants\n");
         let _ = writeln!(
@@ -245,6 +267,10 @@ pub fn render(log: &ExperimentLog, spec: &Spec, spec_file: &Path, repo: Option<&
             let _ = writeln!(out, "- {line}");
         }
     }
+}
+
+fn cost_and_time(out: &mut String, log: &ExperimentLog) {
+    let (hours, _) = pace(log);
     let _ = writeln!(out, "\n## Cost and time\n");
     let judge = log.best.total_judge_cost_usd;
     let other = log.run.total_llm_cost_usd;
@@ -282,10 +308,12 @@ pub fn render(log: &ExperimentLog, spec: &Spec, spec_file: &Path, repo: Option<&
             queued
         );
     }
+}
 
+fn waiting_and_merging(out: &mut String, log: &ExperimentLog, spec: &Spec, spec_file: &Path) {
     let _ = writeln!(out, "\n## Waiting for dependency approval\n");
     match crate::wrapup::render_waiting(log, spec_file, true) {
-        Some(waiting) => out += &waiting,
+        Some(waiting) => *out += &waiting,
         None => {
             let _ = writeln!(out, "Nothing is waiting.");
         }
@@ -298,7 +326,6 @@ pub fn render(log: &ExperimentLog, spec: &Spec, spec_file: &Path, repo: Option<&
         "The kept changes are one commit each on `{branch}`, on top of the start commit.\n\n```sh\ngit log --oneline {branch}     # review\ngit diff HEAD...{branch}       # everything at once\ngit merge {branch}             # take it\n```\n\nEvery other experiment's commit is on its `optimize-exp/{}/exp-NNN` branch (`git show` it).",
         spec.name
     );
-    out
 }
 
 /// `method: statistical`: the change with its interval and samples.

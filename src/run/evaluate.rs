@@ -12,6 +12,35 @@ use crate::log::{Best, Outcome};
 use crate::names;
 use crate::text::fmt_num;
 
+/// What a batch's decision works with.
+struct Batch {
+    primary: String,
+    threshold: f64,
+    /// The newer schema's outcomes (inconclusive, not_selected, ...).
+    newer: bool,
+    best_before: f64,
+    /// Each pending entry's decision against the best.
+    decisions: Vec<(u64, Decision)>,
+}
+
+impl Batch {
+    fn decision(&self, iteration: u64) -> Decision {
+        self.decisions
+            .iter()
+            .find(|(i, _)| *i == iteration)
+            .map(|(_, d)| d.clone())
+            .expect("every pending entry was decided")
+    }
+}
+
+/// How a runner-up's merge ended.
+enum Merge {
+    Kept,
+    /// Not better (or in conflict): no further merges this batch.
+    Stopped,
+    Interrupted,
+}
+
 impl Loop {
     /// Decides the pending entries. Interrupted midway (during a runner-up's
     /// re-measurement), it leaves the log as it was, so the next session
@@ -36,108 +65,19 @@ impl Loop {
     }
 
     async fn decide_batch(&mut self, decided: &mut Vec<Event>) -> Result<BatchEnd, RunError> {
-        let spec = self.ctx.spec.clone();
-        let primary = spec.metric.primary.name.clone();
-        let threshold = self.ctx.threshold();
-        let newer = spec
-            .measurement
-            .stability
-            .uses_newer_outcomes(!spec.metric.objectives.is_empty());
-        let best_before = self.best_value().unwrap_or(f64::NAN);
-        let best_snapshot = snapshot::of_best(&spec, &self.log.best);
-        let pending: Vec<u64> = self
-            .log
-            .experiments
-            .iter()
-            .filter(|e| e.outcome.is_pending())
-            .map(|e| e.iteration)
-            .collect();
-        if pending.is_empty() {
+        let Some(batch) = self.batch_decisions() else {
             self.log.run.in_flight = None;
             return Ok(BatchEnd::Done);
-        }
-        // Each entry decided against the best it was measured against.
-        let decisions: Vec<(u64, Decision)> = pending
-            .iter()
-            .map(|&it| {
-                let e = self.entry(it).expect("pending entries exist");
-                let d = self.entry_decision(e, &best_snapshot);
-                (it, d)
-            })
-            .collect();
-        let decision_of = |it: u64| {
-            decisions
-                .iter()
-                .find(|(i, _)| *i == it)
-                .map(|(_, d)| d.clone())
-                .expect("every pending entry was decided")
         };
-        let candidates: Vec<Candidate> = decisions
-            .iter()
-            .map(|(it, d)| Candidate {
-                iteration: *it,
-                eligible: d.eligible && d.next_measurement == Next::None,
-                rank: d.rank_score,
-                files: self
-                    .entry(*it)
-                    .map(|e| e.changes.iter().map(|c| c.file.clone()).collect())
-                    .unwrap_or_default(),
-            })
-            .collect();
-        for (it, d) in &decisions {
-            if let Some(e) = self.entry_mut(*it) {
-                e.objective_results = serde_json::to_value(d)
-                    .ok()
-                    .and_then(|v| serde_yaml::to_value(&v["comparisons"]).ok());
-                e.next_measurement = Some("none".into());
-            }
-        }
-        let plan = decide::plan_batch(&candidates, spec.max_runner_up_merges_per_batch as usize);
+        let pending: Vec<u64> = batch.decisions.iter().map(|(i, _)| *i).collect();
+        let candidates = self.candidates(&batch);
+        self.record_objectives(&batch);
+        let merges = self.ctx.spec.max_runner_up_merges_per_batch as usize;
+        let plan = decide::plan_batch(&candidates, merges);
         let repo = Repo::open(&self.ctx.repo_root)?;
-        let branch = names::opt_branch(&spec.name);
-        let value_of = |lp: &Loop, it: u64| {
-            lp.entry(it)
-                .and_then(|e| e.metric(&primary))
-                .unwrap_or(f64::NAN)
-        };
-
         if let Some(k) = plan.kept {
-            let commit = self.experiment_commit(k)?;
-            repo.set_branch(&branch, commit)?;
-            fault("branch-moved-before-log");
-            let value = value_of(self, k);
-            let why = if newer {
-                format!("{}; kept.", decision_of(k).reason)
-            } else {
-                format!(
-                    "better than the best by more than the noise threshold {}; kept.",
-                    fmt_num(threshold)
-                )
-            };
-            let (reference, delta) = self.delta_of(k, best_before);
-            let e = self.entry_mut(k).expect("planned entries exist");
-            e.outcome = Outcome::Kept;
-            e.commit = Some(commit.to_string());
-            e.learnings = Some(format!(
-                "{primary} {} -> {} ({delta}): {why}",
-                fmt_num(reference),
-                fmt_num(value),
-            ));
-            let metrics = e.metrics.clone().unwrap_or_default();
-            let judge = e.judge.clone();
-            let samples = e.record.samples.clone();
-            self.set_best(k, metrics, commit, judge, samples);
-            decided.push(Event::ExperimentFinished {
-                iteration: k,
-                outcome: Outcome::Kept,
-                detail: format!("{primary} {delta}"),
-            });
-            decided.push(Event::NewBest {
-                iteration: k,
-                value,
-            });
+            self.keep(&repo, &batch, k, decided)?;
         }
-
         let mut stopped = false;
         for &r in &plan.runner_ups {
             let winner = plan.kept.expect("runner-ups only follow a kept experiment");
@@ -148,144 +88,278 @@ impl Loop {
                 self.revert(r, "Improved alone, but an earlier runner-up combination in this batch was not better, so no further merges were tried; reverted.".into(), decided);
                 continue;
             }
-            let solo = value_of(self, r);
-            let best_now = self.best_value().unwrap_or(f64::NAN);
-            let onto = self
-                .best_commit()
-                .expect("a best commit exists after a keep");
-            let pick = self.experiment_commit(r)?;
-            let message =
-                names::commit_message(&spec.name, &self.entry(r).expect("exists").hypothesis);
-            fault("runner-up-cherry-pick");
-            let Some(combined) = repo.cherry_pick(pick, onto, &message)? else {
-                let e = self.entry_mut(r).expect("exists");
-                e.outcome = Outcome::RunnerUpReverted;
-                e.merged_with = Some(winner);
-                e.learnings = Some(format!(
-                    "Improved alone ({}), but its change conflicts with #{winner}; not merged.",
-                    fmt_num(solo)
-                ));
-                decided.push(self.finished(r, "conflicts with the new best".into()));
-                stopped = true;
-                continue;
-            };
-            let new_best = snapshot::of_best(&spec, &self.log.best);
-            let measured =
-                combination::measure_combination(&self.ctx, combined, r, &new_best, onto).await;
-            let verdict = match &measured {
-                Err(protocol::Failure::Interrupted) => {
-                    return Ok(BatchEnd::Stop(StopReason::Interrupted));
-                }
-                Err(f) => Err(crate::text::one_line(&f.to_string(), 160)),
-                Ok(m) => {
-                    let value = m
-                        .measured
-                        .metrics
-                        .get(&primary)
-                        .copied()
-                        .unwrap_or(f64::NAN);
-                    if !m.gates_passed() {
-                        Err("the combination fails a degenerate gate".to_string())
-                    } else if m.decision.eligible {
-                        Ok(value)
-                    } else {
-                        Err(format!(
-                            "the combination measured {primary} {} vs the new best {} ({})",
-                            fmt_num(value),
-                            fmt_num(best_now),
-                            m.decision.reason
-                        ))
-                    }
-                }
-            };
-            match verdict {
-                Ok(value) => {
-                    repo.set_branch(&branch, combined)?;
-                    fault("branch-moved-before-log");
-                    let m = measured.expect("verdict Ok implies measured");
-                    let metrics = to_mapping(&m.measured.metrics);
-                    let samples = Some(snapshot::by_metric(&m.measured.samples));
-                    let e = self.entry_mut(r).expect("exists");
-                    e.outcome = Outcome::RunnerUpKept;
-                    e.merged_with = Some(winner);
-                    e.commit = Some(combined.to_string());
-                    e.record.combined_metrics = Some(metrics.clone());
-                    e.learnings = Some(format!(
-                        "Improved alone ({}); combined with #{winner} it measured {primary} {} vs {} ({}); kept on top.",
-                        fmt_num(solo),
-                        fmt_num(value),
-                        fmt_num(best_now),
-                        decide::format_delta(value - best_now)
-                    ));
-                    self.set_best(r, metrics, combined, None, samples);
-                    decided
-                        .push(self.finished(r, format!("combined {primary} {}", fmt_num(value))));
-                    decided.push(Event::NewBest {
-                        iteration: r,
-                        value,
-                    });
-                }
-                Err(why) => {
-                    let e = self.entry_mut(r).expect("exists");
-                    e.outcome = Outcome::RunnerUpReverted;
-                    e.merged_with = Some(winner);
-                    e.record.combined_commit = Some(combined.to_string());
-                    if let Ok(m) = &measured {
-                        e.record.combined_metrics = Some(to_mapping(&m.measured.metrics));
-                    }
-                    e.learnings = Some(format!(
-                        "Improved alone ({}), but {why}; not better, so it was reverted and no further merges were tried.",
-                        fmt_num(solo)
-                    ));
-                    decided.push(self.finished(r, why));
-                    stopped = true;
-                }
+            match self
+                .merge_runner_up(&repo, &batch, winner, r, decided)
+                .await?
+            {
+                Merge::Kept => {}
+                Merge::Stopped => stopped = true,
+                Merge::Interrupted => return Ok(BatchEnd::Stop(StopReason::Interrupted)),
             }
         }
-
         for &r in &plan.not_kept {
-            let d = decision_of(r);
-            let value = value_of(self, r);
-            let (reference, delta) = self.delta_of(r, best_before);
-            let versus = format!(
-                "{primary} {} vs best {} ({delta})",
-                fmt_num(value),
-                fmt_num(reference),
-            );
-            let (outcome, why) = match d.decision {
-                _ if d.eligible => (
-                    if newer { Outcome::NotSelected } else { Outcome::Reverted },
-                    "Improved alone, but it touches files already merged in this batch or the runner-up cap was reached; not integrated.".to_string(),
-                ),
-                Verdict::Inconclusive | Verdict::Promising => (
-                    if newer { Outcome::Inconclusive } else { Outcome::Reverted },
-                    if newer {
-                        format!("{versus}: {}; not kept.", d.reason)
-                    } else {
-                        format!("{versus}: inside the noise threshold {}; reverted.", fmt_num(threshold))
-                    },
-                ),
-                Verdict::Censored => (
-                    Outcome::Censored,
-                    format!("{versus}: {}; censored.", d.reason),
-                ),
-                Verdict::Error if value.is_nan() || newer => (
-                    if newer { Outcome::Error } else { Outcome::Reverted },
-                    format!("{}; not kept.", d.reason),
-                ),
-                _ if newer => (Outcome::Reverted, format!("{versus}: {}; reverted.", d.reason)),
-                _ => (Outcome::Reverted, format!("{versus}: no better; reverted.")),
-            };
-            let detail = if newer {
-                d.reason.clone()
-            } else {
-                "not kept".into()
-            };
-            self.settle(r, outcome, why, detail, decided);
+            self.settle_not_kept(&batch, r, decided);
         }
         self.model_learnings(&pending).await;
         self.log.run.in_flight = None;
         Ok(BatchEnd::Done)
+    }
+
+    /// Each pending entry decided against the best it was measured against;
+    /// `None` when nothing is pending.
+    fn batch_decisions(&self) -> Option<Batch> {
+        let spec = &self.ctx.spec;
+        let best_snapshot = snapshot::of_best(spec, &self.log.best);
+        let decisions: Vec<(u64, Decision)> = self
+            .log
+            .experiments
+            .iter()
+            .filter(|e| e.outcome.is_pending())
+            .map(|e| (e.iteration, self.entry_decision(e, &best_snapshot)))
+            .collect();
+        if decisions.is_empty() {
+            return None;
+        }
+        Some(Batch {
+            primary: spec.metric.primary.name.clone(),
+            threshold: self.ctx.threshold(),
+            newer: spec
+                .measurement
+                .stability
+                .uses_newer_outcomes(!spec.metric.objectives.is_empty()),
+            best_before: self.best_value().unwrap_or(f64::NAN),
+            decisions,
+        })
+    }
+
+    fn candidates(&self, batch: &Batch) -> Vec<Candidate> {
+        batch
+            .decisions
+            .iter()
+            .map(|(it, d)| Candidate {
+                iteration: *it,
+                eligible: d.eligible && d.next_measurement == Next::None,
+                rank: d.rank_score,
+                files: self
+                    .entry(*it)
+                    .map(|e| e.changes.iter().map(|c| c.file.clone()).collect())
+                    .unwrap_or_default(),
+            })
+            .collect()
+    }
+
+    fn record_objectives(&mut self, batch: &Batch) {
+        for (it, d) in &batch.decisions {
+            if let Some(e) = self.entry_mut(*it) {
+                e.objective_results = serde_json::to_value(d)
+                    .ok()
+                    .and_then(|v| serde_yaml::to_value(&v["comparisons"]).ok());
+                e.next_measurement = Some("none".into());
+            }
+        }
+    }
+
+    fn value_of(&self, iteration: u64) -> f64 {
+        self.entry(iteration)
+            .and_then(|e| e.metric(&self.ctx.spec.metric.primary.name))
+            .unwrap_or(f64::NAN)
+    }
+
+    /// The batch's winner: the branch moves to it, then the log says so.
+    fn keep(
+        &mut self,
+        repo: &Repo,
+        batch: &Batch,
+        k: u64,
+        decided: &mut Vec<Event>,
+    ) -> Result<(), RunError> {
+        let branch = names::opt_branch(&self.ctx.spec.name);
+        let commit = self.experiment_commit(k)?;
+        repo.set_branch(&branch, commit)?;
+        fault("branch-moved-before-log");
+        let value = self.value_of(k);
+        let why = if batch.newer {
+            format!("{}; kept.", batch.decision(k).reason)
+        } else {
+            format!(
+                "better than the best by more than the noise threshold {}; kept.",
+                fmt_num(batch.threshold)
+            )
+        };
+        let (reference, delta) = self.delta_of(k, batch.best_before);
+        let e = self.entry_mut(k).expect("planned entries exist");
+        e.outcome = Outcome::Kept;
+        e.commit = Some(commit.to_string());
+        e.learnings = Some(format!(
+            "{} {} -> {} ({delta}): {why}",
+            batch.primary,
+            fmt_num(reference),
+            fmt_num(value),
+        ));
+        let metrics = e.metrics.clone().unwrap_or_default();
+        let judge = e.judge.clone();
+        let samples = e.record.samples.clone();
+        self.set_best(k, metrics, commit, judge, samples);
+        decided.push(Event::ExperimentFinished {
+            iteration: k,
+            outcome: Outcome::Kept,
+            detail: format!("{} {delta}", batch.primary),
+        });
+        decided.push(Event::NewBest {
+            iteration: k,
+            value,
+        });
+        Ok(())
+    }
+
+    /// Runner-up `r` cherry-picked onto the new best and measured there.
+    async fn merge_runner_up(
+        &mut self,
+        repo: &Repo,
+        batch: &Batch,
+        winner: u64,
+        r: u64,
+        decided: &mut Vec<Event>,
+    ) -> Result<Merge, RunError> {
+        let branch = names::opt_branch(&self.ctx.spec.name);
+        let solo = self.value_of(r);
+        let best_now = self.best_value().unwrap_or(f64::NAN);
+        let onto = self
+            .best_commit()
+            .expect("a best commit exists after a keep");
+        let pick = self.experiment_commit(r)?;
+        let message = names::commit_message(
+            &self.ctx.spec.name,
+            &self.entry(r).expect("exists").hypothesis,
+        );
+        fault("runner-up-cherry-pick");
+        let Some(combined) = repo.cherry_pick(pick, onto, &message)? else {
+            let e = self.entry_mut(r).expect("exists");
+            e.outcome = Outcome::RunnerUpReverted;
+            e.merged_with = Some(winner);
+            e.learnings = Some(format!(
+                "Improved alone ({}), but its change conflicts with #{winner}; not merged.",
+                fmt_num(solo)
+            ));
+            decided.push(self.finished(r, "conflicts with the new best".into()));
+            return Ok(Merge::Stopped);
+        };
+        let new_best = snapshot::of_best(&self.ctx.spec, &self.log.best);
+        let measured =
+            combination::measure_combination(&self.ctx, combined, r, &new_best, onto).await;
+        let verdict = match &measured {
+            Err(protocol::Failure::Interrupted) => return Ok(Merge::Interrupted),
+            Err(f) => Err(crate::text::one_line(&f.to_string(), 160)),
+            Ok(m) => {
+                let value = m
+                    .measured
+                    .metrics
+                    .get(&batch.primary)
+                    .copied()
+                    .unwrap_or(f64::NAN);
+                if !m.gates_passed() {
+                    Err("the combination fails a degenerate gate".to_string())
+                } else if m.decision.eligible {
+                    Ok(value)
+                } else {
+                    Err(format!(
+                        "the combination measured {} {} vs the new best {} ({})",
+                        batch.primary,
+                        fmt_num(value),
+                        fmt_num(best_now),
+                        m.decision.reason
+                    ))
+                }
+            }
+        };
+        match verdict {
+            Ok(value) => {
+                repo.set_branch(&branch, combined)?;
+                fault("branch-moved-before-log");
+                let m = measured.expect("verdict Ok implies measured");
+                let metrics = to_mapping(&m.measured.metrics);
+                let samples = Some(snapshot::by_metric(&m.measured.samples));
+                let e = self.entry_mut(r).expect("exists");
+                e.outcome = Outcome::RunnerUpKept;
+                e.merged_with = Some(winner);
+                e.commit = Some(combined.to_string());
+                e.record.combined_metrics = Some(metrics.clone());
+                e.learnings = Some(format!(
+                    "Improved alone ({}); combined with #{winner} it measured {} {} vs {} ({}); kept on top.",
+                    fmt_num(solo),
+                    batch.primary,
+                    fmt_num(value),
+                    fmt_num(best_now),
+                    decide::format_delta(value - best_now)
+                ));
+                self.set_best(r, metrics, combined, None, samples);
+                decided.push(
+                    self.finished(r, format!("combined {} {}", batch.primary, fmt_num(value))),
+                );
+                decided.push(Event::NewBest {
+                    iteration: r,
+                    value,
+                });
+                Ok(Merge::Kept)
+            }
+            Err(why) => {
+                let e = self.entry_mut(r).expect("exists");
+                e.outcome = Outcome::RunnerUpReverted;
+                e.merged_with = Some(winner);
+                e.record.combined_commit = Some(combined.to_string());
+                if let Ok(m) = &measured {
+                    e.record.combined_metrics = Some(to_mapping(&m.measured.metrics));
+                }
+                e.learnings = Some(format!(
+                    "Improved alone ({}), but {why}; not better, so it was reverted and no further merges were tried.",
+                    fmt_num(solo)
+                ));
+                decided.push(self.finished(r, why));
+                Ok(Merge::Stopped)
+            }
+        }
+    }
+
+    fn settle_not_kept(&mut self, batch: &Batch, r: u64, decided: &mut Vec<Event>) {
+        let d = batch.decision(r);
+        let value = self.value_of(r);
+        let (reference, delta) = self.delta_of(r, batch.best_before);
+        let versus = format!(
+            "{} {} vs best {} ({delta})",
+            batch.primary,
+            fmt_num(value),
+            fmt_num(reference),
+        );
+        let (outcome, why) = match d.decision {
+            _ if d.eligible => (
+                if batch.newer { Outcome::NotSelected } else { Outcome::Reverted },
+                "Improved alone, but it touches files already merged in this batch or the runner-up cap was reached; not integrated.".to_string(),
+            ),
+            Verdict::Inconclusive | Verdict::Promising => (
+                if batch.newer { Outcome::Inconclusive } else { Outcome::Reverted },
+                if batch.newer {
+                    format!("{versus}: {}; not kept.", d.reason)
+                } else {
+                    format!("{versus}: inside the noise threshold {}; reverted.", fmt_num(batch.threshold))
+                },
+            ),
+            Verdict::Censored => (
+                Outcome::Censored,
+                format!("{versus}: {}; censored.", d.reason),
+            ),
+            Verdict::Error if value.is_nan() || batch.newer => (
+                if batch.newer { Outcome::Error } else { Outcome::Reverted },
+                format!("{}; not kept.", d.reason),
+            ),
+            _ if batch.newer => (Outcome::Reverted, format!("{versus}: {}; reverted.", d.reason)),
+            _ => (Outcome::Reverted, format!("{versus}: no better; reverted.")),
+        };
+        let detail = if batch.newer {
+            d.reason.clone()
+        } else {
+            "not kept".into()
+        };
+        self.settle(r, outcome, why, detail, decided);
     }
 
     /// An entry's change, as everything shows it: its `primary_delta`
