@@ -153,74 +153,33 @@ pub fn decide_with(rules: &Rules, baseline: &Value, candidate: &Value) -> Decisi
     if candidate.get("smoke_passed") == Some(&Value::Bool(false)) {
         return Decision::closed(Verdict::Degenerate, "smoke test failed");
     }
-    let mut failures = Vec::new();
-    for (name, check) in &rules.gates {
-        let value = candidate.get("gates").and_then(|g| g.get(name));
-        match gate_passes(value, check) {
-            Ok(true) => {}
-            Ok(false) => failures.push(name.clone()),
-            Err(e) => return Decision::closed(Verdict::Error, e),
-        }
-    }
-    if !failures.is_empty() {
-        let mut d = Decision::closed(
-            Verdict::Degenerate,
-            format!("degenerate gate failed: {}", failures.join(", ")),
-        );
-        d.violated_objectives = failures;
+    if let Some(d) = gate_failure(rules, candidate) {
         return d;
     }
-
-    let mut comparisons: Vec<(String, Comparison)> = Vec::new();
-    let mut improved: Vec<(String, f64)> = Vec::new();
-    let mut violated = Vec::new();
-    let mut missing = Vec::new();
-    let mut candidate_values: Vec<(String, Option<f64>)> = Vec::new();
-    for objective in &rules.required {
-        let base = metric_bundle(baseline, &objective.name, rules.aggregation);
-        let cand = metric_bundle(candidate, &objective.name, rules.aggregation);
-        candidate_values.push((
-            objective.name.clone(),
-            cand.as_ref().and_then(|c| c.aggregate),
-        ));
-        let (Some(base), Some(cand)) = (
-            base.filter(|b| b.aggregate.is_some()),
-            cand.filter(|c| c.aggregate.is_some()),
-        ) else {
-            missing.push(objective.name.clone());
-            continue;
-        };
-        let result = compare_objective(objective, &base, &cand, &rules.thresholds);
-        if result.verdict == ObjectiveVerdict::Improved {
-            improved.push((objective.name.clone(), result.relative));
-        }
-        if result.violated {
-            violated.push(objective.name.clone());
-        }
-        comparisons.push((objective.name.clone(), result));
-    }
-    if !missing.is_empty() {
+    let c = compare_required(rules, baseline, candidate);
+    if !c.missing.is_empty() {
         let mut d = Decision::closed(
             Verdict::Error,
-            format!("missing required metric: {}", missing.join(", ")),
+            format!("missing required metric: {}", c.missing.join(", ")),
         );
-        d.comparisons = comparisons;
+        d.comparisons = c.comparisons;
         return d;
     }
 
     let aggregation = rules.aggregation;
     let primary_bundle = metric_bundle(candidate, &primary.name, aggregation);
     let baseline_primary = metric_bundle(baseline, &primary.name, aggregation);
-    let primary_cmp = comparisons
+    let primary_cmp = c
+        .comparisons
         .iter()
         .find(|(n, _)| *n == primary.name)
         .map(|(_, c)| c.clone());
-    let eligible = !improved.is_empty() && violated.is_empty();
+    let eligible = !c.improved.is_empty() && c.violated.is_empty();
     let sample_count = match primary_bundle.as_ref().map(|b| b.samples.len()) {
         Some(n) if n >= 1 => n as u64,
         _ => positive_integer(candidate.get("sample_count"), 1),
     };
-    let improved_names: Vec<String> = improved.iter().map(|(n, _)| n.clone()).collect();
+    let improved_names: Vec<String> = c.improved.iter().map(|(n, _)| n.clone()).collect();
 
     if !eligible
         && is_futile(
@@ -237,18 +196,128 @@ pub fn decide_with(rules: &Rules, baseline: &Value, candidate: &Value) -> Decisi
             "noncompetitive under the predeclared futility bound",
         );
         d.improved_objectives = improved_names;
-        d.violated_objectives = violated;
+        d.violated_objectives = c.violated;
         d.primary_delta = primary_cmp.map(|c| c.delta);
-        d.comparisons = comparisons;
+        d.comparisons = c.comparisons;
         return d;
     }
 
+    let target_reached = targets_reached(rules, &c.candidate_values);
+    let all_inside = rules.required.iter().all(|o| {
+        c.comparisons
+            .iter()
+            .find(|(n, _)| *n == o.name)
+            .is_some_and(|(_, c)| c.verdict == ObjectiveVerdict::Inconclusive)
+    });
+    let decision = if eligible {
+        Verdict::Keep
+    } else if all_inside {
+        Verdict::Inconclusive
+    } else {
+        Verdict::Revert
+    };
+    let (decision, next) = ladder_step(&rules.ladder, decision, sample_count, candidate);
+    let reason = if eligible {
+        format!(
+            "improved {} without violating other required objectives",
+            improved_names.join(", ")
+        )
+    } else if decision == Verdict::Inconclusive {
+        "delta inside the comparison threshold".to_string()
+    } else if !c.violated.is_empty() {
+        format!("violated {}", c.violated.join(", "))
+    } else {
+        "no required objective improved".to_string()
+    };
+    let rank_score = rank(primary_cmp.as_ref(), &c.improved);
+    Decision {
+        decision,
+        eligible,
+        next_measurement: next,
+        target_reached,
+        improved_objectives: improved_names,
+        violated_objectives: c.violated,
+        comparisons: c.comparisons,
+        primary_delta: primary_cmp.map(|c| c.delta),
+        rank_score,
+        reason,
+    }
+}
+
+/// A degenerate gate the candidate fails (or a check that cannot be read).
+fn gate_failure(rules: &Rules, candidate: &Value) -> Option<Decision> {
+    let mut failures = Vec::new();
+    for (name, check) in &rules.gates {
+        let value = candidate.get("gates").and_then(|g| g.get(name));
+        match gate_passes(value, check) {
+            Ok(true) => {}
+            Ok(false) => failures.push(name.clone()),
+            Err(e) => return Some(Decision::closed(Verdict::Error, e)),
+        }
+    }
+    if failures.is_empty() {
+        return None;
+    }
+    let mut d = Decision::closed(
+        Verdict::Degenerate,
+        format!("degenerate gate failed: {}", failures.join(", ")),
+    );
+    d.violated_objectives = failures;
+    Some(d)
+}
+
+/// Every required objective compared, candidate against the baseline.
+struct Compared {
+    comparisons: Vec<(String, Comparison)>,
+    /// With their relative change.
+    improved: Vec<(String, f64)>,
+    violated: Vec<String>,
+    missing: Vec<String>,
+    candidate_values: Vec<(String, Option<f64>)>,
+}
+
+fn compare_required(rules: &Rules, baseline: &Value, candidate: &Value) -> Compared {
+    let mut c = Compared {
+        comparisons: Vec::new(),
+        improved: Vec::new(),
+        violated: Vec::new(),
+        missing: Vec::new(),
+        candidate_values: Vec::new(),
+    };
+    for objective in &rules.required {
+        let base = metric_bundle(baseline, &objective.name, rules.aggregation);
+        let cand = metric_bundle(candidate, &objective.name, rules.aggregation);
+        c.candidate_values.push((
+            objective.name.clone(),
+            cand.as_ref().and_then(|c| c.aggregate),
+        ));
+        let (Some(base), Some(cand)) = (
+            base.filter(|b| b.aggregate.is_some()),
+            cand.filter(|c| c.aggregate.is_some()),
+        ) else {
+            c.missing.push(objective.name.clone());
+            continue;
+        };
+        let result = compare_objective(objective, &base, &cand, &rules.thresholds);
+        if result.verdict == ObjectiveVerdict::Improved {
+            c.improved.push((objective.name.clone(), result.relative));
+        }
+        if result.violated {
+            c.violated.push(objective.name.clone());
+        }
+        c.comparisons.push((objective.name.clone(), result));
+    }
+    c
+}
+
+/// Every required objective that declares a target meets it.
+fn targets_reached(rules: &Rules, candidate_values: &[(String, Option<f64>)]) -> bool {
     let with_targets: Vec<&Objective> = rules
         .required
         .iter()
         .filter(|o| o.target.is_some())
         .collect();
-    let target_reached = !with_targets.is_empty()
+    !with_targets.is_empty()
         && with_targets.iter().all(|o| {
             let value = candidate_values
                 .iter()
@@ -258,22 +327,17 @@ pub fn decide_with(rules: &Rules, baseline: &Value, candidate: &Value) -> Decisi
                 (Some(v), Some(t)) => o.direction.signed_delta(t, v) >= 0.0,
                 _ => false,
             }
-        });
-    let all_inside = rules.required.iter().all(|o| {
-        comparisons
-            .iter()
-            .find(|(n, _)| *n == o.name)
-            .is_some_and(|(_, c)| c.verdict == ObjectiveVerdict::Inconclusive)
-    });
-    let mut decision = if eligible {
-        Verdict::Keep
-    } else if all_inside {
-        Verdict::Inconclusive
-    } else {
-        Verdict::Revert
-    };
+        })
+}
 
-    let ladder = &rules.ladder;
+/// The ladder's next step: the smoke check first, more samples while a keep
+/// is unconfirmed or the result inconclusive within the budget.
+fn ladder_step(
+    ladder: &Ladder,
+    mut decision: Verdict,
+    sample_count: u64,
+    candidate: &Value,
+) -> (Verdict, Next) {
     let mut next = Next::None;
     if ladder.enabled && ladder.has_smoke && present(candidate.get("smoke_passed")).is_none() {
         next = Next::Smoke;
@@ -297,38 +361,19 @@ pub fn decide_with(rules: &Rules, baseline: &Value, candidate: &Value) -> Decisi
             };
         }
     }
+    (decision, next)
+}
 
-    let reason = if eligible {
-        format!(
-            "improved {} without violating other required objectives",
-            improved_names.join(", ")
-        )
-    } else if decision == Verdict::Inconclusive {
-        "delta inside the comparison threshold".to_string()
-    } else if !violated.is_empty() {
-        format!("violated {}", violated.join(", "))
-    } else {
-        "no required objective improved".to_string()
-    };
-    let rank_score = match &primary_cmp {
+/// The primary's relative gain when it improved, else the best relative
+/// gain of any improved objective.
+fn rank(primary: Option<&Comparison>, improved: &[(String, f64)]) -> f64 {
+    match primary {
         Some(c) if c.verdict == ObjectiveVerdict::Improved => c.relative,
-        _ if improved.is_empty() => primary_cmp.as_ref().map_or(0.0, |c| c.relative),
+        _ if improved.is_empty() => primary.map_or(0.0, |c| c.relative),
         _ => improved
             .iter()
             .map(|(_, r)| *r)
             .fold(f64::NEG_INFINITY, f64::max),
-    };
-    Decision {
-        decision,
-        eligible,
-        next_measurement: next,
-        target_reached,
-        improved_objectives: improved_names,
-        violated_objectives: violated,
-        comparisons,
-        primary_delta: primary_cmp.map(|c| c.delta),
-        rank_score,
-        reason,
     }
 }
 
