@@ -49,7 +49,6 @@ impl Status {
         log_path: &Path,
     ) -> Status {
         let spec = &in_force(&loaded.spec, log);
-        let primary = &spec.metric.primary;
         let lock_json = holder.map(|h| json!({"pid": h.pid, "host": h.host, "since": h.since}));
         let running_line = match holder {
             Some(h) => format!("running ({h})"),
@@ -72,6 +71,31 @@ impl Status {
                 ),
             };
         };
+        let f = Figures::of(spec, log);
+        let json = json_of(spec, log, &f, log_path, holder.is_some(), lock_json);
+        let text = text_of(spec, log, &f, &running_line);
+        Status { json, text }
+    }
+}
+
+/// What both views show of a started run.
+struct Figures {
+    baseline: Option<f64>,
+    best: Option<f64>,
+    delta: Option<f64>,
+    improvement: Option<f64>,
+    direction: &'static str,
+    outcomes: Vec<(String, usize)>,
+    needs_approval: usize,
+    hours: f64,
+    rate: Option<f64>,
+    names: Vec<(String, &'static str)>,
+    stop: Value,
+}
+
+impl Figures {
+    fn of(spec: &crate::spec::Spec, log: &ExperimentLog) -> Figures {
+        let primary = &spec.metric.primary;
         let baseline = log.baseline.metric(&primary.name).or(primary.baseline);
         let best = log.result(&primary.name);
         let delta = match (baseline, best) {
@@ -92,136 +116,182 @@ impl Status {
             .iter()
             .filter(|h| h.dep_status == DepStatus::NeedsApproval)
             .count();
-        let outcome_json: serde_json::Map<String, Value> = outcomes
-            .iter()
-            .map(|(o, n)| (o.clone(), json!(n)))
-            .collect();
         let (hours, rate) = crate::report::pace(log);
         let names = spec.metric_roles();
-        let metrics: Vec<Value> = names
-            .iter()
-            .map(|(n, role)| {
-                json!({
-                    "name": n,
-                    "role": role,
-                    "baseline": log.baseline.metric(n),
-                    "best": log.result(n),
-                })
-            })
-            .collect();
         let stop = stop_conditions(spec, log, hours);
-        let json = json!({
-            "schema": 1,
-            "spec": spec.name,
-            "started": true,
-            "metrics": metrics,
-            "elapsed_hours": (hours * 1000.0).round() / 1000.0,
-            "experiments_per_hour": rate.map(|r| (r * 10.0).round() / 10.0),
-            "cost_usd": log.total_cost_usd(),
-            "measurements": log.run.measurements,
-            "noise": crate::report::best_noise(log, &primary.name).map(|n| json!({
-                "metric": primary.name, "samples": n.runs, "sd": n.sd, "relative_sd": n.relative(),
-            })),
-            "stop_conditions": stop,
-            "stopped_because": log.run.stopped_because,
-            "run_id": log.run_id,
-            "started_at": log.started_at,
-            "log": log_path.display().to_string(),
-            "running": holder.is_some(),
-            "lock_holder": lock_json,
-            "primary": {
-                "name": primary.name,
-                "direction": direction,
-                "baseline": baseline,
-                "best": best,
-                "best_iteration": log.best.iteration,
-                "delta": delta,
-                "improvement": improvement,
-            },
-            "experiments": log.experiments.len(),
-            "outcomes": outcome_json,
-            "backlog": log.hypothesis_backlog.len(),
-            "backlog_needs_approval": needs_approval,
-            "total_judge_cost_usd": log.best.total_judge_cost_usd,
-            "variants": crate::variants::ranking(spec, log).iter().map(|s| json!({
-                "name": s.name, "tried": s.tried, "chosen": s.chosen, "kept": s.kept,
-                "mean_kept_delta": s.mean_kept_delta(), "cost_usd": s.cost_usd,
-                "cost_per_kept_usd": s.cost_per_kept(),
-            })).collect::<Vec<_>>(),
-        });
-
-        let num = |v: Option<f64>| v.map(fmt_num).unwrap_or_else(|| "?".into());
-        let mut text = format!(
-            "{} (run {}, started {})\n",
-            spec.name, log.run_id, log.started_at
-        );
-        text += &format!("  {running_line}\n");
-        text += &format!(
-            "  {} ({direction}): baseline {} -> best {} at iteration {}",
-            primary.name,
-            num(baseline),
-            num(best),
-            log.best.iteration
-        );
-        if let (Some(d), Some(b)) = (delta, baseline) {
-            let sign = if d >= 0.0 { "+" } else { "" };
-            text += &format!(" ({sign}{}", fmt_num(d));
-            if b != 0.0 {
-                text += &format!(", {sign}{:.1}%", d / b.abs() * 100.0);
-            }
-            text += ")";
-        }
-        text += "\n";
-        let counts: Vec<String> = outcomes.iter().map(|(o, n)| format!("{o} {n}")).collect();
-        text += &format!(
-            "  experiments: {}{}\n",
-            log.experiments.len(),
-            if counts.is_empty() {
-                String::new()
-            } else {
-                format!(" ({})", counts.join(", "))
-            }
-        );
-        text += &format!("  backlog: {} hypotheses", log.hypothesis_backlog.len());
-        if needs_approval > 0 {
-            text += &format!(" ({needs_approval} waiting for dependency approval)");
-        }
-        text += "\n";
-        if let Some(n) = crate::report::best_noise(log, &primary.name) {
-            text += &format!(
-                "  noise: {} sd {} ({:.2}%) over the best's {} samples\n",
-                primary.name,
-                fmt_num((n.sd * 1e4).round() / 1e4),
-                n.relative() * 100.0,
-                n.runs
-            );
-        }
-        text += &format!(
-            "  cost: {}; active time {:.2} h{}\n",
-            crate::text::fmt_usd(log.total_cost_usd()),
+        Figures {
+            baseline,
+            best,
+            delta,
+            improvement,
+            direction,
+            outcomes,
+            needs_approval,
             hours,
-            rate.map(|r| format!(", {r:.1} experiments/hour"))
-                .unwrap_or_default()
-        );
-        for (n, role) in names.iter().skip(1) {
-            text += &format!(
-                "  {n} ({role}): {} -> {}\n",
-                num(log.baseline.metric(n)),
-                num(log.result(n))
-            );
+            rate,
+            names,
+            stop,
         }
-        if !spec.implementer.variants.is_empty() {
-            text += "  variants:\n";
-            for line in crate::variants::ranking_lines(spec, log) {
-                text += &format!("    {line}\n");
-            }
-        }
-        text += "  stop conditions:\n";
-        for (name, c) in stop.as_object().into_iter().flatten() {
-            text += &format!("    {name}: {}\n", c["text"].as_str().unwrap_or(""));
-        }
-        Status { json, text }
     }
+}
+
+fn json_of(
+    spec: &crate::spec::Spec,
+    log: &ExperimentLog,
+    f: &Figures,
+    log_path: &Path,
+    running: bool,
+    lock_json: Option<Value>,
+) -> Value {
+    let primary = &spec.metric.primary;
+    let (baseline, best, delta, improvement, direction) =
+        (f.baseline, f.best, f.delta, f.improvement, f.direction);
+    let (needs_approval, hours, rate, names, stop) =
+        (f.needs_approval, f.hours, f.rate, &f.names, &f.stop);
+    let outcome_json: serde_json::Map<String, Value> = f
+        .outcomes
+        .iter()
+        .map(|(o, n)| (o.clone(), json!(n)))
+        .collect();
+    let metrics: Vec<Value> = names
+        .iter()
+        .map(|(n, role)| {
+            json!({
+                "name": n,
+                "role": role,
+                "baseline": log.baseline.metric(n),
+                "best": log.result(n),
+            })
+        })
+        .collect();
+    json!({
+        "schema": 1,
+        "spec": spec.name,
+        "started": true,
+        "metrics": metrics,
+        "elapsed_hours": (hours * 1000.0).round() / 1000.0,
+        "experiments_per_hour": rate.map(|r| (r * 10.0).round() / 10.0),
+        "cost_usd": log.total_cost_usd(),
+        "measurements": log.run.measurements,
+        "noise": crate::report::best_noise(log, &primary.name).map(|n| json!({
+            "metric": primary.name, "samples": n.runs, "sd": n.sd, "relative_sd": n.relative(),
+        })),
+        "stop_conditions": stop,
+        "stopped_because": log.run.stopped_because,
+        "run_id": log.run_id,
+        "started_at": log.started_at,
+        "log": log_path.display().to_string(),
+        "running": running,
+        "lock_holder": lock_json,
+        "primary": {
+            "name": primary.name,
+            "direction": direction,
+            "baseline": baseline,
+            "best": best,
+            "best_iteration": log.best.iteration,
+            "delta": delta,
+            "improvement": improvement,
+        },
+        "experiments": log.experiments.len(),
+        "outcomes": outcome_json,
+        "backlog": log.hypothesis_backlog.len(),
+        "backlog_needs_approval": needs_approval,
+        "total_judge_cost_usd": log.best.total_judge_cost_usd,
+        "variants": crate::variants::ranking(spec, log).iter().map(|s| json!({
+            "name": s.name, "tried": s.tried, "chosen": s.chosen, "kept": s.kept,
+            "mean_kept_delta": s.mean_kept_delta(), "cost_usd": s.cost_usd,
+            "cost_per_kept_usd": s.cost_per_kept(),
+        })).collect::<Vec<_>>(),
+    })
+}
+
+fn text_of(
+    spec: &crate::spec::Spec,
+    log: &ExperimentLog,
+    f: &Figures,
+    running_line: &str,
+) -> String {
+    let primary = &spec.metric.primary;
+    let (baseline, best, delta, direction) = (f.baseline, f.best, f.delta, f.direction);
+    let (outcomes, needs_approval, hours, rate, names, stop) = (
+        &f.outcomes,
+        f.needs_approval,
+        f.hours,
+        f.rate,
+        &f.names,
+        &f.stop,
+    );
+    let num = |v: Option<f64>| v.map(fmt_num).unwrap_or_else(|| "?".into());
+    let mut text = format!(
+        "{} (run {}, started {})\n",
+        spec.name, log.run_id, log.started_at
+    );
+    text += &format!("  {running_line}\n");
+    text += &format!(
+        "  {} ({direction}): baseline {} -> best {} at iteration {}",
+        primary.name,
+        num(baseline),
+        num(best),
+        log.best.iteration
+    );
+    if let (Some(d), Some(b)) = (delta, baseline) {
+        let sign = if d >= 0.0 { "+" } else { "" };
+        text += &format!(" ({sign}{}", fmt_num(d));
+        if b != 0.0 {
+            text += &format!(", {sign}{:.1}%", d / b.abs() * 100.0);
+        }
+        text += ")";
+    }
+    text += "\n";
+    let counts: Vec<String> = outcomes.iter().map(|(o, n)| format!("{o} {n}")).collect();
+    text += &format!(
+        "  experiments: {}{}\n",
+        log.experiments.len(),
+        if counts.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", counts.join(", "))
+        }
+    );
+    text += &format!("  backlog: {} hypotheses", log.hypothesis_backlog.len());
+    if needs_approval > 0 {
+        text += &format!(" ({needs_approval} waiting for dependency approval)");
+    }
+    text += "\n";
+    if let Some(n) = crate::report::best_noise(log, &primary.name) {
+        text += &format!(
+            "  noise: {} sd {} ({:.2}%) over the best's {} samples\n",
+            primary.name,
+            fmt_num((n.sd * 1e4).round() / 1e4),
+            n.relative() * 100.0,
+            n.runs
+        );
+    }
+    text += &format!(
+        "  cost: {}; active time {:.2} h{}\n",
+        crate::text::fmt_usd(log.total_cost_usd()),
+        hours,
+        rate.map(|r| format!(", {r:.1} experiments/hour"))
+            .unwrap_or_default()
+    );
+    for (n, role) in names.iter().skip(1) {
+        text += &format!(
+            "  {n} ({role}): {} -> {}\n",
+            num(log.baseline.metric(n)),
+            num(log.result(n))
+        );
+    }
+    if !spec.implementer.variants.is_empty() {
+        text += "  variants:\n";
+        for line in crate::variants::ranking_lines(spec, log) {
+            text += &format!("    {line}\n");
+        }
+    }
+    text += "  stop conditions:\n";
+    for (name, c) in stop.as_object().into_iter().flatten() {
+        text += &format!("    {name}: {}\n", c["text"].as_str().unwrap_or(""));
+    }
+    text
 }
 
 /// Each stop condition, its limit, where the run stands, and whether it holds.
