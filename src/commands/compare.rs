@@ -23,35 +23,7 @@ pub fn run(repo_arg: Option<&Path>, args: &CompareArgs) -> Result<(), CliError> 
     let b = history::find(&runs, name, Some(&args.run_b)).map_err(CliError::usage)?;
     let primary = loaded.spec.metric.primary.name.clone();
 
-    let mut names: Vec<String> = Vec::new();
-    for log in [&a.log, &b.log] {
-        let maps = [
-            log.baseline.metrics.as_ref(),
-            Some(&log.baseline.gates),
-            Some(&log.baseline.diagnostics),
-            Some(&log.best.metrics),
-        ];
-        for m in maps.into_iter().flatten() {
-            for k in m.keys().filter_map(|k| k.as_str()) {
-                if !names.iter().any(|n| n == k) {
-                    names.push(k.to_string());
-                }
-            }
-        }
-    }
-    names.sort_by_key(|n| *n != primary);
-    let side = |log: &ExperimentLog, n: &str| json!({"baseline": log.baseline.metric(n), "best": log.result(n)});
-    let metrics: Vec<Value> = names
-        .iter()
-        .map(|n| {
-            let (sa, sb) = (side(&a.log, n), side(&b.log, n));
-            let diff = match (sa["best"].as_f64(), sb["best"].as_f64()) {
-                (Some(x), Some(y)) => Some(y - x),
-                _ => None,
-            };
-            json!({"name": n, "a": sa, "b": sb, "best_difference": diff})
-        })
-        .collect();
+    let metrics = metrics_of(a, b, &primary);
     let kept =
         |r: &RunOnRecord| -> Vec<String> { r.log.kept().map(|e| e.hypothesis.clone()).collect() };
     let (kept_a, kept_b) = (kept(a), kept(b));
@@ -69,23 +41,7 @@ pub fn run(repo_arg: Option<&Path>, args: &CompareArgs) -> Result<(), CliError> 
             "kept": kept,
         })
     };
-    let svg_path = repo.root.join(".optimize").join(name).join("compare.svg");
-    let svg = crate::chart::render_comparison(
-        [
-            (a.log.run_id.as_str(), &a.log),
-            (b.log.run_id.as_str(), &b.log),
-        ],
-        &primary,
-    )
-    .map_err(|e| CliError::failure(e.to_string()))?;
-    if let Some(dir) = svg_path.parent() {
-        std::fs::create_dir_all(dir).map_err(|e| {
-            CliError::failure(format!("cannot create {}", dir.display())).caused_by(e)
-        })?;
-    }
-    crate::fsutil::write_atomic(&svg_path, svg.as_bytes()).map_err(|e| {
-        CliError::failure(format!("cannot write {}", svg_path.display())).caused_by(e)
-    })?;
+    let svg_path = write_chart(&repo.root, name, a, b, &primary)?;
     let json = json!({
         "spec": name,
         "primary": primary,
@@ -99,6 +55,86 @@ pub fn run(repo_arg: Option<&Path>, args: &CompareArgs) -> Result<(), CliError> 
         crate::commands::print_json(&json);
         return Ok(());
     }
+    crate::out!(
+        "{}",
+        text_of(name, a, b, &metrics, &kept_a, &kept_b, &both, &svg_path)
+    );
+    Ok(())
+}
+
+/// Every metric of either run: each run's baseline and best, and the
+/// difference of the bests.
+fn metrics_of(a: &RunOnRecord, b: &RunOnRecord, primary: &str) -> Vec<Value> {
+    let mut names: Vec<String> = Vec::new();
+    for log in [&a.log, &b.log] {
+        let maps = [
+            log.baseline.metrics.as_ref(),
+            Some(&log.baseline.gates),
+            Some(&log.baseline.diagnostics),
+            Some(&log.best.metrics),
+        ];
+        for m in maps.into_iter().flatten() {
+            for k in m.keys().filter_map(|k| k.as_str()) {
+                if !names.iter().any(|n| n == k) {
+                    names.push(k.to_string());
+                }
+            }
+        }
+    }
+    names.sort_by_key(|n| n != primary);
+    let side = |log: &ExperimentLog, n: &str| json!({"baseline": log.baseline.metric(n), "best": log.result(n)});
+    names
+        .iter()
+        .map(|n| {
+            let (sa, sb) = (side(&a.log, n), side(&b.log, n));
+            let diff = match (sa["best"].as_f64(), sb["best"].as_f64()) {
+                (Some(x), Some(y)) => Some(y - x),
+                _ => None,
+            };
+            json!({"name": n, "a": sa, "b": sb, "best_difference": diff})
+        })
+        .collect()
+}
+
+/// compare.svg with both runs' curves.
+fn write_chart(
+    root: &Path,
+    name: &str,
+    a: &RunOnRecord,
+    b: &RunOnRecord,
+    primary: &str,
+) -> Result<std::path::PathBuf, CliError> {
+    let svg_path = root.join(".optimize").join(name).join("compare.svg");
+    let svg = crate::chart::render_comparison(
+        [
+            (a.log.run_id.as_str(), &a.log),
+            (b.log.run_id.as_str(), &b.log),
+        ],
+        primary,
+    )
+    .map_err(|e| CliError::failure(e.to_string()))?;
+    if let Some(dir) = svg_path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| {
+            CliError::failure(format!("cannot create {}", dir.display())).caused_by(e)
+        })?;
+    }
+    crate::fsutil::write_atomic(&svg_path, svg.as_bytes()).map_err(|e| {
+        CliError::failure(format!("cannot write {}", svg_path.display())).caused_by(e)
+    })?;
+    Ok(svg_path)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn text_of(
+    name: &str,
+    a: &RunOnRecord,
+    b: &RunOnRecord,
+    metrics: &[Value],
+    kept_a: &[String],
+    kept_b: &[String],
+    both: &[&String],
+    svg_path: &Path,
+) -> String {
     let num = |v: &Value| v.as_f64().map(fmt_num).unwrap_or_else(|| "?".into());
     let mut text = format!(
         "{name}: A = {} ({}), B = {} ({})\n  metric: A baseline -> best | B baseline -> best | B - A (best)\n",
@@ -107,7 +143,7 @@ pub fn run(repo_arg: Option<&Path>, args: &CompareArgs) -> Result<(), CliError> 
         b.log.run_id,
         b.status()
     );
-    for m in &metrics {
+    for m in metrics {
         text += &format!(
             "  {}: {} -> {} | {} -> {} | {}\n",
             m["name"].as_str().unwrap_or(""),
@@ -121,7 +157,7 @@ pub fn run(repo_arg: Option<&Path>, args: &CompareArgs) -> Result<(), CliError> 
                 .unwrap_or_else(|| "?".into())
         );
     }
-    for (label, r, kept) in [("A", a, &kept_a), ("B", b, &kept_b)] {
+    for (label, r, kept) in [("A", a, kept_a), ("B", b, kept_b)] {
         text += &format!(
             "  {label}: {} experiments ({}), cost {}, active {:.2} h; kept: {}\n",
             r.log.experiments.len(),
@@ -144,7 +180,6 @@ pub fn run(repo_arg: Option<&Path>, args: &CompareArgs) -> Result<(), CliError> 
                 .join("; ")
         );
     }
-    text += &format!("  chart: {}\n", display_path(&svg_path));
-    crate::out!("{text}");
-    Ok(())
+    text += &format!("  chart: {}\n", display_path(svg_path));
+    text
 }

@@ -32,6 +32,18 @@ pub fn run(repo_arg: Option<&Path>, args: &ShowArgs) -> Result<(), CliError> {
             log.experiments.len()
         )));
     };
+    let json = shown(run, e);
+    if args.json {
+        crate::commands::print_json(&json);
+        return Ok(());
+    }
+    crate::out!("{}", text_of(run, e, &json));
+    Ok(())
+}
+
+/// The experiment as `--json` prints it; the text shows the same.
+fn shown(run: &history::RunOnRecord, e: &crate::log::Experiment) -> Value {
+    let log = &run.log;
     let names: Vec<String> = [
         e.metrics.as_ref(),
         e.gates.as_ref(),
@@ -75,7 +87,7 @@ pub fn run(repo_arg: Option<&Path>, args: &ShowArgs) -> Result<(), CliError> {
         .flatten()
         .map(|f| f.path().display().to_string())
         .collect();
-    let json = json!({
+    json!({
         "spec": run.spec,
         "run_id": log.run_id,
         "iteration": e.iteration,
@@ -94,11 +106,14 @@ pub fn run(repo_arg: Option<&Path>, args: &ShowArgs) -> Result<(), CliError> {
         "diff": diff,
         "output_dir": out_dir.display().to_string(),
         "outputs": outputs,
-    });
-    if args.json {
-        crate::commands::print_json(&json);
-        return Ok(());
-    }
+    })
+}
+
+fn text_of(run: &history::RunOnRecord, e: &crate::log::Experiment, json: &Value) -> String {
+    let log = &run.log;
+    let metrics = json["metrics"].as_array().cloned().unwrap_or_default();
+    let out_dir = std::path::PathBuf::from(json["output_dir"].as_str().unwrap_or(""));
+    let diff = json["diff"].as_str().map(str::to_string);
     let num = |v: &Value| v.as_f64().map(fmt_num).unwrap_or_else(|| "-".into());
     let mut text = format!(
         "#{} (batch {}) of {} run {}: {}\n  category: {}\n  outcome: {}{}\n",
@@ -144,6 +159,5 @@ pub fn run(repo_arg: Option<&Path>, args: &ShowArgs) -> Result<(), CliError> {
         text += "\n";
         text += &d;
     }
-    crate::out!("{text}");
-    Ok(())
+    text
 }

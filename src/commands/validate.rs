@@ -98,6 +98,50 @@ fn implementer_summary(spec: &crate::spec::Spec) -> Option<String> {
 }
 
 pub fn run(repo_arg: Option<&Path>, args: &ValidateArgs) -> Result<(), CliError> {
+    let loaded = check(repo_arg, args)?;
+    if args.no_measure {
+        return Ok(());
+    }
+    let spec = &loaded.spec;
+    let ws = Workspace::open(repo_arg, &loaded)?;
+    let head = ws.repo.head_commit()?;
+    ws.state.ensure().map_err(|e| {
+        CliError::failure(format!("cannot create {}", ws.state.dir.display())).caused_by(e)
+    })?;
+    // Enough runs to see the noise: the full protocol, and at least repeat_count.
+    let runs = spec
+        .measurement
+        .stability
+        .runs()
+        .max(spec.measurement.stability.repeat_count)
+        .max(2);
+    crate::outln!(
+        "measuring the baseline at {} ({} run{}{}) ...",
+        &head.to_string()[..10],
+        runs,
+        if runs == 1 { "" } else { "s" },
+        if runs > 1 {
+            format!(", {:?}", spec.measurement.stability.aggregation).to_lowercase()
+        } else {
+            String::new()
+        }
+    );
+    if spec.execution.runner == crate::spec::RunnerKind::Slurm {
+        check_slurm(&ws.repo.root)?;
+    }
+    let out_dir = ws.state.dir.join("validate");
+    let measured = measure(&ws, &loaded, head, runs, &out_dir)?;
+    show_metrics_and_gates(&loaded, &measured, runs, &out_dir)?;
+    report_noise(&loaded, &measured);
+    crate::outln!(
+        "baseline ok: every gate passes; the worktree was removed and nothing else changed"
+    );
+    Ok(())
+}
+
+/// Everything checkable without measuring: the spec, what a run needs
+/// before its baseline, the sandbox; then the implementer and cost.
+fn check(repo_arg: Option<&Path>, args: &ValidateArgs) -> Result<LoadedSpec, CliError> {
     let mut loaded = LoadedSpec::parse_file(&args.spec)?;
     let checked = loaded.validate();
     for w in &loaded.warnings {
@@ -133,37 +177,19 @@ pub fn run(repo_arg: Option<&Path>, args: &ValidateArgs) -> Result<(), CliError>
     {
         crate::outln!("{estimate}");
     }
-    if args.no_measure {
-        return Ok(());
-    }
 
-    let ws = Workspace::open(repo_arg, &loaded)?;
-    let head = ws.repo.head_commit()?;
-    ws.state.ensure().map_err(|e| {
-        CliError::failure(format!("cannot create {}", ws.state.dir.display())).caused_by(e)
-    })?;
-    // Enough runs to see the noise: the full protocol, and at least repeat_count.
-    let runs = spec
-        .measurement
-        .stability
-        .runs()
-        .max(spec.measurement.stability.repeat_count)
-        .max(2);
-    crate::outln!(
-        "measuring the baseline at {} ({} run{}{}) ...",
-        &head.to_string()[..10],
-        runs,
-        if runs == 1 { "" } else { "s" },
-        if runs > 1 {
-            format!(", {:?}", spec.measurement.stability.aggregation).to_lowercase()
-        } else {
-            String::new()
-        }
-    );
-    if spec.execution.runner == crate::spec::RunnerKind::Slurm {
-        check_slurm(&ws.repo.root)?;
-    }
-    let out_dir = ws.state.dir.join("validate");
+    Ok(loaded)
+}
+
+/// The baseline measured `runs` times in a worktree that is always removed.
+fn measure(
+    ws: &Workspace,
+    loaded: &LoadedSpec,
+    head: git2::Oid,
+    runs: u32,
+    out_dir: &Path,
+) -> Result<crate::measure::Measured, CliError> {
+    let spec = &loaded.spec;
     let runner = crate::run::runner_for(spec, &ws.repo.root, &Events::none(), None);
     let events = Events::new(vec![Arc::new(TracingSink)]);
     let rt = runtime()?;
@@ -178,7 +204,7 @@ pub fn run(repo_arg: Option<&Path>, args: &ValidateArgs) -> Result<(), CliError>
             spec,
             commit: head,
             label: names::validate_label(std::process::id()),
-            out_dir: out_dir.clone(),
+            out_dir: out_dir.to_path_buf(),
             cancel: &cancel,
             events: &events,
             runs,
@@ -186,8 +212,8 @@ pub fn run(repo_arg: Option<&Path>, args: &ValidateArgs) -> Result<(), CliError>
         };
         Ok::<_, CliError>(measure_baseline(site).await)
     })?;
-    let measured = match measurement {
-        Ok(m) => m.measured,
+    match measurement {
+        Ok(m) => Ok(m.measured),
         Err(BaselineError::Interrupted) => {
             return Err(CliError::interrupted(
                 "validate was interrupted; the baseline worktree was removed",
@@ -202,8 +228,18 @@ pub fn run(repo_arg: Option<&Path>, args: &ValidateArgs) -> Result<(), CliError>
             );
         }
         Err(e) => return Err(CliError::from(crate::run::RunError::Baseline(e))),
-    };
+    }
+}
 
+/// Each metric with its role, then each gate: pass or FAIL (a failed gate
+/// is an error: a run would stop there).
+fn show_metrics_and_gates(
+    loaded: &LoadedSpec,
+    measured: &crate::measure::Measured,
+    runs: u32,
+    out_dir: &Path,
+) -> Result<(), CliError> {
+    let spec = &loaded.spec;
     crate::outln!("metrics ({:.1}s):", measured.elapsed.as_secs_f64());
     // `optimize plan` estimates a run's time from this.
     let summary = serde_json::json!({
@@ -258,10 +294,6 @@ pub fn run(repo_arg: Option<&Path>, args: &ValidateArgs) -> Result<(), CliError>
         ))
         .hint("fix the project or the gate's check before starting a run"));
     }
-    report_noise(&loaded, &measured);
-    crate::outln!(
-        "baseline ok: every gate passes; the worktree was removed and nothing else changed"
-    );
     Ok(())
 }
 
