@@ -214,20 +214,17 @@ fn measure(
     })?;
     match measurement {
         Ok(m) => Ok(m.measured),
-        Err(BaselineError::Interrupted) => {
-            return Err(CliError::interrupted(
-                "validate was interrupted; the baseline worktree was removed",
-            ));
-        }
-        Err(BaselineError::Measure { failure, out_dir }) => {
-            return Err(
-                CliError::failure(format!("baseline measurement failed: {failure}")).hint(format!(
-                    "the command's output is in {}",
-                    display_path(&out_dir)
-                )),
-            );
-        }
-        Err(e) => return Err(CliError::from(crate::run::RunError::Baseline(e))),
+        Err(BaselineError::Interrupted) => Err(CliError::interrupted(
+            "validate was interrupted; the baseline worktree was removed",
+        )),
+        Err(BaselineError::Measure { failure, out_dir }) => Err(CliError::failure(format!(
+            "baseline measurement failed: {failure}"
+        ))
+        .hint(format!(
+            "the command's output is in {}",
+            display_path(&out_dir)
+        ))),
+        Err(e) => Err(CliError::from(crate::run::RunError::Baseline(e))),
     }
 }
 
