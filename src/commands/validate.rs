@@ -252,7 +252,7 @@ fn show_metrics_and_gates(
     let values: Vec<String> = measured.metrics.values().map(|v| fmt_num(*v)).collect();
     let vwidth = values.iter().map(String::len).max().unwrap_or(0);
     for ((name, _), value) in measured.metrics.iter().zip(&values) {
-        let role = role_of(&loaded, name);
+        let role = role_of(loaded, name);
         let role = if role.is_empty() {
             String::new()
         } else {

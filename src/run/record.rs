@@ -24,25 +24,15 @@ pub enum Recording {
     Stop(StopReason),
 }
 
-/// The entry for `outcome`; `best` is the primary's current best value.
-pub fn entry(spec: &Spec, outcome: &Outcome, best: Option<f64>) -> Recording {
+/// What every entry records, whatever its outcome.
+fn recorded(spec: &Spec, outcome: &Outcome, state: LogOutcome) -> Experiment {
     let job = &outcome.job;
-    let primary = &spec.metric.primary.name;
-    let state = match &outcome.verdict {
-        Verdict::Interrupted => return Recording::Stop(StopReason::Interrupted),
-        Verdict::Halt(why) => return Recording::Stop(why.clone()),
-        Verdict::Measured(..) => LogOutcome::Measured,
-        Verdict::Degenerate(..) | Verdict::SmokeFailed(_) => LogOutcome::Degenerate,
-        Verdict::Error(_) => LogOutcome::Error,
-        Verdict::Timeout(_) => LogOutcome::Timeout,
-        Verdict::Deferred(..) => LogOutcome::DeferredNeedsApproval,
-    };
     let mut e = Experiment::new(
         job.iteration,
         job.batch,
         &job.item.description,
         &job.item.category,
-        state.clone(),
+        state,
     );
     e.changes = outcome
         .changes
@@ -91,6 +81,61 @@ pub fn entry(spec: &Spec, outcome: &Outcome, best: Option<f64>) -> Recording {
         e.record.experiment_commit = Some(c.to_string());
         e.record.branch = Some(names::exp_branch(&spec.name, job.iteration));
     }
+    e
+}
+
+/// A measured entry's metrics, samples and change; returns the primary's value.
+fn fill_measured(
+    e: &mut Experiment,
+    spec: &Spec,
+    s: &super::protocol::Sampled,
+    stat: Option<&crate::decide::stats::Look>,
+    best: Option<f64>,
+) -> Option<f64> {
+    let primary = &spec.metric.primary.name;
+    let m = &s.measured;
+    let (g, d) = split_metrics(spec, &m.metrics);
+    e.gates = Some(g);
+    e.gates_passed = Some(s.gates.iter().all(|g| g.passed));
+    e.diagnostics = Some(d);
+    e.metrics = Some(to_mapping(&m.metrics));
+    e.sample_count = Some(m.samples.len() as u64);
+    e.record.samples = Some(crate::decide::snapshot::by_metric(&m.samples));
+
+    if !m.jobs.is_empty() {
+        let mut t = e.record.timings.take().unwrap_or_default();
+        t.queue_wait_s = Some((m.queued.as_secs_f64() * 1000.0).round() / 1000.0);
+        e.record.timings = Some(t);
+    }
+    e.record.smoke_passed = s.smoke_passed;
+    let value = m.metrics.get(primary).copied();
+    if let (Some(v), Some(best)) = (value, best) {
+        e.primary_delta = Some(crate::decide::format_delta(v - best));
+    }
+    if let Some(look) = stat {
+        // Against the incumbent as re-measured in the same rounds.
+        e.primary_delta = Some(crate::decide::format_delta(look.change));
+        e.record.primary_ci = Some(look.interval.map(|x| (x * 1e6).round() / 1e6));
+        e.record.confidence = Some((look.confidence * 1e4).round() / 1e4);
+        e.record.stat_verdict = Some(look.verdict.as_str().into());
+    }
+    value
+}
+
+/// The entry for `outcome`; `best` is the primary's current best value.
+pub fn entry(spec: &Spec, outcome: &Outcome, best: Option<f64>) -> Recording {
+    let job = &outcome.job;
+    let primary = &spec.metric.primary.name;
+    let state = match &outcome.verdict {
+        Verdict::Interrupted => return Recording::Stop(StopReason::Interrupted),
+        Verdict::Halt(why) => return Recording::Stop(why.clone()),
+        Verdict::Measured(..) => LogOutcome::Measured,
+        Verdict::Degenerate(..) | Verdict::SmokeFailed(_) => LogOutcome::Degenerate,
+        Verdict::Error(_) => LogOutcome::Error,
+        Verdict::Timeout(_) => LogOutcome::Timeout,
+        Verdict::Deferred(..) => LogOutcome::DeferredNeedsApproval,
+    };
+    let mut e = recorded(spec, outcome, state.clone());
     let detail = match &outcome.verdict {
         Verdict::SmokeFailed(message) => {
             e.record.smoke_passed = Some(false);
@@ -102,32 +147,8 @@ pub fn entry(spec: &Spec, outcome: &Outcome, best: Option<f64>) -> Recording {
             "smoke test failed".to_string()
         }
         Verdict::Measured(s) | Verdict::Degenerate(s) => {
-            let (m, gates) = (&s.measured, &s.gates);
-            let (g, d) = split_metrics(spec, &m.metrics);
-            e.gates = Some(g);
-            e.gates_passed = Some(gates.iter().all(|g| g.passed));
-            e.diagnostics = Some(d);
-            e.metrics = Some(to_mapping(&m.metrics));
-            e.sample_count = Some(m.samples.len() as u64);
-            e.record.samples = Some(crate::decide::snapshot::by_metric(&m.samples));
-
-            if !m.jobs.is_empty() {
-                let mut t = e.record.timings.take().unwrap_or_default();
-                t.queue_wait_s = Some((m.queued.as_secs_f64() * 1000.0).round() / 1000.0);
-                e.record.timings = Some(t);
-            }
-            e.record.smoke_passed = s.smoke_passed;
-            let value = m.metrics.get(primary).copied();
-            if let (Some(v), Some(best)) = (value, best) {
-                e.primary_delta = Some(crate::decide::format_delta(v - best));
-            }
-            if let Some(look) = &outcome.stat {
-                // Against the incumbent as re-measured in the same rounds.
-                e.primary_delta = Some(crate::decide::format_delta(look.change));
-                e.record.primary_ci = Some(look.interval.map(|x| (x * 1e6).round() / 1e6));
-                e.record.confidence = Some((look.confidence * 1e4).round() / 1e4);
-                e.record.stat_verdict = Some(look.verdict.as_str().into());
-            }
+            let gates = &s.gates;
+            let value = fill_measured(&mut e, spec, s, outcome.stat.as_ref(), best);
             if state == LogOutcome::Measured {
                 let event = Event::ExperimentMeasured {
                     iteration: job.iteration,
