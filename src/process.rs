@@ -105,14 +105,12 @@ pub struct Finished {
 /// In the environment of every command run here (not of Slurm jobs).
 pub const CONTAINED: &str = "OPTIMIZE_CONTAINED=1";
 
-/// Runs `sh -c <command>` to completion, timeout or cancellation.
-pub async fn run(
-    inv: Invocation<'_>,
-    cancel: &Cancel,
-    on_spawn: &(dyn Fn(u32) + Sync),
-) -> io::Result<Finished> {
-    let start = Instant::now();
-    let mut env = inv.env;
+/// The child process for `inv`: under the containment shim (this binary),
+/// which ends whatever the command started, even in another session (see
+/// `crate::contain`), in its own process group, with the environment
+/// without secrets, dying with the orchestrator.
+fn command(inv: &Invocation<'_>) -> io::Result<Command> {
+    let mut env = inv.env.clone();
     if let Some(tmp) = inv.sandbox.as_ref().and_then(|r| r.tmp.as_ref()) {
         std::fs::create_dir_all(tmp).map_err(|e| {
             io::Error::new(
@@ -127,8 +125,6 @@ pub async fn run(
             env.push((var.into(), tmp.display().to_string()));
         }
     }
-    // The command runs under the containment shim (this binary), which ends
-    // whatever it started, even in another session; see `crate::contain`.
     let shim = shim_path();
     let mut cmd = match &shim {
         Some(exe) => {
@@ -179,6 +175,17 @@ pub async fn run(
             Ok(())
         });
     }
+    Ok(cmd)
+}
+
+/// Runs `sh -c <command>` to completion, timeout or cancellation.
+pub async fn run(
+    inv: Invocation<'_>,
+    cancel: &Cancel,
+    on_spawn: &(dyn Fn(u32) + Sync),
+) -> io::Result<Finished> {
+    let start = Instant::now();
+    let mut cmd = command(&inv)?;
     let mut child = cmd.spawn()?;
     let pgid = child.id().unwrap_or(0);
     on_spawn(pgid);

@@ -19,7 +19,12 @@ pub(super) fn check_measurement(spec: &Spec, f: &mut Findings) {
         );
     }
     check_relative_path("measurement.working_directory", &m.working_directory, f);
-    let s = &m.stability;
+    check_stability(&m.stability, f);
+    check_ladder(&m.stability, f);
+    check_comparison(spec, f);
+}
+
+fn check_stability(s: &Stability, f: &mut Findings) {
     if s.mode == StabilityMode::Repeat && s.repeat_count == 0 {
         f.error("measurement.stability.repeat_count", "must be at least 1");
     }
@@ -43,6 +48,9 @@ pub(super) fn check_measurement(spec: &Spec, f: &mut Findings) {
             "must not be negative",
         );
     }
+}
+
+fn check_ladder(s: &Stability, f: &mut Findings) {
     let c = &s.comparison;
     let method = c.method();
     if s.mode == StabilityMode::Ladder {
@@ -101,6 +109,11 @@ pub(super) fn check_measurement(spec: &Spec, f: &mut Findings) {
             "is ignored unless measurement.stability.mode is ladder",
         );
     }
+}
+
+fn check_comparison(spec: &Spec, f: &mut Findings) {
+    let c = &spec.measurement.stability.comparison;
+    let method = c.method();
     for (key, value) in [
         ("relative_threshold", c.relative_threshold),
         ("noise_threshold", c.noise_threshold),
