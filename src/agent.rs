@@ -176,42 +176,7 @@ impl Agent {
                     debris: "",
                 }
             }
-            Agent::Opencode => {
-                let model = t.model.unwrap_or(t.default_model).to_string();
-                let config = serde_json::json!({
-                    "model": format!("optimize/{model}"),
-                    "small_model": format!("optimize/{model}"),
-                    "autoupdate": false,
-                    "share": "disabled",
-                    "permission": {"edit": "allow", "bash": "allow", "webfetch": "deny"},
-                    "provider": {"optimize": {
-                        "npm": "@ai-sdk/openai-compatible",
-                        "options": {"baseURL": base, "apiKey": "{env:OPENAI_API_KEY}"},
-                        "models": {model: {"tool_call": true}},
-                    }},
-                });
-                let mut env = set(&[
-                    ("OPENCODE_DISABLE_AUTOUPDATE", "1"),
-                    ("OPENCODE_DISABLE_MODELS_FETCH", "1"),
-                    ("OPENCODE_DISABLE_LSP_DOWNLOAD", "1"),
-                    ("OPENCODE_DISABLE_DEFAULT_PLUGINS", "1"),
-                    ("OPENCODE_DISABLE_SHARE", "1"),
-                    ("OPENCODE_DISABLE_CLAUDE_CODE", "1"),
-                ]);
-                env.push(("OPENCODE_CONFIG_CONTENT".into(), config.to_string()));
-                Preset {
-                    agent: self,
-                    state: vec![
-                        "~/.local/share/opencode",
-                        "~/.local/state/opencode",
-                        "~/.config/opencode",
-                        "~/.cache/opencode",
-                    ],
-                    keys: vec!["OPENAI_API_KEY"],
-                    env,
-                    debris: "",
-                }
-            }
+            Agent::Opencode => opencode(t),
             Agent::Gemini => {
                 let mut env = set(&[
                     ("GEMINI_CLI_TRUST_WORKSPACE", "true"),
@@ -233,6 +198,52 @@ impl Agent {
                 }
             }
         }
+    }
+}
+
+/// opencode: the server as an OpenAI-compatible provider in
+/// `OPENCODE_CONFIG_CONTENT`, edits allowed, updates and sharing off.
+fn opencode(t: &Target<'_>) -> Preset {
+    let base = t.base_url.trim_end_matches('/');
+    let set = |pairs: &[(&str, &str)]| -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    };
+    let model = t.model.unwrap_or(t.default_model).to_string();
+    let config = serde_json::json!({
+        "model": format!("optimize/{model}"),
+        "small_model": format!("optimize/{model}"),
+        "autoupdate": false,
+        "share": "disabled",
+        "permission": {"edit": "allow", "bash": "allow", "webfetch": "deny"},
+        "provider": {"optimize": {
+            "npm": "@ai-sdk/openai-compatible",
+            "options": {"baseURL": base, "apiKey": "{env:OPENAI_API_KEY}"},
+            "models": {model: {"tool_call": true}},
+        }},
+    });
+    let mut env = set(&[
+        ("OPENCODE_DISABLE_AUTOUPDATE", "1"),
+        ("OPENCODE_DISABLE_MODELS_FETCH", "1"),
+        ("OPENCODE_DISABLE_LSP_DOWNLOAD", "1"),
+        ("OPENCODE_DISABLE_DEFAULT_PLUGINS", "1"),
+        ("OPENCODE_DISABLE_SHARE", "1"),
+        ("OPENCODE_DISABLE_CLAUDE_CODE", "1"),
+    ]);
+    env.push(("OPENCODE_CONFIG_CONTENT".into(), config.to_string()));
+    Preset {
+        agent: Agent::Opencode,
+        state: vec![
+            "~/.local/share/opencode",
+            "~/.local/state/opencode",
+            "~/.config/opencode",
+            "~/.cache/opencode",
+        ],
+        keys: vec!["OPENAI_API_KEY"],
+        env,
+        debris: "",
     }
 }
 

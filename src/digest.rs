@@ -32,6 +32,15 @@ pub fn render(log: &ExperimentLog, spec: &Spec) -> String {
         log.experiments.len()
     );
 
+    let tried = categories(&mut out, log);
+    kept_changes(&mut out, log);
+    frontier(&mut out, log, &tried);
+    key_learnings(&mut out, log);
+    out
+}
+
+/// Each category tried with its counts per outcome; returns the categories.
+fn categories<'a>(out: &mut String, log: &'a ExperimentLog) -> Vec<&'a str> {
     let mut by_category: BTreeMap<&str, BTreeMap<String, usize>> = BTreeMap::new();
     for e in &log.experiments {
         *by_category
@@ -58,6 +67,10 @@ pub fn render(log: &ExperimentLog, spec: &Spec) -> String {
         let _ = writeln!(out, "- {cat}: {}", counts.join(", "));
     }
 
+    by_category.keys().copied().collect()
+}
+
+fn kept_changes(out: &mut String, log: &ExperimentLog) {
     let _ = writeln!(out, "\n## Kept\n");
     let kept: Vec<_> = log.kept().collect();
     if kept.is_empty() {
@@ -80,9 +93,10 @@ pub fn render(log: &ExperimentLog, spec: &Spec) -> String {
             e.primary_delta.as_deref().unwrap_or("?")
         );
     }
+}
 
+fn frontier(out: &mut String, log: &ExperimentLog, tried: &[&str]) {
     let _ = writeln!(out, "\n## Frontier\n");
-    let tried: Vec<&str> = by_category.keys().copied().collect();
     let mut untried: Vec<&str> = log
         .hypothesis_backlog
         .iter()
@@ -119,7 +133,9 @@ pub fn render(log: &ExperimentLog, spec: &Spec) -> String {
     if log.hypothesis_backlog.len() > 20 {
         let _ = writeln!(out, "- ... and {} more", log.hypothesis_backlog.len() - 20);
     }
+}
 
+fn key_learnings(out: &mut String, log: &ExperimentLog) {
     let _ = writeln!(out, "\n## Key learnings\n");
     let learnings: Vec<_> = log
         .experiments
@@ -135,5 +151,4 @@ pub fn render(log: &ExperimentLog, spec: &Spec) -> String {
     for (i, l) in learnings.into_iter().rev() {
         let _ = writeln!(out, "- #{i}: {}", one_line(l, 200));
     }
-    out
 }

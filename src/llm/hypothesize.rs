@@ -61,39 +61,7 @@ pub fn hypothesis_prompt(
 ) -> String {
     let primary = &spec.metric.primary.name;
     let num = |v: Option<f64>| v.map(fmt_num).unwrap_or_else(|| "?".into());
-    let recent: Vec<String> = log
-        .experiments
-        .iter()
-        .rev()
-        .take(RECENT)
-        .rev()
-        .map(|e| {
-            format!(
-                "- #{} [{}] {} -> {} ({}){}",
-                e.iteration,
-                e.category,
-                one_line(&e.hypothesis, 160),
-                e.outcome,
-                e.primary_delta.as_deref().unwrap_or("no delta"),
-                e.learnings
-                    .as_deref()
-                    .map(|l| format!(": {}", one_line(l, 200)))
-                    .unwrap_or_default()
-            )
-        })
-        .collect();
-    let mut backlog: Vec<String> = log
-        .hypothesis_backlog
-        .iter()
-        .take(BACKLOG_ENTRIES)
-        .map(|h| format!("- [{}] {}", h.category, one_line(&h.description, 160)))
-        .collect();
-    if log.hypothesis_backlog.len() > BACKLOG_ENTRIES {
-        backlog.push(format!(
-            "- ... and {} more",
-            log.hypothesis_backlog.len() - BACKLOG_ENTRIES
-        ));
-    }
+    let (recent, backlog) = (recent_lines(log), backlog_lines(log));
     let list = |v: &[String]| {
         if v.is_empty() {
             "none".to_string()
@@ -145,6 +113,47 @@ pub fn hypothesis_prompt(
             ("count", count.to_string()),
         ],
     )
+}
+
+/// The last experiments, one line each with their outcome and learning.
+fn recent_lines(log: &ExperimentLog) -> Vec<String> {
+    log.experiments
+        .iter()
+        .rev()
+        .take(RECENT)
+        .rev()
+        .map(|e| {
+            format!(
+                "- #{} [{}] {} -> {} ({}){}",
+                e.iteration,
+                e.category,
+                one_line(&e.hypothesis, 160),
+                e.outcome,
+                e.primary_delta.as_deref().unwrap_or("no delta"),
+                e.learnings
+                    .as_deref()
+                    .map(|l| format!(": {}", one_line(l, 200)))
+                    .unwrap_or_default()
+            )
+        })
+        .collect()
+}
+
+/// The backlog, bounded.
+fn backlog_lines(log: &ExperimentLog) -> Vec<String> {
+    let mut backlog: Vec<String> = log
+        .hypothesis_backlog
+        .iter()
+        .take(BACKLOG_ENTRIES)
+        .map(|h| format!("- [{}] {}", h.category, one_line(&h.description, 160)))
+        .collect();
+    if log.hypothesis_backlog.len() > BACKLOG_ENTRIES {
+        backlog.push(format!(
+            "- ... and {} more",
+            log.hypothesis_backlog.len() - BACKLOG_ENTRIES
+        ));
+    }
+    backlog
 }
 
 fn normalize(d: &str) -> String {
