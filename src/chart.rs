@@ -159,27 +159,7 @@ pub fn render(log: &ExperimentLog, spec: &Spec) -> Result<String, ChartError> {
                     .map(|(i, v, o)| Circle::new((*i as f64, y(*v)), 5, outcome_color(o).filled())),
             )
             .map_err(|e| err(&e))?;
-        let mut shown: Vec<&str> = Vec::new();
-        for (_, _, o) in &pts {
-            let group = match o {
-                Outcome::Kept | Outcome::RunnerUpKept => "kept",
-                Outcome::Degenerate => "degenerate",
-                Outcome::Measured | Outcome::Promising => "measured",
-                Outcome::Reverted | Outcome::RunnerUpReverted | Outcome::NotSelected => "reverted",
-                Outcome::Inconclusive => "inconclusive",
-                _ => "other",
-            };
-            if shown.contains(&group) {
-                continue;
-            }
-            shown.push(group);
-            let color = outcome_color(o);
-            chart
-                .draw_series(std::iter::empty::<Circle<(f64, f64), i32>>())
-                .map_err(|e| err(&e))?
-                .label(group)
-                .legend(move |(x, y)| Circle::new((x + 8, y), 4, color.filled()));
-        }
+        outcome_legend(&mut chart, &pts)?;
         chart
             .configure_series_labels()
             .background_style(WHITE.mix(0.8))
@@ -189,6 +169,33 @@ pub fn render(log: &ExperimentLog, spec: &Spec) -> Result<String, ChartError> {
         root.present().map_err(|e| err(&e))?;
     }
     Ok(svg)
+}
+
+/// One legend entry per group of outcomes shown.
+fn outcome_legend(chart: &mut Chart<'_, '_>, pts: &[Point]) -> Result<(), ChartError> {
+    let err = |e: &dyn std::fmt::Display| ChartError(e.to_string());
+    let mut shown: Vec<&str> = Vec::new();
+    for (_, _, o) in pts {
+        let group = match o {
+            Outcome::Kept | Outcome::RunnerUpKept => "kept",
+            Outcome::Degenerate => "degenerate",
+            Outcome::Measured | Outcome::Promising => "measured",
+            Outcome::Reverted | Outcome::RunnerUpReverted | Outcome::NotSelected => "reverted",
+            Outcome::Inconclusive => "inconclusive",
+            _ => "other",
+        };
+        if shown.contains(&group) {
+            continue;
+        }
+        shown.push(group);
+        let color = outcome_color(o);
+        chart
+            .draw_series(std::iter::empty::<Circle<(f64, f64), i32>>())
+            .map_err(|e| err(&e))?
+            .label(group)
+            .legend(move |(x, y)| Circle::new((x + 8, y), 4, color.filled()));
+    }
+    Ok(())
 }
 
 type Chart<'a, 'b> = ChartContext<'a, SVGBackend<'b>, Cartesian2d<RangedCoordf64, RangedCoordf64>>;

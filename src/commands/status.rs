@@ -274,6 +274,19 @@ fn text_of(
         rate.map(|r| format!(", {r:.1} experiments/hour"))
             .unwrap_or_default()
     );
+    text += &other_lines(spec, log, names, stop);
+    text
+}
+
+/// The other metrics, the variants, the stop conditions.
+fn other_lines(
+    spec: &crate::spec::Spec,
+    log: &ExperimentLog,
+    names: &[(String, &'static str)],
+    stop: &Value,
+) -> String {
+    let num = |v: Option<f64>| v.map(fmt_num).unwrap_or_else(|| "?".into());
+    let mut text = String::new();
     for (n, role) in names.iter().skip(1) {
         text += &format!(
             "  {n} ({role}): {} -> {}\n",
