@@ -15,6 +15,44 @@ use crate::spec::{ImplementerKind, LoadedSpec, Variant};
 pub fn run(repo_arg: Option<&Path>, args: &ReplayArgs) -> Result<(), CliError> {
     let loaded = LoadedSpec::load(&args.spec)?;
     let spec = &loaded.spec;
+    let variant = replay_variant(spec, args)?;
+    let ws = Workspace::open(repo_arg, &loaded)?;
+    if !ws.state.log_path().exists() {
+        return Err(CliError::usage(format!(
+            "\"{}\" has no run to replay from; run it first",
+            spec.name
+        )));
+    }
+    let _lock = ws.state.lock()?;
+    let rt = runtime()?;
+    let (_handle, cancel) = Cancel::new();
+    let replayed = rt.block_on(async {
+        let req = crate::run::Request {
+            loaded: &loaded,
+            repo_root: ws.repo.root.clone(),
+            state: ws.state.clone(),
+            events: Events::new(vec![std::sync::Arc::new(TracingSink)]),
+            cancel,
+        };
+        crate::run::replay(
+            req,
+            crate::run::Replay {
+                iteration: args.iteration,
+                variant,
+            },
+        )
+        .await
+    })?;
+    crate::out!("{}", text_of(spec, args.iteration, &replayed));
+    Ok(())
+}
+
+/// The implementer the replay uses: the named variant, changed by `--model`,
+/// `--temperature` and `--prompt`; none for the spec's own implementer.
+fn replay_variant(
+    spec: &crate::spec::Spec,
+    args: &ReplayArgs,
+) -> Result<Option<Variant>, CliError> {
     let mut variant = match &args.variant {
         Some(name) => Some(
             spec.implementer
@@ -63,33 +101,10 @@ pub fn run(repo_arg: Option<&Path>, args: &ReplayArgs) -> Result<(), CliError> {
             v.temperature = args.temperature;
         }
     }
-    let ws = Workspace::open(repo_arg, &loaded)?;
-    if !ws.state.log_path().exists() {
-        return Err(CliError::usage(format!(
-            "\"{}\" has no run to replay from; run it first",
-            spec.name
-        )));
-    }
-    let _lock = ws.state.lock()?;
-    let rt = runtime()?;
-    let (_handle, cancel) = Cancel::new();
-    let replayed = rt.block_on(async {
-        let req = crate::run::Request {
-            loaded: &loaded,
-            repo_root: ws.repo.root.clone(),
-            state: ws.state.clone(),
-            events: Events::new(vec![std::sync::Arc::new(TracingSink)]),
-            cancel,
-        };
-        crate::run::replay(
-            req,
-            crate::run::Replay {
-                iteration: args.iteration,
-                variant,
-            },
-        )
-        .await
-    })?;
+    Ok(variant)
+}
+
+fn text_of(spec: &crate::spec::Spec, iteration: u64, replayed: &crate::run::Replayed) -> String {
     let primary = &spec.metric.primary.name;
     let line = |label: &str, e: &Experiment| {
         format!(
@@ -112,13 +127,12 @@ pub fn run(repo_arg: Option<&Path>, args: &ReplayArgs) -> Result<(), CliError> {
     };
     let mut text = format!(
         "replay of #{}: {}\n",
-        args.iteration, replayed.original.hypothesis
+        iteration, replayed.original.hypothesis
     );
     text += &line("original", &replayed.original);
     text += &line("replay  ", &replayed.replay);
     if let Some(l) = &replayed.replay.learnings {
         text += &format!("  {l}\n");
     }
-    crate::out!("{text}");
-    Ok(())
+    text
 }
