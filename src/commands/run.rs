@@ -60,12 +60,23 @@ pub fn execute(
         tracing::warn!("cannot write .optimize/index.csv: {e}");
     }
     let finish = finish?;
+    print_wrap_up(&ws, &loaded, &finish, &args.spec);
+    let mut log = finish.log;
+    if !args.quiet && std::io::stdin().is_terminal() && std::io::stdout().is_terminal() {
+        ask_approvals(&ws, &loaded, &mut log, &args.spec)?;
+    }
+    Ok(log)
+}
+
+/// The wrap-up, how to extend a complete run, and where the log, the report
+/// and the branch are.
+fn print_wrap_up(ws: &Workspace, loaded: &LoadedSpec, finish: &run::Finish, spec_file: &Path) {
     crate::out!(
         "{}",
         wrapup::render(
             &finish.log,
             &loaded.spec,
-            &args.spec,
+            spec_file,
             &finish.stop.to_string()
         )
     );
@@ -75,15 +86,15 @@ pub fn execute(
              extend it with: {}\n\
              start anew with: optimize run {} --fresh",
             finish.stop,
-            extend_hint(&finish.stop, &loaded.spec, &finish.log, &args.spec),
-            args.spec.display()
+            extend_hint(&finish.stop, &loaded.spec, &finish.log, spec_file),
+            spec_file.display()
         );
     }
     crate::outln!("log: {}", display_path(&ws.state.log_path()));
     match crate::report::write(
         &finish.log,
         &loaded.spec,
-        &args.spec,
+        spec_file,
         &ws.state,
         Some(&ws.repo),
     ) {
@@ -96,11 +107,6 @@ pub fn execute(
     }
     let branch = names::opt_branch(&loaded.spec.name);
     crate::outln!("branch: {branch} (git log {branch} to review; merge it when happy)");
-    let mut log = finish.log;
-    if !args.quiet && std::io::stdin().is_terminal() && std::io::stdout().is_terminal() {
-        ask_approvals(&ws, &loaded, &mut log, &args.spec)?;
-    }
-    Ok(log)
 }
 
 /// The command that continues a run which stopped for `stop`: it lifts
