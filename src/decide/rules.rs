@@ -191,15 +191,16 @@ pub fn decide_with(rules: &Rules, baseline: &Value, candidate: &Value) -> Decisi
             sample_count,
         )
     {
-        let mut d = Decision::closed(
-            Verdict::Censored,
-            "noncompetitive under the predeclared futility bound",
-        );
-        d.improved_objectives = improved_names;
-        d.violated_objectives = c.violated;
-        d.primary_delta = primary_cmp.map(|c| c.delta);
-        d.comparisons = c.comparisons;
-        return d;
+        return Decision {
+            improved_objectives: improved_names,
+            violated_objectives: c.violated,
+            primary_delta: primary_cmp.map(|c| c.delta),
+            comparisons: c.comparisons,
+            ..Decision::closed(
+                Verdict::Censored,
+                "noncompetitive under the predeclared futility bound",
+            )
+        };
     }
 
     let target_reached = targets_reached(rules, &c.candidate_values);
@@ -217,18 +218,7 @@ pub fn decide_with(rules: &Rules, baseline: &Value, candidate: &Value) -> Decisi
         Verdict::Revert
     };
     let (decision, next) = ladder_step(&rules.ladder, decision, sample_count, candidate);
-    let reason = if eligible {
-        format!(
-            "improved {} without violating other required objectives",
-            improved_names.join(", ")
-        )
-    } else if decision == Verdict::Inconclusive {
-        "delta inside the comparison threshold".to_string()
-    } else if !c.violated.is_empty() {
-        format!("violated {}", c.violated.join(", "))
-    } else {
-        "no required objective improved".to_string()
-    };
+    let reason = reason(eligible, decision, &improved_names, &c.violated);
     let rank_score = rank(primary_cmp.as_ref(), &c.improved);
     Decision {
         decision,
@@ -241,6 +231,21 @@ pub fn decide_with(rules: &Rules, baseline: &Value, candidate: &Value) -> Decisi
         primary_delta: primary_cmp.map(|c| c.delta),
         rank_score,
         reason,
+    }
+}
+
+fn reason(eligible: bool, decision: Verdict, improved: &[String], violated: &[String]) -> String {
+    if eligible {
+        format!(
+            "improved {} without violating other required objectives",
+            improved.join(", ")
+        )
+    } else if decision == Verdict::Inconclusive {
+        "delta inside the comparison threshold".to_string()
+    } else if !violated.is_empty() {
+        format!("violated {}", violated.join(", "))
+    } else {
+        "no required objective improved".to_string()
     }
 }
 

@@ -199,21 +199,25 @@ impl Rules {
         };
 
         let (primary, required) = required_objectives(primary_v, objectives);
-        let gates = match gates_v.and_then(Value::as_array) {
-            Some(list) => list
-                .iter()
-                .map(|g| {
-                    let text = |k| match present(g.get(k)) {
-                        Some(Value::String(s)) => s.clone(),
-                        Some(v) => v.to_string(),
-                        None => String::new(),
-                    };
-                    (text("name"), text("check"))
-                })
-                .collect(),
-            None => Vec::new(),
-        };
+        let gates = read_gates(gates_v);
+        let ladder = Ladder::read(ladder_v, mode, repeat_count);
+        Rules {
+            primary,
+            required,
+            gates,
+            thresholds,
+            ladder,
+            aggregation,
+        }
+    }
+}
 
+impl Ladder {
+    fn read(
+        ladder_v: Option<&Value>,
+        mode: Option<&Value>,
+        repeat_count: Option<&Value>,
+    ) -> Ladder {
         let exploratory_pairs = positive_integer(field(ladder_v, "exploratory_pairs"), 1);
         let confirmation = field(ladder_v, "confirmation_repeats").or(repeat_count);
         let confirmation_repeats = positive_integer(confirmation, 5).max(exploratory_pairs);
@@ -228,7 +232,7 @@ impl Rules {
                 after_elapsed_seconds: field(Some(f), "after_elapsed_seconds")
                     .map(|v| finite(Some(v)).unwrap_or(f64::NAN)),
             });
-        let ladder = Ladder {
+        Ladder {
             enabled,
             has_smoke: field(ladder_v, "smoke_command").is_some_and(truthy),
             exploratory_pairs,
@@ -238,15 +242,25 @@ impl Rules {
             },
             confirmation_repeats,
             futility,
-        };
-        Rules {
-            primary,
-            required,
-            gates,
-            thresholds,
-            ladder,
-            aggregation,
         }
+    }
+}
+
+/// Each gate's name and check, as text.
+fn read_gates(gates_v: Option<&Value>) -> Vec<(String, String)> {
+    match gates_v.and_then(Value::as_array) {
+        Some(list) => list
+            .iter()
+            .map(|g| {
+                let text = |k| match present(g.get(k)) {
+                    Some(Value::String(s)) => s.clone(),
+                    Some(v) => v.to_string(),
+                    None => String::new(),
+                };
+                (text("name"), text("check"))
+            })
+            .collect(),
+        None => Vec::new(),
     }
 }
 
