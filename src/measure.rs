@@ -262,12 +262,38 @@ pub async fn measure(req: Request<'_>, cancel: &Cancel) -> Result<Measured, Meas
             return Err(MeasureFailure::HarnessChanged { files: changed });
         }
     }
+    let elapsed = ran.outputs.iter().map(|o| o.elapsed).sum();
+    let samples = samples_of(spec, &ran.outputs)?;
+    if samples.len() < req.runs as usize {
+        return Err(MeasureFailure::Lost {
+            message: format!(
+                "only {} of {} runs reported a result",
+                samples.len(),
+                req.runs
+            ),
+        });
+    }
+    let metrics = aggregate(&samples, spec.measurement.stability.aggregation);
+    Ok(Measured {
+        metrics,
+        samples,
+        elapsed,
+        jobs: ran.jobs,
+        queued: ran.queued,
+        harness_restored,
+    })
+}
+
+/// Each run's metrics, or the first run's failure: a timeout, a crash, no
+/// JSON object, a key printed twice, a missing or unreadable key.
+fn samples_of(
+    spec: &Spec,
+    outputs: &[crate::runner::RunOutput],
+) -> Result<Vec<Metrics>, MeasureFailure> {
     let required = required_keys(spec);
     let mut samples = Vec::new();
-    let mut elapsed = Duration::ZERO;
-    for out in ran.outputs {
+    for out in outputs {
         let run = out.run;
-        elapsed += out.elapsed;
         match out.exit {
             Exit::TimedOut => {
                 return Err(MeasureFailure::Timeout {
@@ -295,24 +321,7 @@ pub async fn measure(req: Request<'_>, cancel: &Cancel) -> Result<Measured, Meas
         }
         samples.push(read_metrics(&object.map, &required, run)?);
     }
-    if samples.len() < req.runs as usize {
-        return Err(MeasureFailure::Lost {
-            message: format!(
-                "only {} of {} runs reported a result",
-                samples.len(),
-                req.runs
-            ),
-        });
-    }
-    let metrics = aggregate(&samples, spec.measurement.stability.aggregation);
-    Ok(Measured {
-        metrics,
-        samples,
-        elapsed,
-        jobs: ran.jobs,
-        queued: ran.queued,
-        harness_restored,
-    })
+    Ok(samples)
 }
 
 /// Every key present in all samples, aggregated.
