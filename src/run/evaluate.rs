@@ -247,31 +247,10 @@ impl Loop {
         let new_best = snapshot::of_best(&self.ctx.spec, &self.log.best);
         let measured =
             combination::measure_combination(&self.ctx, combined, r, &new_best, onto).await;
-        let verdict = match &measured {
-            Err(protocol::Failure::Interrupted) => return Ok(Merge::Interrupted),
-            Err(f) => Err(crate::text::one_line(&f.to_string(), 160)),
-            Ok(m) => {
-                let value = m
-                    .measured
-                    .metrics
-                    .get(&batch.primary)
-                    .copied()
-                    .unwrap_or(f64::NAN);
-                if !m.gates_passed() {
-                    Err("the combination fails a degenerate gate".to_string())
-                } else if m.decision.eligible {
-                    Ok(value)
-                } else {
-                    Err(format!(
-                        "the combination measured {} {} vs the new best {} ({})",
-                        batch.primary,
-                        fmt_num(value),
-                        fmt_num(best_now),
-                        m.decision.reason
-                    ))
-                }
-            }
-        };
+        if let Err(protocol::Failure::Interrupted) = &measured {
+            return Ok(Merge::Interrupted);
+        }
+        let verdict = combination_verdict(&batch.primary, &measured, best_now);
         match verdict {
             Ok(value) => {
                 repo.set_branch(&branch, combined)?;
@@ -460,5 +439,31 @@ impl Loop {
             .and_then(|e| e.record.experiment_commit.as_deref())
             .and_then(Repo::parse_oid)
             .ok_or(RunError::NoExperimentCommit { iteration })
+    }
+}
+
+/// Whether a measured combination beats the new best: its value, or why not.
+fn combination_verdict(
+    primary: &str,
+    measured: &Result<protocol::Sampled, protocol::Failure>,
+    best_now: f64,
+) -> Result<f64, String> {
+    match measured {
+        Err(f) => Err(crate::text::one_line(&f.to_string(), 160)),
+        Ok(m) => {
+            let value = m.measured.metrics.get(primary).copied().unwrap_or(f64::NAN);
+            if !m.gates_passed() {
+                Err("the combination fails a degenerate gate".to_string())
+            } else if m.decision.eligible {
+                Ok(value)
+            } else {
+                Err(format!(
+                    "the combination measured {primary} {} vs the new best {} ({})",
+                    fmt_num(value),
+                    fmt_num(best_now),
+                    m.decision.reason
+                ))
+            }
+        }
     }
 }

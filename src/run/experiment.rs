@@ -258,20 +258,7 @@ async fn prepare_as(ctx: &Arc<Ctx>, job: Job, variant: Option<&crate::spec::Vari
         && slurm.has_adopted(&label)
     {
         // A killed run's job still measures this worktree: take it as it is.
-        let ctx2 = ctx.clone();
-        let (base, branch2) = (job.base, branch.clone());
-        let found = blocking(move || {
-            let repo = Repo::open(&ctx2.repo_root)?;
-            let commit = repo
-                .branch_commit(&branch2)?
-                .ok_or_else(|| crate::git::GitError::Io {
-                    context: format!("find branch {branch2}"),
-                    source: std::io::Error::other("it is gone"),
-                })?;
-            let changes = repo.changed_files(base, commit)?;
-            Ok::<_, crate::git::GitError>((commit, changes))
-        })
-        .await;
+        let found = adopted_change(ctx, job.base, branch.clone()).await;
         match found {
             Ok((commit, changes)) => {
                 p.outcome.commit = Some(commit);
@@ -289,27 +276,7 @@ async fn prepare_as(ctx: &Arc<Ctx>, job: Job, variant: Option<&crate::spec::Vari
         return p;
     }
     // An approved deferred experiment: its kept change, on top of the current best.
-    let from_commit = job.item.from_commit.as_deref().and_then(Repo::parse_oid);
-    let start = match from_commit {
-        None => Ok(job.base),
-        Some(kept) => {
-            let ctx = ctx.clone();
-            let base = job.base;
-            let message = names::commit_message(&ctx.spec.name, &job.item.description);
-            blocking(move || {
-                let repo = Repo::open(&ctx.repo_root)?;
-                let _git = crate::git::exclusive();
-                repo.cherry_pick(kept, base, &message)?
-                    .ok_or_else(|| crate::git::GitError::Io {
-                        context: format!("re-apply the kept commit {kept}"),
-                        source: std::io::Error::other(
-                            "it no longer applies cleanly on the current best",
-                        ),
-                    })
-            })
-            .await
-        }
-    };
+    let start = start_commit(ctx, &job).await;
     let created = match start {
         Ok(start) => {
             let slot = names::slot_label(job.slot);
@@ -339,6 +306,54 @@ async fn prepare_as(ctx: &Arc<Ctx>, job: Job, variant: Option<&crate::spec::Vari
     )
     .await;
     p
+}
+
+/// The commit and changes of a branch a killed run's job still measures.
+async fn adopted_change(
+    ctx: &Arc<Ctx>,
+    base: Oid,
+    branch: String,
+) -> Result<(Oid, Vec<(String, &'static str)>), crate::git::GitError> {
+    let ctx2 = ctx.clone();
+    let branch2 = branch;
+    blocking(move || {
+        let repo = Repo::open(&ctx2.repo_root)?;
+        let commit = repo
+            .branch_commit(&branch2)?
+            .ok_or_else(|| crate::git::GitError::Io {
+                context: format!("find branch {branch2}"),
+                source: std::io::Error::other("it is gone"),
+            })?;
+        let changes = repo.changed_files(base, commit)?;
+        Ok::<_, crate::git::GitError>((commit, changes))
+    })
+    .await
+}
+
+/// Where an experiment starts: the best, or, for an approved deferred
+/// experiment, its kept change re-applied on top of the best.
+async fn start_commit(ctx: &Arc<Ctx>, job: &Job) -> Result<Oid, crate::git::GitError> {
+    let from_commit = job.item.from_commit.as_deref().and_then(Repo::parse_oid);
+    match from_commit {
+        None => Ok(job.base),
+        Some(kept) => {
+            let ctx = ctx.clone();
+            let base = job.base;
+            let message = names::commit_message(&ctx.spec.name, &job.item.description);
+            blocking(move || {
+                let repo = Repo::open(&ctx.repo_root)?;
+                let _git = crate::git::exclusive();
+                repo.cherry_pick(kept, base, &message)?
+                    .ok_or_else(|| crate::git::GitError::Io {
+                        context: format!("re-apply the kept commit {kept}"),
+                        source: std::io::Error::other(
+                            "it no longer applies cleanly on the current best",
+                        ),
+                    })
+            })
+            .await
+        }
+    }
 }
 
 /// The pool's worktree `label` at `commit`, on `branch` (created or reset)
