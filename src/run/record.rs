@@ -122,6 +122,33 @@ fn fill_measured(
     value
 }
 
+/// What a degenerate entry says: the gates (or required criteria) it failed.
+fn degenerate(
+    e: &mut Experiment,
+    gates: &[crate::decide::GateResult],
+    criteria: &[crate::criteria::CriterionResult],
+) -> String {
+    let failed: Vec<String> = gates
+        .iter()
+        .filter(|g| !g.passed)
+        .map(|g| format!("{} {}", g.name, g.check))
+        .collect();
+    let detail = if failed.is_empty() {
+        format!(
+            "failed required criterion {}",
+            crate::criteria::failed_required(criteria).join(", ")
+        )
+    } else {
+        format!("failed gate {}", failed.join(", "))
+    };
+    e.learnings = Some(if failed.is_empty() {
+        format!("Failed a required success criterion ({detail}); reverted without comparison.")
+    } else {
+        format!("Broke a degenerate gate ({detail}); reverted without comparison.")
+    });
+    detail
+}
+
 /// The entry for `outcome`; `best` is the primary's current best value.
 pub fn entry(spec: &Spec, outcome: &Outcome, best: Option<f64>) -> Recording {
     let job = &outcome.job;
@@ -160,27 +187,7 @@ pub fn entry(spec: &Spec, outcome: &Outcome, best: Option<f64>) -> Recording {
                     event,
                 };
             }
-            let failed: Vec<String> = gates
-                .iter()
-                .filter(|g| !g.passed)
-                .map(|g| format!("{} {}", g.name, g.check))
-                .collect();
-            let detail = if failed.is_empty() {
-                format!(
-                    "failed required criterion {}",
-                    crate::criteria::failed_required(&outcome.criteria).join(", ")
-                )
-            } else {
-                format!("failed gate {}", failed.join(", "))
-            };
-            e.learnings = Some(if failed.is_empty() {
-                format!(
-                    "Failed a required success criterion ({detail}); reverted without comparison."
-                )
-            } else {
-                format!("Broke a degenerate gate ({detail}); reverted without comparison.")
-            });
-            detail
+            degenerate(&mut e, gates, &outcome.criteria)
         }
         Verdict::Error(msg) => {
             e.error_message = Some(msg.clone());
