@@ -324,6 +324,34 @@ fn samples_of(
     Ok(samples)
 }
 
+impl Measured {
+    /// Nothing measured yet.
+    pub fn empty() -> Measured {
+        Measured {
+            metrics: Metrics::new(),
+            samples: Vec::new(),
+            elapsed: Duration::ZERO,
+            jobs: Vec::new(),
+            queued: Duration::ZERO,
+            harness_restored: Vec::new(),
+        }
+    }
+
+    /// Adds the runs of `more`; the aggregate is taken again over all of them.
+    pub fn absorb(&mut self, more: Measured, how: crate::spec::Aggregation) {
+        self.samples.extend(more.samples);
+        self.elapsed += more.elapsed;
+        self.jobs.extend(more.jobs);
+        self.queued += more.queued;
+        for file in more.harness_restored {
+            if !self.harness_restored.contains(&file) {
+                self.harness_restored.push(file);
+            }
+        }
+        self.metrics = aggregate(&self.samples, how);
+    }
+}
+
 /// Every key present in all samples, aggregated.
 pub fn aggregate(samples: &[Metrics], how: crate::spec::Aggregation) -> Metrics {
     let Some(first) = samples.first() else {

@@ -15,7 +15,7 @@ use crate::decide::snapshot::{Extras, by_metric, snapshot};
 use crate::decide::{self, GateResult};
 use crate::events::{Event, Stage};
 use crate::judge::{JudgeError, Scores};
-use crate::measure::{self, MeasureFailure, Measured, Metrics};
+use crate::measure::{self, MeasureFailure, Measured};
 use crate::process::{Exit, Invocation};
 use crate::runner::Progress;
 use crate::spec::{MetricType, StabilityMode};
@@ -133,44 +133,13 @@ pub async fn sample(ctx: &Ctx, site: Site<'_>) -> Result<Sampled, Failure> {
         _ => None,
     };
     let (first, planned) = planned_runs(ctx);
-    let mut samples: Vec<Metrics> = Vec::new();
-    let mut elapsed = Duration::ZERO;
+    let mut total = Measured::empty();
     let mut judged: Option<Scores> = None;
-    let mut jobs: Vec<String> = Vec::new();
-    let mut queued = Duration::ZERO;
-    let mut harness_restored: Vec<String> = Vec::new();
     let mut runs = first;
     loop {
-        let on_spawn = ctx.group_recorder();
-        let report_run = |progress: Progress| {
-            ctx.events.emit(Event::StageChanged {
-                iteration: site.iteration,
-                stage: stage_of(progress, planned),
-            })
-        };
-        let req = measure::Request {
-            spec,
-            tree: site.tree,
-            env: site.env.clone(),
-            out_dir: site.out_dir,
-            on_spawn: &on_spawn,
-            on_run: &report_run,
-            runs,
-            first_run: samples.len() as u32 + 1,
-            runner: &ctx.runner,
-            label: &site.label,
-            sandbox: site.sandbox(ctx),
-            harness: ctx.harness.get(),
-        };
-        let m = measure::measure(req, &ctx.cancel).await?;
-        ctx.count_measurements(m.samples.len());
-        samples.extend(m.samples);
-        elapsed += m.elapsed;
-        jobs.extend(m.jobs);
-        queued += m.queued;
-        super::sampling::extend_unique(&mut harness_restored, m.harness_restored);
-        let mut metrics = measure::aggregate(&samples, stability.aggregation);
-        let gates = decide::evaluate_gates(&spec.metric.degenerate_gates, &metrics);
+        let m = measure_runs(ctx, &site, runs, total.samples.len() as u32 + 1, planned).await?;
+        total.absorb(m, stability.aggregation);
+        let gates = decide::evaluate_gates(&spec.metric.degenerate_gates, &total.metrics);
         if decide::all_passed(&gates) && spec.metric.primary.kind == MetricType::Judge {
             if judged.is_none() {
                 ctx.events.emit(Event::StageChanged {
@@ -181,29 +150,22 @@ pub async fn sample(ctx: &Ctx, site: Site<'_>) -> Result<Sampled, Failure> {
                 judged = ctx.judge(site.tree, &transcript).await?;
             }
             if let Some(scores) = &judged {
-                ctx.apply_scores(&mut metrics, scores);
+                ctx.apply_scores(&mut total.metrics, scores);
             }
         }
         let extras = Extras {
-            sample_count: Some(samples.len() as u64),
+            sample_count: Some(total.samples.len() as u64),
             smoke_passed,
-            elapsed_seconds: Some(elapsed.as_secs_f64()),
+            elapsed_seconds: Some(total.elapsed.as_secs_f64()),
         };
-        let snap = snapshot(spec, &metrics, &by_metric(&samples), extras);
+        let snap = snapshot(spec, &total.metrics, &by_metric(&total.samples), extras);
         let decision = decide_with(&ctx.rules, site.best, &snap);
         let done = !decide::all_passed(&gates)
             || decision.next_measurement == Next::None
-            || samples.len() >= MAX_SAMPLES;
+            || total.samples.len() >= MAX_SAMPLES;
         if done {
             return Ok(Sampled {
-                measured: Measured {
-                    metrics,
-                    samples,
-                    elapsed,
-                    jobs,
-                    queued,
-                    harness_restored,
-                },
+                measured: total,
                 gates,
                 judged,
                 smoke_passed,
@@ -212,6 +174,41 @@ pub async fn sample(ctx: &Ctx, site: Site<'_>) -> Result<Sampled, Failure> {
         }
         runs = 1;
     }
+}
+
+/// `runs` more runs of the command in the candidate's tree, numbered from
+/// `first_run`, each reported as it starts.
+async fn measure_runs(
+    ctx: &Ctx,
+    site: &Site<'_>,
+    runs: u32,
+    first_run: u32,
+    planned: u32,
+) -> Result<Measured, Failure> {
+    let on_spawn = ctx.group_recorder();
+    let report_run = |progress: Progress| {
+        ctx.events.emit(Event::StageChanged {
+            iteration: site.iteration,
+            stage: stage_of(progress, planned),
+        })
+    };
+    let req = measure::Request {
+        spec: &ctx.spec,
+        tree: site.tree,
+        env: site.env.clone(),
+        out_dir: site.out_dir,
+        on_spawn: &on_spawn,
+        on_run: &report_run,
+        runs,
+        first_run,
+        runner: &ctx.runner,
+        label: &site.label,
+        sandbox: site.sandbox(ctx),
+        harness: ctx.harness.get(),
+    };
+    let m = measure::measure(req, &ctx.cancel).await?;
+    ctx.count_measurements(m.samples.len());
+    Ok(m)
 }
 
 /// What the progress line shows for where a measurement is.

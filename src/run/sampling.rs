@@ -7,7 +7,6 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
 use super::context::Ctx;
 use super::experiment::pooled_worktree;
@@ -52,11 +51,7 @@ pub struct Rounds {
 }
 
 struct Open {
-    samples: Vec<Metrics>,
-    elapsed: Duration,
-    jobs: Vec<String>,
-    queued: Duration,
-    harness_restored: Vec<String>,
+    measured: Measured,
     end: Option<ArmEnd>,
 }
 
@@ -65,20 +60,15 @@ struct Open {
 /// interrupted.
 pub async fn rounds(ctx: &Arc<Ctx>, incumbent: &Arm, arms: &[Arm]) -> Result<Rounds, Failure> {
     let spec = &ctx.spec;
-    let comparison = &spec.measurement.stability.comparison;
-    let primary = spec.metric.primary.name.clone();
+    let aggregation = spec.measurement.stability.aggregation;
     let serial = spec.execution.mode == ExecutionMode::Serial
         || !spec.parallel.exclusive_resources.is_empty();
-    let max_samples = comparison.max_samples() as usize;
+    let max_samples = spec.measurement.stability.comparison.max_samples() as usize;
     let mut incumbent_samples: Vec<Metrics> = Vec::new();
     let mut state: Vec<Open> = arms
         .iter()
         .map(|_| Open {
-            samples: Vec::new(),
-            elapsed: Duration::ZERO,
-            jobs: Vec::new(),
-            queued: Duration::ZERO,
-            harness_restored: Vec::new(),
+            measured: Measured::empty(),
             end: None,
         })
         .collect();
@@ -88,7 +78,7 @@ pub async fn rounds(ctx: &Arc<Ctx>, incumbent: &Arm, arms: &[Arm]) -> Result<Rou
         let mut wanted: Vec<(Option<usize>, Arm, u32)> = vec![(None, incumbent.clone(), round)];
         for (i, arm) in arms.iter().enumerate() {
             if state[i].end.is_none() {
-                let run = state[i].samples.len() as u32 + 1;
+                let run = state[i].measured.samples.len() as u32 + 1;
                 ctx.events.emit(Event::StageChanged {
                     iteration: arm.iteration,
                     stage: Stage::Measuring {
@@ -110,43 +100,10 @@ pub async fn rounds(ctx: &Arc<Ctx>, incumbent: &Arm, arms: &[Arm]) -> Result<Rou
                 }
                 (None, Ok(m)) => incumbent_samples.extend(m.samples),
                 (Some(i), Err(f)) => state[i].end = Some(ArmEnd::Failed(f.into())),
-                (Some(i), Ok(m)) => {
-                    state[i].elapsed += m.elapsed;
-                    state[i].samples.extend(m.samples);
-                    state[i].jobs.extend(m.jobs);
-                    state[i].queued += m.queued;
-                    extend_unique(&mut state[i].harness_restored, m.harness_restored);
-                }
+                (Some(i), Ok(m)) => state[i].measured.absorb(m, aggregation),
             }
         }
-        let reference: Vec<f64> = incumbent_samples
-            .iter()
-            .filter_map(|s| s.get(&primary).copied())
-            .collect();
-        for s in state.iter_mut().filter(|s| s.end.is_none()) {
-            let measured = Measured {
-                metrics: measure::aggregate(&s.samples, spec.measurement.stability.aggregation),
-                samples: s.samples.clone(),
-                elapsed: s.elapsed,
-                jobs: s.jobs.clone(),
-                queued: s.queued,
-                harness_restored: s.harness_restored.clone(),
-            };
-            let gates = decide::evaluate_gates(&spec.metric.degenerate_gates, &measured.metrics);
-            if !decide::all_passed(&gates) {
-                s.end = Some(ArmEnd::Degenerate { measured });
-                continue;
-            }
-            let values: Vec<f64> = s
-                .samples
-                .iter()
-                .filter_map(|m| m.get(&primary).copied())
-                .collect();
-            let look = stats::look(&plan(ctx, &reference, arms.len()), &reference, &values);
-            if look.verdict != StatVerdict::Open || values.len() >= max_samples {
-                s.end = Some(ArmEnd::Decided { measured, look });
-            }
-        }
+        look_at(ctx, &mut state, &incumbent_samples, arms.len());
     }
     Ok(Rounds {
         arms: state
@@ -157,11 +114,31 @@ pub async fn rounds(ctx: &Arc<Ctx>, incumbent: &Arm, arms: &[Arm]) -> Result<Rou
     })
 }
 
-/// Adds what `more` has that `all` lacks.
-pub(super) fn extend_unique(all: &mut Vec<String>, more: Vec<String>) {
-    for m in more {
-        if !all.contains(&m) {
-            all.push(m);
+/// After a round: each undecided arm looked at against the incumbent's
+/// samples; it ends when a gate fails, the test decides, or samples run out.
+fn look_at(ctx: &Ctx, state: &mut [Open], incumbent: &[Metrics], compared: usize) {
+    let spec = &ctx.spec;
+    let primary = &spec.metric.primary.name;
+    let max_samples = spec.measurement.stability.comparison.max_samples() as usize;
+    let reference: Vec<f64> = incumbent
+        .iter()
+        .filter_map(|s| s.get(primary).copied())
+        .collect();
+    for s in state.iter_mut().filter(|s| s.end.is_none()) {
+        let measured = s.measured.clone();
+        let gates = decide::evaluate_gates(&spec.metric.degenerate_gates, &measured.metrics);
+        if !decide::all_passed(&gates) {
+            s.end = Some(ArmEnd::Degenerate { measured });
+            continue;
+        }
+        let values: Vec<f64> = measured
+            .samples
+            .iter()
+            .filter_map(|m| m.get(primary).copied())
+            .collect();
+        let look = stats::look(&plan(ctx, &reference, compared), &reference, &values);
+        if look.verdict != StatVerdict::Open || values.len() >= max_samples {
+            s.end = Some(ArmEnd::Decided { measured, look });
         }
     }
 }
