@@ -27,6 +27,25 @@ pub struct Replayed {
     pub replay: Experiment,
 }
 
+/// The base an experiment was first built on: its commit's parent.
+fn base_of(repo: &Repo, original: &Experiment) -> Result<git2::Oid, RunError> {
+    let iteration = original.iteration;
+    let commit = original
+        .record
+        .experiment_commit
+        .as_deref()
+        .and_then(Repo::parse_oid)
+        .ok_or(RunError::NoExperimentCommit { iteration })?;
+    Ok(repo
+        .repo
+        .find_commit(commit)
+        .and_then(|c| c.parent_id(0))
+        .map_err(|source| crate::git::GitError::Git {
+            context: format!("find the base of #{iteration}"),
+            source,
+        })?)
+}
+
 pub async fn replay(req: Request<'_>, how: Replay) -> Result<Replayed, RunError> {
     let ctx = Arc::new(Ctx::new(&req)?);
     let repo = Repo::open(&req.repo_root)?;
@@ -40,22 +59,7 @@ pub async fn replay(req: Request<'_>, how: Replay) -> Result<Replayed, RunError>
         .ok_or(RunError::NoExperiment {
             iteration: how.iteration,
         })?;
-    let commit = original
-        .record
-        .experiment_commit
-        .as_deref()
-        .and_then(Repo::parse_oid)
-        .ok_or(RunError::NoExperimentCommit {
-            iteration: how.iteration,
-        })?;
-    let base = repo
-        .repo
-        .find_commit(commit)
-        .and_then(|c| c.parent_id(0))
-        .map_err(|source| crate::git::GitError::Git {
-            context: format!("find the base of #{}", how.iteration),
-            source,
-        })?;
+    let base = base_of(&repo, &original)?;
     super::session::know_harness(&ctx, &log, &repo)?;
     let best = log.best.metric(&ctx.spec.metric.primary.name);
     let job = Job {
@@ -82,13 +86,14 @@ pub async fn replay(req: Request<'_>, how: Replay) -> Result<Replayed, RunError>
     if let Some(v) = &how.variant {
         entry.record.variant = Some(v.name.clone());
     }
+    // Decided as the run decides: the same rules, against the best.
     let improves = entry.outcome == Outcome::Measured
-        && match (entry.metric(&ctx.spec.metric.primary.name), best) {
-            (Some(v), Some(b)) => {
-                ctx.spec.metric.primary.direction.improvement(v, b) > ctx.threshold()
-            }
-            _ => false,
-        };
+        && crate::decide::rules::decide_with(
+            &ctx.rules,
+            &crate::decide::snapshot::of_best(&ctx.spec, &log.best),
+            &crate::decide::snapshot::of_entry(&ctx.spec, &entry),
+        )
+        .eligible;
     if entry.outcome == Outcome::Measured {
         entry.outcome = Outcome::NotSelected;
         entry.learnings = Some(format!(
