@@ -214,62 +214,24 @@ pub async fn judge_tree(
     ] {
         for batch in group.chunks(judge.batch_size.max(1) as usize) {
             let fields = fields(judge);
-            let listed: Vec<String> = batch
-                .iter()
-                .enumerate()
-                .map(|(i, v)| format!("## Item {i}\n{v}"))
-                .collect();
-            let example = fields
-                .iter()
-                .map(|f| format!("\"{f}\": <number>"))
-                .collect::<Vec<_>>()
-                .join(", ");
-            let prompt = crate::prompt::fill(
-                TEMPLATE,
-                &[
-                    ("rubric", rubric.trim().to_string()),
-                    ("items", listed.join("\n\n")),
-                    ("fields", fields.join(", ")),
-                    ("example", example),
-                ],
-            );
-            let mut messages = vec![json!({"role": "user", "content": prompt})];
-            for attempt in 0..2 {
-                budget.check()?;
-                let reply = client.chat(&model, &messages).await?;
-                let cost = reply.cost_usd.unwrap_or(0.0);
-                scores.cost_usd += cost;
-                budget.add(cost);
-                let parsed = read_scores(&reply.text, batch.len(), &fields);
-                transcript(
-                    client,
-                    transcript_path,
-                    &json!({
-                        "request": messages, "reply": reply.text, "model": model, "cost_usd": reply.cost_usd,
-                        "error": parsed.as_ref().err(),
-                    }),
-                );
-                match parsed {
-                    Ok(rows) => {
-                        for row in rows {
-                            scores.judged += 1;
-                            for (f, x) in row {
-                                let e = sums.entry(format!("{prefix}{f}")).or_default();
-                                e.0 += x;
-                                e.1 += 1;
-                            }
-                        }
-                        break;
-                    }
-                    Err(e) if attempt == 0 => {
-                        messages.push(json!({"role": "assistant", "content": reply.text}));
-                        messages.push(json!({"role": "user", "content": format!(
-                            "That reply could not be used: {e}. Reply again with only the JSON object described above."
-                        )}));
-                    }
-                    Err(e) => {
-                        tracing::warn!("a judge batch was dropped after two unusable replies: {e}")
-                    }
+            let prompt = batch_prompt(rubric, batch, &fields);
+            let rows = judge_batch(
+                client,
+                &model,
+                prompt,
+                batch.len(),
+                &fields,
+                transcript_path,
+                budget,
+                &mut scores,
+            )
+            .await?;
+            for row in rows {
+                scores.judged += 1;
+                for (f, x) in row {
+                    let e = sums.entry(format!("{prefix}{f}")).or_default();
+                    e.0 += x;
+                    e.1 += 1;
                 }
             }
         }
@@ -279,6 +241,74 @@ pub async fn judge_tree(
         .map(|(k, (s, n))| (k, s / n as f64))
         .collect();
     Ok(scores)
+}
+
+/// The judge's prompt for one batch of items.
+fn batch_prompt(rubric: &str, batch: &[Value], fields: &[String]) -> String {
+    let listed: Vec<String> = batch
+        .iter()
+        .enumerate()
+        .map(|(i, v)| format!("## Item {i}\n{v}"))
+        .collect();
+    let example = fields
+        .iter()
+        .map(|f| format!("\"{f}\": <number>"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    crate::prompt::fill(
+        TEMPLATE,
+        &[
+            ("rubric", rubric.trim().to_string()),
+            ("items", listed.join("\n\n")),
+            ("fields", fields.join(", ")),
+            ("example", example),
+        ],
+    )
+}
+
+/// One batch judged: its rows of scores, sent back once when the reply is
+/// unusable; none when it is unusable twice (the batch is dropped).
+#[allow(clippy::too_many_arguments)]
+async fn judge_batch(
+    client: &LlmClient,
+    model: &str,
+    prompt: String,
+    items: usize,
+    fields: &[String],
+    transcript_path: &Path,
+    budget: &JudgeBudget,
+    scores: &mut Scores,
+) -> Result<Vec<BTreeMap<String, f64>>, JudgeError> {
+    let mut messages = vec![json!({"role": "user", "content": prompt})];
+    for attempt in 0..2 {
+        budget.check()?;
+        let reply = client.chat(model, &messages).await?;
+        let cost = reply.cost_usd.unwrap_or(0.0);
+        scores.cost_usd += cost;
+        budget.add(cost);
+        let parsed = read_scores(&reply.text, items, fields);
+        transcript(
+            client,
+            transcript_path,
+            &json!({
+                "request": messages, "reply": reply.text, "model": model, "cost_usd": reply.cost_usd,
+                "error": parsed.as_ref().err(),
+            }),
+        );
+        match parsed {
+            Ok(rows) => return Ok(rows),
+            Err(e) if attempt == 0 => {
+                messages.push(json!({"role": "assistant", "content": reply.text}));
+                messages.push(json!({"role": "user", "content": format!(
+                    "That reply could not be used: {e}. Reply again with only the JSON object described above."
+                )}));
+            }
+            Err(e) => {
+                tracing::warn!("a judge batch was dropped after two unusable replies: {e}")
+            }
+        }
+    }
+    Ok(Vec::new())
 }
 
 #[cfg(test)]
