@@ -192,35 +192,7 @@ pub fn apply_edits_with(
             }
             (Some(text), true) => text + &e.replace,
             (None, false) => return Err(EditError(format!("{rel}: no such file"))),
-            (Some(text), false) => {
-                match super::tolerance::locate(&text, &e.search, &e.replace, tolerant) {
-                    super::tolerance::Found::At {
-                        range,
-                        replace,
-                        note,
-                    } => {
-                        notes.extend(note.map(|n| format!("{rel}: {n}")));
-                        let mut text = text;
-                        text.replace_range(range, &replace);
-                        text
-                    }
-                    super::tolerance::Found::Missing(closest) => {
-                        return Err(EditError(match closest {
-                            Some((line, region)) => format!(
-                                "{rel}: the SEARCH text was not found; the closest region is at line {line}:\n{region}\ncopy the lines exactly as they are in the file"
-                            ),
-                            None => format!(
-                                "{rel}: the SEARCH text was not found; copy the lines exactly as they are in the file"
-                            ),
-                        }));
-                    }
-                    super::tolerance::Found::Ambiguous(n) => {
-                        return Err(EditError(format!(
-                            "{rel}: the SEARCH text matches {n} places; include more lines so it matches exactly one"
-                        )));
-                    }
-                }
-            }
+            (Some(text), false) => replaced(&rel, text, e, tolerant, &mut notes)?,
         };
         contents.insert(rel, (path, updated));
     }
@@ -234,6 +206,40 @@ pub fn apply_edits_with(
         files: contents.into_keys().collect(),
         notes,
     })
+}
+
+/// `text` with the edit's SEARCH replaced (up to whitespace when
+/// `tolerant`), or why not: with the closest region to copy from.
+fn replaced(
+    rel: &str,
+    text: String,
+    e: &Edit,
+    tolerant: bool,
+    notes: &mut Vec<String>,
+) -> Result<String, EditError> {
+    match super::tolerance::locate(&text, &e.search, &e.replace, tolerant) {
+        super::tolerance::Found::At {
+            range,
+            replace,
+            note,
+        } => {
+            notes.extend(note.map(|n| format!("{rel}: {n}")));
+            let mut text = text;
+            text.replace_range(range, &replace);
+            Ok(text)
+        }
+        super::tolerance::Found::Missing(closest) => Err(EditError(match closest {
+            Some((line, region)) => format!(
+                "{rel}: the SEARCH text was not found; the closest region is at line {line}:\n{region}\ncopy the lines exactly as they are in the file"
+            ),
+            None => format!(
+                "{rel}: the SEARCH text was not found; copy the lines exactly as they are in the file"
+            ),
+        })),
+        super::tolerance::Found::Ambiguous(n) => Err(EditError(format!(
+            "{rel}: the SEARCH text matches {n} places; include more lines so it matches exactly one"
+        ))),
+    }
 }
 
 #[cfg(test)]
