@@ -204,19 +204,7 @@ pub fn decide_with(rules: &Rules, baseline: &Value, candidate: &Value) -> Decisi
     }
 
     let target_reached = targets_reached(rules, &c.candidate_values);
-    let all_inside = rules.required.iter().all(|o| {
-        c.comparisons
-            .iter()
-            .find(|(n, _)| *n == o.name)
-            .is_some_and(|(_, c)| c.verdict == ObjectiveVerdict::Inconclusive)
-    });
-    let decision = if eligible {
-        Verdict::Keep
-    } else if all_inside {
-        Verdict::Inconclusive
-    } else {
-        Verdict::Revert
-    };
+    let decision = first_verdict(rules, &c, eligible);
     let (decision, next) = ladder_step(&rules.ladder, decision, sample_count, candidate);
     let reason = reason(eligible, decision, &improved_names, &c.violated);
     let rank_score = rank(primary_cmp.as_ref(), &c.improved);
@@ -231,6 +219,24 @@ pub fn decide_with(rules: &Rules, baseline: &Value, candidate: &Value) -> Decisi
         primary_delta: primary_cmp.map(|c| c.delta),
         rank_score,
         reason,
+    }
+}
+
+/// Keep when eligible; inconclusive when every required objective is inside
+/// its threshold; else revert.
+fn first_verdict(rules: &Rules, c: &Compared, eligible: bool) -> Verdict {
+    let all_inside = rules.required.iter().all(|o| {
+        c.comparisons
+            .iter()
+            .find(|(n, _)| *n == o.name)
+            .is_some_and(|(_, c)| c.verdict == ObjectiveVerdict::Inconclusive)
+    });
+    if eligible {
+        Verdict::Keep
+    } else if all_inside {
+        Verdict::Inconclusive
+    } else {
+        Verdict::Revert
     }
 }
 

@@ -2,8 +2,8 @@
 //! disjoint runner-ups are cherry-picked onto it and re-measured, and every
 //! entry gets its outcome, primary_delta and learnings.
 
-use super::session::to_mapping;
-use super::{BatchEnd, Loop, RunError, StopReason, combination, fault, protocol};
+use super::merge::Merge;
+use super::{BatchEnd, Loop, RunError, StopReason, fault};
 use crate::decide::rules::{Decision, Next, Verdict, decide_with};
 use crate::decide::{self, Candidate, snapshot, stats};
 use crate::events::Event;
@@ -13,14 +13,14 @@ use crate::names;
 use crate::text::fmt_num;
 
 /// What a batch's decision works with.
-struct Batch {
-    primary: String,
-    threshold: f64,
+pub(super) struct Batch {
+    pub(super) primary: String,
+    pub(super) threshold: f64,
     /// The newer schema's outcomes (inconclusive, not_selected, ...).
-    newer: bool,
-    best_before: f64,
+    pub(super) newer: bool,
+    pub(super) best_before: f64,
     /// Each pending entry's decision against the best.
-    decisions: Vec<(u64, Decision)>,
+    pub(super) decisions: Vec<(u64, Decision)>,
 }
 
 impl Batch {
@@ -31,14 +31,6 @@ impl Batch {
             .map(|(_, d)| d.clone())
             .expect("every pending entry was decided")
     }
-}
-
-/// How a runner-up's merge ended.
-enum Merge {
-    Kept,
-    /// Not better (or in conflict): no further merges this batch.
-    Stopped,
-    Interrupted,
 }
 
 impl Loop {
@@ -159,7 +151,7 @@ impl Loop {
         }
     }
 
-    fn value_of(&self, iteration: u64) -> f64 {
+    pub(super) fn value_of(&self, iteration: u64) -> f64 {
         self.entry(iteration)
             .and_then(|e| e.metric(&self.ctx.spec.metric.primary.name))
             .unwrap_or(f64::NAN)
@@ -210,93 +202,6 @@ impl Loop {
             value,
         });
         Ok(())
-    }
-
-    /// Runner-up `r` cherry-picked onto the new best and measured there.
-    async fn merge_runner_up(
-        &mut self,
-        repo: &Repo,
-        batch: &Batch,
-        winner: u64,
-        r: u64,
-        decided: &mut Vec<Event>,
-    ) -> Result<Merge, RunError> {
-        let branch = names::opt_branch(&self.ctx.spec.name);
-        let solo = self.value_of(r);
-        let best_now = self.best_value().unwrap_or(f64::NAN);
-        let onto = self
-            .best_commit()
-            .expect("a best commit exists after a keep");
-        let pick = self.experiment_commit(r)?;
-        let message = names::commit_message(
-            &self.ctx.spec.name,
-            &self.entry(r).expect("exists").hypothesis,
-        );
-        fault("runner-up-cherry-pick");
-        let Some(combined) = repo.cherry_pick(pick, onto, &message)? else {
-            let e = self.entry_mut(r).expect("exists");
-            e.outcome = Outcome::RunnerUpReverted;
-            e.merged_with = Some(winner);
-            e.learnings = Some(format!(
-                "Improved alone ({}), but its change conflicts with #{winner}; not merged.",
-                fmt_num(solo)
-            ));
-            decided.push(self.finished(r, "conflicts with the new best".into()));
-            return Ok(Merge::Stopped);
-        };
-        let new_best = snapshot::of_best(&self.ctx.spec, &self.log.best);
-        let measured =
-            combination::measure_combination(&self.ctx, combined, r, &new_best, onto).await;
-        if let Err(protocol::Failure::Interrupted) = &measured {
-            return Ok(Merge::Interrupted);
-        }
-        let verdict = combination_verdict(&batch.primary, &measured, best_now);
-        match verdict {
-            Ok(value) => {
-                repo.set_branch(&branch, combined)?;
-                fault("branch-moved-before-log");
-                let m = measured.expect("verdict Ok implies measured");
-                let metrics = to_mapping(&m.measured.metrics);
-                let samples = Some(snapshot::by_metric(&m.measured.samples));
-                let e = self.entry_mut(r).expect("exists");
-                e.outcome = Outcome::RunnerUpKept;
-                e.merged_with = Some(winner);
-                e.commit = Some(combined.to_string());
-                e.record.combined_metrics = Some(metrics.clone());
-                e.learnings = Some(format!(
-                    "Improved alone ({}); combined with #{winner} it measured {} {} vs {} ({}); kept on top.",
-                    fmt_num(solo),
-                    batch.primary,
-                    fmt_num(value),
-                    fmt_num(best_now),
-                    decide::format_delta(value - best_now)
-                ));
-                self.set_best(r, metrics, combined, None, samples);
-                decided.push(
-                    self.finished(r, format!("combined {} {}", batch.primary, fmt_num(value))),
-                );
-                decided.push(Event::NewBest {
-                    iteration: r,
-                    value,
-                });
-                Ok(Merge::Kept)
-            }
-            Err(why) => {
-                let e = self.entry_mut(r).expect("exists");
-                e.outcome = Outcome::RunnerUpReverted;
-                e.merged_with = Some(winner);
-                e.record.combined_commit = Some(combined.to_string());
-                if let Ok(m) = &measured {
-                    e.record.combined_metrics = Some(to_mapping(&m.measured.metrics));
-                }
-                e.learnings = Some(format!(
-                    "Improved alone ({}), but {why}; not better, so it was reverted and no further merges were tried.",
-                    fmt_num(solo)
-                ));
-                decided.push(self.finished(r, why));
-                Ok(Merge::Stopped)
-            }
-        }
     }
 
     fn settle_not_kept(&mut self, batch: &Batch, r: u64, decided: &mut Vec<Event>) {
@@ -378,7 +283,7 @@ impl Loop {
         }
     }
 
-    fn settle(
+    pub(super) fn settle(
         &mut self,
         iteration: u64,
         outcome: Outcome,
@@ -404,7 +309,7 @@ impl Loop {
     }
 
     /// The event of an entry's final outcome.
-    fn finished(&self, iteration: u64, detail: String) -> Event {
+    pub(super) fn finished(&self, iteration: u64, detail: String) -> Event {
         Event::ExperimentFinished {
             iteration,
             outcome: self
@@ -415,7 +320,7 @@ impl Loop {
         }
     }
 
-    fn set_best(
+    pub(super) fn set_best(
         &mut self,
         iteration: u64,
         metrics: serde_yaml::Mapping,
@@ -434,36 +339,10 @@ impl Loop {
         };
     }
 
-    fn experiment_commit(&self, iteration: u64) -> Result<git2::Oid, RunError> {
+    pub(super) fn experiment_commit(&self, iteration: u64) -> Result<git2::Oid, RunError> {
         self.entry(iteration)
             .and_then(|e| e.record.experiment_commit.as_deref())
             .and_then(Repo::parse_oid)
             .ok_or(RunError::NoExperimentCommit { iteration })
-    }
-}
-
-/// Whether a measured combination beats the new best: its value, or why not.
-fn combination_verdict(
-    primary: &str,
-    measured: &Result<protocol::Sampled, protocol::Failure>,
-    best_now: f64,
-) -> Result<f64, String> {
-    match measured {
-        Err(f) => Err(crate::text::one_line(&f.to_string(), 160)),
-        Ok(m) => {
-            let value = m.measured.metrics.get(primary).copied().unwrap_or(f64::NAN);
-            if !m.gates_passed() {
-                Err("the combination fails a degenerate gate".to_string())
-            } else if m.decision.eligible {
-                Ok(value)
-            } else {
-                Err(format!(
-                    "the combination measured {primary} {} vs the new best {} ({})",
-                    fmt_num(value),
-                    fmt_num(best_now),
-                    m.decision.reason
-                ))
-            }
-        }
     }
 }

@@ -18,6 +18,7 @@ mod experiment;
 mod fault;
 mod implementation;
 mod journal;
+mod merge;
 mod proposals;
 pub(crate) mod protocol;
 mod record;
