@@ -160,15 +160,24 @@ pub fn render(log: &ExperimentLog, spec: &Spec) -> Result<String, ChartError> {
             )
             .map_err(|e| err(&e))?;
         outcome_legend(&mut chart, &pts)?;
-        chart
-            .configure_series_labels()
-            .background_style(WHITE.mix(0.8))
-            .border_style(BLACK.mix(0.3))
-            .draw()
-            .map_err(|e| err(&e))?;
-        root.present().map_err(|e| err(&e))?;
+        finish(chart, &root)?;
     }
     Ok(svg)
+}
+
+/// The legend drawn and the drawing written out.
+fn finish<'a, 'b>(
+    mut chart: Chart<'a, 'b>,
+    root: &'a DrawingArea<SVGBackend<'b>, plotters::coord::Shift>,
+) -> Result<(), ChartError> {
+    let err = |e: &dyn std::fmt::Display| ChartError(e.to_string());
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK.mix(0.3))
+        .draw()
+        .map_err(|e| err(&e))?;
+    root.present().map_err(|e| err(&e))
 }
 
 /// One legend entry per group of outcomes shown.
@@ -317,13 +326,7 @@ pub fn render_comparison(
                 )
                 .map_err(|e| err(&e))?;
         }
-        chart
-            .configure_series_labels()
-            .background_style(WHITE.mix(0.8))
-            .border_style(BLACK.mix(0.3))
-            .draw()
-            .map_err(|e| err(&e))?;
-        root.present().map_err(|e| err(&e))?;
+        finish(chart, &root)?;
     }
     Ok(svg)
 }

@@ -84,14 +84,7 @@ fn kept_changes(out: &mut String, log: &ExperimentLog) {
         );
     }
     for e in kept.iter().skip(kept.len().saturating_sub(KEPT)) {
-        let _ = writeln!(
-            out,
-            "- #{} {} ({}, {})",
-            e.iteration,
-            one_line(&e.hypothesis, 100),
-            e.outcome,
-            e.primary_delta.as_deref().unwrap_or("?")
-        );
+        let _ = writeln!(out, "- {}", e.headline(100, None));
     }
 }
 

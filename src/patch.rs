@@ -41,22 +41,8 @@ pub fn with_git_headers(patch: &str) -> String {
             } else if new_path == "/dev/null" {
                 out += "deleted file mode 100644\n";
             }
-            out += &format!(
-                "--- {}\n",
-                if old_path == "/dev/null" {
-                    "/dev/null".to_string()
-                } else {
-                    format!("a/{old_path}")
-                }
-            );
-            out += &format!(
-                "+++ {}\n",
-                if new_path == "/dev/null" {
-                    "/dev/null".to_string()
-                } else {
-                    format!("b/{new_path}")
-                }
-            );
+            out += &format!("--- {}\n", side("a", &old_path));
+            out += &format!("+++ {}\n", side("b", &new_path));
             i += 2;
             continue;
         }
@@ -65,6 +51,15 @@ pub fn with_git_headers(patch: &str) -> String {
         i += 1;
     }
     out
+}
+
+/// A diff header's path: `a/x` (or `b/x`), or `/dev/null` as it is.
+fn side(prefix: &str, path: &str) -> String {
+    if path == "/dev/null" {
+        path.to_string()
+    } else {
+        format!("{prefix}/{path}")
+    }
 }
 
 #[cfg(test)]

@@ -137,14 +137,7 @@ fn kept_changes(out: &mut String, log: &ExperimentLog, spec: &Spec, repo: Option
         let _ = writeln!(out, "Nothing was kept.");
     }
     for e in kept {
-        let _ = writeln!(
-            out,
-            "### #{} {} ({}, {primary} {})\n",
-            e.iteration,
-            one_line(&e.hypothesis, 120),
-            e.outcome,
-            e.primary_delta.as_deref().unwrap_or("?")
-        );
+        let _ = writeln!(out, "### {}\n", e.headline(120, Some(primary)));
         if let Some(l) = &e.learnings {
             let _ = writeln!(out, "{l}\n");
         }

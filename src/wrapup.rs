@@ -151,15 +151,7 @@ pub fn render(log: &ExperimentLog, spec: &Spec, spec_file: &Path, stop: &str) ->
             crate::names::opt_branch(&spec.name)
         );
         for e in kept {
-            let _ = writeln!(
-                out,
-                "  #{} {} ({}, {} {})",
-                e.iteration,
-                one_line(&e.hypothesis, 80),
-                e.outcome,
-                spec.metric.primary.name,
-                e.primary_delta.as_deref().unwrap_or("?")
-            );
+            let _ = writeln!(out, "  {}", e.headline(80, Some(&spec.metric.primary.name)));
         }
     }
     if let Some(waiting) = render_waiting(log, spec_file, false) {

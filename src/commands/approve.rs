@@ -40,14 +40,9 @@ fn decide(
     let ws = Workspace::open(repo_arg, &loaded)?;
     let _lock = ws.state.lock()?;
     let log_path = ws.state.log_path();
-    if !log_path.exists() {
-        return Err(CliError::failure(format!(
-            "\"{}\" has no run yet, so nothing waits for approval",
-            loaded.spec.name
-        ))
-        .hint(format!("dependencies allowed from the start go in the spec's dependencies.approved; start with: optimize {}", spec_file.display())));
-    }
-    let mut log = ExperimentLog::load_owned(&log_path)?;
+    let mut log = ws
+        .owned_log(&loaded, "nothing waits for approval")
+        .map_err(|e| e.hint(format!("dependencies allowed from the start go in the spec's dependencies.approved; start with: optimize {}", spec_file.display())))?;
     let waiting = waiting_on_dependencies(&log);
     let deps = deps(&log);
     if deps.is_empty() {

@@ -105,6 +105,23 @@ impl Workspace {
         let state = StateDir::new(&repo.root, &spec.spec.name);
         Ok(Workspace { repo, state })
     }
+
+    /// The run's log, read by the lock holder; an error saying `why` it is
+    /// needed when the spec has no run yet.
+    pub fn owned_log(
+        &self,
+        spec: &LoadedSpec,
+        why: &str,
+    ) -> Result<crate::log::ExperimentLog, CliError> {
+        let path = self.state.log_path();
+        if !path.exists() {
+            return Err(CliError::failure(format!(
+                "\"{}\" has no run yet, so {why}",
+                spec.spec.name
+            )));
+        }
+        Ok(crate::log::ExperimentLog::load_owned(&path)?)
+    }
 }
 
 pub fn runtime() -> Result<tokio::runtime::Runtime, CliError> {

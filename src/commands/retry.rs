@@ -6,7 +6,7 @@ use std::path::Path;
 use crate::cli::RetryArgs;
 use crate::commands::Workspace;
 use crate::error::CliError;
-use crate::log::{ExperimentLog, Outcome};
+use crate::log::Outcome;
 use crate::spec::LoadedSpec;
 
 pub fn run(repo_arg: Option<&Path>, args: &RetryArgs) -> Result<(), CliError> {
@@ -14,13 +14,7 @@ pub fn run(repo_arg: Option<&Path>, args: &RetryArgs) -> Result<(), CliError> {
     let ws = Workspace::open(repo_arg, &loaded)?;
     let _lock = ws.state.lock()?;
     let log_path = ws.state.log_path();
-    if !log_path.exists() {
-        return Err(CliError::failure(format!(
-            "\"{}\" has no run yet, so nothing can be retried",
-            loaded.spec.name
-        )));
-    }
-    let mut log = ExperimentLog::load_owned(&log_path)?;
+    let mut log = ws.owned_log(&loaded, "nothing can be retried")?;
     let failed = |o: &Outcome| matches!(o, Outcome::Error | Outcome::Timeout);
     let wanted: Vec<u64> = if args.errors {
         log.experiments

@@ -141,6 +141,19 @@ pub struct Recorded {
 }
 
 impl Experiment {
+    /// `#7 <hypothesis> (kept, <metric> +3)`: an entry on one line, the
+    /// hypothesis cut at `width`, the metric named when given.
+    pub fn headline(&self, width: usize, metric: Option<&str>) -> String {
+        format!(
+            "#{} {} ({}, {}{})",
+            self.iteration,
+            crate::text::one_line(&self.hypothesis, width),
+            self.outcome,
+            metric.map(|m| format!("{m} ")).unwrap_or_default(),
+            self.primary_delta.as_deref().unwrap_or("?")
+        )
+    }
+
     pub fn new(
         iteration: u64,
         batch: u64,

@@ -295,17 +295,22 @@ impl LogFile {
             &self.path,
             w.sealed_len,
             &redo.tail,
-            w.len.max(new_len),
-            new_len,
+            (w.len.max(new_len), new_len),
+            true,
         )
         .map_err(write_err)?;
         // The same bytes to the backup, unsynced: the log is the truth, the
         // backup only what to recover from if something else damages it.
         let backup = backup_path(&self.path);
         w.backup_len = match w.backup_len {
-            Some(len) => {
-                write_unsynced(&backup, w.sealed_len, &redo.tail, len.max(new_len), new_len).ok()
-            }
+            Some(len) => write_in_place(
+                &backup,
+                w.sealed_len,
+                &redo.tail,
+                (len.max(new_len), new_len),
+                false,
+            )
+            .ok(),
             // Out of step (it could not be written, or was removed): whole again.
             None => std::fs::copy(&self.path, &backup).ok().map(drop),
         }
@@ -324,26 +329,16 @@ impl LogFile {
 
 /// Writes `tail` at `offset` in one call, padded with newlines to `span`
 /// bytes so the file stays valid YAML even if it is killed before the
-/// truncation to `len`; then syncs it.
+/// truncation to `len`; then syncs it when `sync` (the backup goes unsynced).
 fn write_in_place(
     path: &Path,
     offset: usize,
     tail: &str,
-    span: usize,
-    len: usize,
+    (span, len): (usize, usize),
+    sync: bool,
 ) -> io::Result<()> {
-    write_padded(path, offset, tail, span, len)?.sync_data()
-}
-
-/// [`write_in_place`] without the sync.
-fn write_unsynced(
-    path: &Path,
-    offset: usize,
-    tail: &str,
-    span: usize,
-    len: usize,
-) -> io::Result<()> {
-    write_padded(path, offset, tail, span, len).map(drop)
+    let file = write_padded(path, offset, tail, span, len)?;
+    if sync { file.sync_data() } else { Ok(()) }
 }
 
 fn write_padded(
