@@ -9,7 +9,6 @@ use serde_yaml::{Mapping, Value};
 
 use crate::deps::normalize;
 use crate::log::{BacklogItem, DepStatus, ExperimentLog, Outcome, Priority};
-use crate::wrapup::deferred_deps;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApprovalsError {
@@ -119,7 +118,7 @@ pub fn apply(log: &mut ExperimentLog, approvals: &Approvals, spec_approved: &[St
         if e.outcome != Outcome::DeferredNeedsApproval || e.record.approval.is_some() {
             continue;
         }
-        let deps = deferred_deps(e);
+        let deps = e.deferred_deps();
         if deps.is_empty() {
             continue;
         }

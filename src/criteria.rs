@@ -9,21 +9,10 @@
 use std::path::Path;
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
-
 use crate::process::{Cancel, Invocation};
 use crate::spec::{Criterion, CriterionKind};
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct CriterionResult {
-    pub name: String,
-    #[serde(rename = "type")]
-    pub kind: String,
-    pub passed: bool,
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub required: bool,
-    pub details: String,
-}
+pub use crate::log::CriterionResult;
 
 /// Where criteria are checked.
 pub struct Site<'a> {

@@ -9,6 +9,7 @@ use serde_yaml::Mapping;
 
 mod backlog;
 mod check;
+mod criterion_record;
 mod entry;
 mod outcome;
 mod run_state;
@@ -17,6 +18,7 @@ mod timestamps;
 mod variant_record;
 
 pub use backlog::*;
+pub use criterion_record::CriterionResult;
 pub use entry::*;
 pub use outcome::*;
 pub use run_state::{InFlight, InFlightMember, Limits, RunMeta, Session, SessionKind, Timings};

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::path::Path;
 
-use crate::log::{DepStatus, Experiment, ExperimentLog, Outcome};
+use crate::log::{DepStatus, ExperimentLog, Outcome};
 use crate::spec::Spec;
 use crate::text::{fmt_num, one_line};
 
@@ -28,7 +28,7 @@ pub fn waiting_on_dependencies(log: &ExperimentLog) -> BTreeMap<String, Vec<Stri
             && e.record.approval.is_none()
             && let Some(reason) = &e.deferred_reason
         {
-            for dep in deferred_deps(e) {
+            for dep in e.deferred_deps() {
                 by_dep.entry(dep).or_default().push(format!(
                     "#{} \"{}\" ({reason})",
                     e.iteration,
@@ -38,27 +38,6 @@ pub fn waiting_on_dependencies(log: &ExperimentLog) -> BTreeMap<String, Vec<Stri
         }
     }
     by_dep
-}
-
-/// The dependencies a deferred entry waits on: its `deferred_deps`, or, in
-/// a log written without them, the names in its deferred_reason
-/// ("...: a (in x), b (in y)").
-pub fn deferred_deps(e: &Experiment) -> Vec<String> {
-    if !e.record.deferred_deps.is_empty() {
-        return e.record.deferred_deps.clone();
-    }
-    let Some((_, list)) = e
-        .deferred_reason
-        .as_deref()
-        .and_then(|r| r.rsplit_once(": "))
-    else {
-        return Vec::new();
-    };
-    list.split(", ")
-        .filter_map(|part| part.split(" (in ").next())
-        .map(|s| s.trim().to_string())
-        .filter(|s| !s.is_empty())
-        .collect()
 }
 
 /// The hypotheses waiting on each dependency and the command that approves

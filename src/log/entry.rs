@@ -113,7 +113,7 @@ pub struct Recorded {
     pub harness_restored: Vec<String>,
     /// `metric.criteria`: each criterion's result.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub criteria: Vec<crate::criteria::CriterionResult>,
+    pub criteria: Vec<super::CriterionResult>,
     /// The weighted share of criteria that passed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub criteria_score: Option<f64>,
@@ -141,6 +141,27 @@ pub struct Recorded {
 }
 
 impl Experiment {
+    /// The dependencies a deferred entry waits on: its `deferred_deps`, or, in
+    /// a log written without them, the names in its deferred_reason
+    /// ("...: a (in x), b (in y)").
+    pub fn deferred_deps(&self) -> Vec<String> {
+        if !self.record.deferred_deps.is_empty() {
+            return self.record.deferred_deps.clone();
+        }
+        let Some((_, list)) = self
+            .deferred_reason
+            .as_deref()
+            .and_then(|r| r.rsplit_once(": "))
+        else {
+            return Vec::new();
+        };
+        list.split(", ")
+            .filter_map(|part| part.split(" (in ").next())
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+            .collect()
+    }
+
     /// `#7 <hypothesis> (kept, <metric> +3)`: an entry on one line, the
     /// hypothesis cut at `width`, the metric named when given.
     pub fn headline(&self, width: usize, metric: Option<&str>) -> String {
