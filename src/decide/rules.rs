@@ -131,6 +131,7 @@ fn ordered_map<S: serde::Serializer>(
 
 mod compare;
 mod model;
+mod of_spec;
 mod read;
 
 pub use compare::*;

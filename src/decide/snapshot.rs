@@ -19,7 +19,7 @@ pub type Samples = BTreeMap<String, Vec<f64>>;
 
 /// The rules of a spec as loaded (defaults filled).
 pub fn rules_for(spec: &Spec) -> Rules {
-    Rules::from_spec(&serde_json::to_value(spec).expect("a spec always serializes"))
+    Rules::of(spec)
 }
 
 /// The samples of each metric present in every run.

@@ -122,22 +122,28 @@ impl Aggregation {
         if values.is_empty() {
             return None;
         }
-        let mut v = values.to_vec();
-        v.sort_by(|a, b| a.total_cmp(b));
         Some(match self {
-            Aggregation::Min => v[0],
-            Aggregation::Max => v[v.len() - 1],
-            Aggregation::Mean => v.iter().sum::<f64>() / v.len() as f64,
-            Aggregation::Median => {
-                let mid = v.len() / 2;
-                if v.len() % 2 == 1 {
-                    v[mid]
-                } else {
-                    (v[mid - 1] + v[mid]) / 2.0
-                }
-            }
+            Aggregation::Mean => values.iter().sum::<f64>() / values.len() as f64,
+            Aggregation::Min => values.iter().copied().fold(f64::INFINITY, f64::min),
+            Aggregation::Max => values.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+            Aggregation::Median => median(values)?,
         })
     }
+}
+
+/// The middle value, or the mean of the two middle ones.
+pub fn median(values: &[f64]) -> Option<f64> {
+    if values.is_empty() {
+        return None;
+    }
+    let mut v = values.to_vec();
+    v.sort_by(f64::total_cmp);
+    let mid = v.len() / 2;
+    Some(if v.len().is_multiple_of(2) {
+        (v[mid - 1] + v[mid]) / 2.0
+    } else {
+        v[mid]
+    })
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]

@@ -20,6 +20,16 @@ pub enum Direction {
     Minimize,
 }
 
+impl Direction {
+    /// Positive when `candidate` is better than `reference`.
+    pub fn signed_delta(self, reference: f64, candidate: f64) -> f64 {
+        match self {
+            Direction::Minimize => reference - candidate,
+            Direction::Maximize => candidate - reference,
+        }
+    }
+}
+
 impl Spec {
     /// Every metric the spec names, with its role: the primary, the gates,
     /// the diagnostics.

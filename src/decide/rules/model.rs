@@ -4,27 +4,22 @@ use serde_json::Value;
 
 use super::*;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Direction {
-    Maximize,
-    Minimize,
+pub use crate::spec::{Aggregation, Direction, median};
+
+/// decide.mjs treats anything but "minimize" as maximize.
+fn read_direction(v: Option<&Value>) -> Option<Direction> {
+    match present(v)?.as_str()? {
+        "minimize" => Some(Direction::Minimize),
+        _ => Some(Direction::Maximize),
+    }
 }
 
-impl Direction {
-    fn read(v: Option<&Value>) -> Option<Direction> {
-        match present(v)?.as_str()? {
-            "minimize" => Some(Direction::Minimize),
-            // decide.mjs treats anything but "minimize" as maximize.
-            _ => Some(Direction::Maximize),
-        }
-    }
-
-    /// Positive when `candidate` is better than `reference`.
-    pub fn signed_delta(self, reference: f64, candidate: f64) -> f64 {
-        match self {
-            Direction::Minimize => reference - candidate,
-            Direction::Maximize => candidate - reference,
-        }
+fn read_aggregation(v: Option<&Value>) -> Aggregation {
+    match present(v).and_then(Value::as_str) {
+        Some("mean") => Aggregation::Mean,
+        Some("min") => Aggregation::Min,
+        Some("max") => Aggregation::Max,
+        _ => Aggregation::Median,
     }
 }
 
@@ -90,51 +85,6 @@ pub struct Futility {
     pub after_elapsed_seconds: Option<f64>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Aggregation {
-    Median,
-    Mean,
-    Min,
-    Max,
-}
-
-impl Aggregation {
-    fn read(v: Option<&Value>) -> Aggregation {
-        match present(v).and_then(Value::as_str) {
-            Some("mean") => Aggregation::Mean,
-            Some("min") => Aggregation::Min,
-            Some("max") => Aggregation::Max,
-            _ => Aggregation::Median,
-        }
-    }
-
-    pub fn apply(self, samples: &[f64]) -> Option<f64> {
-        if samples.is_empty() {
-            return None;
-        }
-        Some(match self {
-            Aggregation::Mean => samples.iter().sum::<f64>() / samples.len() as f64,
-            Aggregation::Min => samples.iter().copied().fold(f64::INFINITY, f64::min),
-            Aggregation::Max => samples.iter().copied().fold(f64::NEG_INFINITY, f64::max),
-            Aggregation::Median => median(samples)?,
-        })
-    }
-}
-
-pub fn median(values: &[f64]) -> Option<f64> {
-    if values.is_empty() {
-        return None;
-    }
-    let mut v = values.to_vec();
-    v.sort_by(f64::total_cmp);
-    let mid = v.len() / 2;
-    Some(if v.len().is_multiple_of(2) {
-        (v[mid - 1] + v[mid]) / 2.0
-    } else {
-        v[mid]
-    })
-}
-
 /// A spec as decide.mjs normalizes it, nested or flat.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Rules {
@@ -159,7 +109,7 @@ impl Rules {
         let gates_v = field(spec, "degenerate_gates").or_else(|| field(metric, "degenerate_gates"));
         let ladder_v = field(spec, "ladder").or_else(|| field(stability, "ladder"));
         let mode = field(spec, "stability_mode").or_else(|| field(stability, "mode"));
-        let aggregation = Aggregation::read(
+        let aggregation = read_aggregation(
             field(spec, "aggregation").or_else(|| field(stability, "aggregation")),
         );
         let repeat_count = field(spec, "repeat_count").or_else(|| field(stability, "repeat_count"));
@@ -291,7 +241,7 @@ pub(super) fn required_objectives(
     primary: Option<&Value>,
     objectives: Option<&Value>,
 ) -> (Option<Objective>, Vec<Objective>) {
-    let primary_direction = Direction::read(field(primary, "direction"));
+    let primary_direction = read_direction(field(primary, "direction"));
     let listed: Vec<(Objective, bool)> = objectives
         .and_then(Value::as_array)
         .into_iter()
@@ -304,7 +254,7 @@ pub(super) fn required_objectives(
             (
                 Objective {
                     name,
-                    direction: Direction::read(field(o, "direction"))
+                    direction: read_direction(field(o, "direction"))
                         .or(primary_direction)
                         .unwrap_or(Direction::Maximize),
                     judge: field(o, "type").and_then(Value::as_str) == Some("judge"),
