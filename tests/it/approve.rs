@@ -6,7 +6,7 @@ use crate::common;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use common::{BIN, isolate, new_demo, optimize_in};
+use common::{BIN, SCORE_EVAL, isolate, new_demo, optimize_in};
 use optimize::log::ExperimentLog;
 
 fn demo_run() -> (tempfile::TempDir, PathBuf) {
@@ -139,10 +139,7 @@ fn interactive_prompt_through_a_pseudo_terminal() {
 #[test]
 fn after_a_plateau_an_approval_is_measured_and_every_hint_works() {
     let repo = common::TestRepo::new(&[
-        (
-            "eval.sh",
-            "#!/bin/sh\necho \"{\\\"score\\\": $(cat src/value.txt), \\\"ok\\\": 1, \\\"size\\\": 1}\"\n",
-        ),
+        ("eval.sh", SCORE_EVAL),
         ("src/value.txt", "10\n"),
         ("requirements.txt", "requests\n"),
     ]);

@@ -3,32 +3,24 @@
 //! output), and counters or a best edited out of range are refused on load
 //! with their place.
 
-use crate::common::{TestRepo, hard_spec, log_yaml, outcomes};
+use crate::common::{Project, SpecYaml, TestRepo, log_yaml, outcomes};
 
 fn project(values: &[&str], extra: &str) -> TestRepo {
-    let repo = TestRepo::new(&[
-        (
-            "eval.sh",
-            "#!/bin/sh\necho \"{\\\"score\\\": $(cat src/value.txt), \\\"ok\\\": 1, \\\"size\\\": 1}\"\n",
-        ),
-        ("src/value.txt", &format!("{}\n", values[0])),
-    ]);
     let hyps: String = values[1..]
         .iter()
         .enumerate()
         .map(|(i, v)| format!("- {{description: value {i}, category: c{i}, apply: \"echo '{v}' > src/value.txt\"}}\n"))
         .collect();
-    repo.write("h.yaml", &hyps);
-    repo.write(
-        "optimize.yaml",
-        &hard_spec(
-            "edge",
-            "./eval.sh",
-            &format!("hypotheses: {{source: file, file: h.yaml}}\nexecution: {{mode: serial, max_concurrent: 1}}\n{extra}"),
-        ),
-    );
-    repo.commit_all("spec");
-    repo
+    let spec = SpecYaml::scored("edge")
+        .with("hypotheses", "{source: file, file: h.yaml}")
+        .extra(&format!(
+            "execution: {{mode: serial, max_concurrent: 1}}\n{extra}"
+        ));
+    Project::scored("edge")
+        .file("src/value.txt", &format!("{}\n", values[0]))
+        .file("h.yaml", &hyps)
+        .spec(spec)
+        .build()
 }
 
 #[test]
@@ -56,31 +48,19 @@ fn extreme_finite_metrics_run_report_and_compare_to_the_end() {
 #[test]
 fn non_finite_spec_numbers_are_refused_with_their_place() {
     let repo = project(&["1"], "");
-    for (bad, key) in [
-        (
-            "  stability: {noise_threshold: .nan}",
-            "measurement.stability.noise_threshold",
-        ),
-        (
-            "  stability: {noise_threshold: .inf}",
-            "measurement.stability.noise_threshold",
-        ),
-        (
-            "  stability: {noise_threshold: 1e400}",
-            "measurement.stability.noise_threshold",
-        ),
-    ] {
-        let spec = std::fs::read_to_string(repo.path().join("optimize.yaml"))
-            .unwrap()
-            .replace(
-                "  timeout_seconds: 20",
-                &format!("  timeout_seconds: 20\n{bad}"),
-            );
+    for bad in [".nan", ".inf", "1e400"] {
+        let spec = SpecYaml::scored("edge")
+            .with("hypotheses", "{source: file, file: h.yaml}")
+            .with(
+                "measurement",
+                &format!("{{command: ./eval.sh, stability: {{noise_threshold: {bad}}}}}"),
+            )
+            .render();
         repo.write("bad.yaml", &spec);
         repo.run(&["validate", "--no-measure", "bad.yaml"])
             .expect_code(2)
             .stderr_has("bad.yaml:")
-            .stderr_has(key)
+            .stderr_has("measurement.stability.noise_threshold")
             .stderr_has("not a finite number");
     }
     for gate in ["== NaN", "== 1e999", ">= inf"] {

@@ -6,7 +6,7 @@
 use crate::common;
 use std::time::{Duration, Instant};
 
-use common::{TestRepo, error_message, log_yaml, outcomes, processes_with};
+use common::{Project, SpecYaml, TestRepo, error_message, log_yaml, outcomes, processes_with};
 
 const EVAL: &str = "#!/bin/sh\necho \"{\\\"score\\\": $(cat src/value.txt), \\\"ok\\\": 1}\"\n";
 
@@ -24,37 +24,23 @@ esac
 "#;
 
 fn project(timeout: u64) -> TestRepo {
-    let repo = TestRepo::new(&[
-        ("eval.sh", EVAL),
-        ("src/value.txt", "10\n"),
-        ("agent/fake-agent.sh", AGENT),
-    ]);
-    repo.write(
-        "optimize.yaml",
-        &format!(
-            r#"name: agent
-description: make the value bigger
-metric:
-  primary: {{type: hard, name: score, direction: maximize}}
-  degenerate_gates: [{{name: ok, check: "== 1"}}]
-measurement: {{command: ./eval.sh}}
-scope: {{mutable: [src/], immutable: [eval.sh, agent/]}}
-constraints: ["Keep src/value.txt a single integer"]
-hypotheses: {{source: file, file: hypotheses.yaml}}
-implementer:
-  kind: command
-  command: "sh $OPTIMIZE_REPO_ROOT/agent/fake-agent.sh"
-  timeout_seconds: {timeout}
-execution: {{max_concurrent: 4}}
-"#
-        ),
-    );
-    repo.write(
-        "hypotheses.yaml",
-        "- description: Raise the value\n  category: a\n  files: [src/value.txt]\n- description: Cheat by editing the harness\n  category: b\n- description: Think forever\n  category: c\n- description: Refuse politely\n  category: d\n",
-    );
-    repo.commit_all("agent project");
-    repo
+    let spec = agent_spec("agent").extra(&format!(
+        "constraints: [\"Keep src/value.txt a single integer\"]\nimplementer:\n  kind: command\n  command: \"sh $OPTIMIZE_REPO_ROOT/agent/fake-agent.sh\"\n  timeout_seconds: {timeout}\nexecution: {{max_concurrent: 4}}\n"
+    ));
+    Project::scored("agent")
+        .eval(EVAL)
+        .file("agent/fake-agent.sh", AGENT)
+        .hypotheses("- description: Raise the value\n  category: a\n  files: [src/value.txt]\n- description: Cheat by editing the harness\n  category: b\n- description: Think forever\n  category: c\n- description: Refuse politely\n  category: d\n")
+        .spec(spec)
+        .build()
+}
+
+/// A spec whose agent lives in `agent/`, out of its reach.
+fn agent_spec(name: &str) -> SpecYaml {
+    SpecYaml::scored(name)
+        .with("description", "make the value bigger")
+        .with("measurement", "{command: ./eval.sh}")
+        .with("scope", "{mutable: [src/], immutable: [eval.sh, agent/]}")
 }
 
 #[test]
@@ -151,34 +137,18 @@ fn without_apply_patch_or_agent_the_hypothesis_is_an_error_not_a_guess() {
 
 /// A project whose agent is `agent` (a shell script), with `hypotheses`.
 fn broken_project(agent: &str, hypotheses: usize, extra: &str) -> TestRepo {
-    let repo = TestRepo::new(&[
-        ("eval.sh", EVAL),
-        ("src/value.txt", "10\n"),
-        ("agent/agent.sh", agent),
-    ]);
-    repo.write(
-        "optimize.yaml",
-        &format!(
-            r#"name: broken
-description: make the value bigger
-metric:
-  primary: {{type: hard, name: score, direction: maximize}}
-  degenerate_gates: [{{name: ok, check: "== 1"}}]
-measurement: {{command: ./eval.sh}}
-scope: {{mutable: [src/], immutable: [eval.sh, agent/]}}
-hypotheses: {{source: file, file: hypotheses.yaml}}
-implementer: {{kind: command, command: "sh $OPTIMIZE_REPO_ROOT/agent/agent.sh"}}
-execution: {{mode: serial, max_concurrent: 1}}
-stopping: {{plateau_iterations: 100}}
-{extra}"#
-        ),
-    );
+    let spec = agent_spec("broken").extra(&format!(
+        "implementer: {{kind: command, command: \"sh $OPTIMIZE_REPO_ROOT/agent/agent.sh\"}}\nexecution: {{mode: serial, max_concurrent: 1}}\nstopping: {{plateau_iterations: 100}}\n{extra}"
+    ));
     let hyps: String = (1..=hypotheses)
         .map(|i| format!("- description: idea {i}\n  category: c{i}\n"))
         .collect();
-    repo.write("hypotheses.yaml", &hyps);
-    repo.commit_all("spec");
-    repo
+    Project::scored("broken")
+        .eval(EVAL)
+        .file("agent/agent.sh", agent)
+        .hypotheses(&hyps)
+        .spec(spec)
+        .build()
 }
 
 /// The decisive line of a failure, whole, with the kept stderr's path; a

@@ -10,36 +10,21 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{Run, TestRepo, log_yaml, outcomes};
+use common::{Project, Run, SpecYaml, TestRepo, log_yaml, outcomes};
 use fake_llm::{FakeLlm, Reply};
 
 const KEY: &str = "sk-test-SECRET-0123456789";
 const EVAL: &str = "#!/bin/sh\ns=$(cat src/value.txt)\n[ -f src/bonus.txt ] && s=$((s + $(cat src/bonus.txt)))\necho \"{\\\"score\\\": $s, \\\"ok\\\": 1}\"\n";
 
 fn project(url: &str, extra: &str) -> TestRepo {
-    let repo = TestRepo::new(&[("eval.sh", EVAL), ("src/value.txt", "10\n")]);
-    repo.write(
-        "optimize.yaml",
-        &format!(
-            r#"name: proj
-description: make the score bigger
-metric:
-  primary: {{type: hard, name: score, direction: maximize}}
-  degenerate_gates: [{{name: ok, check: "== 1"}}]
-measurement: {{command: ./eval.sh}}
-scope: {{mutable: [src/], immutable: [eval.sh]}}
-execution: {{max_concurrent: 2}}
-stopping: {{max_iterations: 6}}
-llm:
-  base_url: {url}
-  model: test-model
-  api_key_env: OPTIMIZE_TEST_KEY
-  prices: {{test-model: {{input_per_mtok: 1.0, output_per_mtok: 2.0}}}}
-{extra}"#
-        ),
-    );
-    repo.commit_all("spec");
-    repo
+    let spec = SpecYaml::scored("proj")
+        .with("description", "make the score bigger")
+        .with("measurement", "{command: ./eval.sh}")
+        .without("hypotheses")
+        .extra(&format!(
+            "execution: {{max_concurrent: 2}}\nstopping: {{max_iterations: 6}}\nllm:\n  base_url: {url}\n  model: test-model\n  api_key_env: OPTIMIZE_TEST_KEY\n  prices: {{test-model: {{input_per_mtok: 1.0, output_per_mtok: 2.0}}}}\n{extra}"
+        ));
+    Project::scored("proj").eval(EVAL).spec(spec).build()
 }
 
 fn run(repo: &TestRepo) -> Run {
@@ -517,14 +502,8 @@ fn a_run_stops_at_its_budget_and_continues_when_it_is_raised() {
             "budget: {{max_usd: {cap}}}\nexecution: {{max_concurrent: 1}}\nstopping: {{max_iterations: 40, plateau_iterations: 100}}\n"
         )
     };
-    let repo = project(&server.url, &spec_extra("0.01"));
     // The project's own execution and stopping give way to these.
-    let spec = repo.read("optimize.yaml").replace(
-        "execution: {max_concurrent: 2}\nstopping: {max_iterations: 6}\n",
-        "",
-    );
-    repo.write("optimize.yaml", &spec);
-    repo.commit_all("budget");
+    let repo = project(&server.url, &spec_extra("0.01"));
     let out = run(&repo);
     out.expect_code(0).stdout_has("budget");
     let log = log_yaml(repo.path(), "proj");

@@ -3,37 +3,16 @@
 //! resumed run use to finish a torn write, and a clean end removes it.
 
 use crate::common;
-use common::{TestRepo, log_yaml, outcomes};
+use common::{Project, TestRepo, log_yaml, outcomes};
 
 fn project() -> TestRepo {
-    let repo = TestRepo::new(&[
-        (
-            "eval.sh",
-            "#!/bin/sh\necho \"{\\\"score\\\": $(cat src/value.txt), \\\"ok\\\": 1}\"\n",
-        ),
-        ("src/value.txt", "0\n"),
-    ]);
-    repo.write(
-        "optimize.yaml",
-        r#"name: logw
-description: in-place log saves
-metric:
-  primary: {type: hard, name: score, direction: maximize}
-  degenerate_gates: [{name: ok, check: "== 1"}]
-measurement: {command: ./eval.sh, timeout_seconds: 20}
-scope: {mutable: [src/], immutable: [eval.sh]}
-execution: {mode: serial, max_concurrent: 1}
-stopping: {plateau_iterations: 100}
-max_runner_up_merges_per_batch: 0
-hypotheses: {source: file, file: hypotheses.yaml}
-"#,
-    );
-    let hyps: String = (1..=5)
-        .map(|i| format!("- description: step {i}\n  apply: \"echo {i} > src/value.txt\"\n"))
-        .collect();
-    repo.write("hypotheses.yaml", &hyps);
-    repo.commit_all("spec");
-    repo
+    Project::scored("logw")
+        .file("src/value.txt", "0\n")
+        .spec_extra(
+            "execution: {mode: serial, max_concurrent: 1}\nstopping: {plateau_iterations: 100}\nmax_runner_up_merges_per_batch: 0\n",
+        )
+        .applies((1..=5).map(|i| (format!("step {i}"), format!("echo {i} > src/value.txt"))))
+        .build()
 }
 
 #[test]

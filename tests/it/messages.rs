@@ -1,29 +1,12 @@
 //! Errors that say what is wrong and where, for every file the tool reads.
 
-use crate::common::{TestRepo, hard_spec};
+use crate::common::{Project, SpecYaml, TestRepo, hard_spec};
 
 fn project() -> TestRepo {
-    let repo = TestRepo::new(&[
-        (
-            "eval.sh",
-            "#!/bin/sh\necho \"{\\\"score\\\": $(cat src/value.txt), \\\"ok\\\": 1, \\\"size\\\": 1}\"\n",
-        ),
-        ("src/value.txt", "1\n"),
-    ]);
-    repo.write(
-        "optimize.yaml",
-        &hard_spec(
-            "msg",
-            "./eval.sh",
-            "hypotheses: {source: file, file: hypotheses.yaml}\n",
-        ),
-    );
-    repo.write(
-        "hypotheses.yaml",
-        "- description: two\n  apply: \"echo 2 > src/value.txt\"\n",
-    );
-    repo.commit_all("spec");
-    repo
+    Project::scored("msg")
+        .file("src/value.txt", "1\n")
+        .applies([("two", "echo 2 > src/value.txt")])
+        .build()
 }
 
 #[test]
@@ -146,11 +129,11 @@ fn an_alias_bomb_in_a_spec_is_refused_quickly_with_the_file_named() {
 fn plan_counts_statistical_sampling_in_its_time_estimate() {
     let repo = project();
     repo.run(&["validate", "optimize.yaml"]).expect_code(0);
-    let spec = std::fs::read_to_string(repo.path().join("optimize.yaml")).unwrap().replace(
-        "  timeout_seconds: 20",
-        "  timeout_seconds: 20\n  stability: {comparison: {method: statistical, max_samples: 12}}",
+    let spec = SpecYaml::scored("msg").with(
+        "measurement",
+        "{command: ./eval.sh, stability: {comparison: {method: statistical, max_samples: 12}}}",
     );
-    repo.write("optimize.yaml", &spec);
+    repo.write("optimize.yaml", &spec.render());
     let plan = repo.run(&["plan", "optimize.yaml", "--json"]);
     plan.expect_code(0);
     let json: serde_json::Value = serde_json::from_str(&plan.stdout).unwrap();

@@ -5,7 +5,9 @@
 use crate::common;
 use std::time::{Duration, Instant};
 
-use common::{TestRepo, error_message, log_yaml, outcomes, processes_in, processes_with};
+use common::{
+    Project, SpecYaml, TestRepo, error_message, log_yaml, outcomes, processes_in, processes_with,
+};
 
 /// score = src/value.txt plus every src/f*.txt; f3 and f4 together cost 100.
 const EVAL: &str = r#"#!/bin/sh
@@ -15,43 +17,28 @@ for f in src/f*.txt; do [ -f "$f" ] && s=$((s + $(cat "$f"))); done
 echo "{\"score\": $s, \"ok\": 1, \"size\": 1}"
 "#;
 
-fn spec(extra: &str) -> String {
-    format!(
-        r#"name: proj
-description: make score bigger
-metric:
-  primary: {{type: hard, name: score, direction: maximize}}
-  degenerate_gates:
-    - name: ok
-      check: "== 1"
-  diagnostics:
-    - name: size
-measurement:
-  command: "./eval.sh"
-  timeout_seconds: 20
-  stability: {{noise_threshold: 0.5}}
-scope:
-  mutable: ["src/", "Cargo.toml", "package.json", "requirements.txt", "pyproject.toml", "go.mod"]
-  immutable: ["eval.sh"]
-hypotheses:
-  source: file
-  file: hypotheses.yaml
-{extra}"#
-    )
+fn spec(extra: &str) -> SpecYaml {
+    SpecYaml::scored("proj")
+        .with(
+            "measurement",
+            "{command: ./eval.sh, timeout_seconds: 20, stability: {noise_threshold: 0.5}}",
+        )
+        .with(
+            "scope",
+            "{mutable: [src/, Cargo.toml, package.json, requirements.txt, pyproject.toml, go.mod], immutable: [eval.sh]}",
+        )
+        .extra(extra)
 }
 
 fn project(spec_extra: &str, hypotheses: &str, files: &[(&str, &str)]) -> TestRepo {
-    let mut all = vec![
-        ("eval.sh", EVAL),
-        ("src/value.txt", "10\n"),
-        ("README.md", "readme\n"),
-    ];
-    all.extend_from_slice(files);
-    let repo = TestRepo::new(&all);
-    repo.write("optimize.yaml", &spec(spec_extra));
-    repo.write("hypotheses.yaml", hypotheses);
-    repo.commit_all("spec");
-    repo
+    let mut project = Project::scored("proj")
+        .eval(EVAL)
+        .file("README.md", "readme\n")
+        .hypotheses(hypotheses);
+    for (path, content) in files {
+        project = project.file(path, content);
+    }
+    project.spec(spec(spec_extra)).build()
 }
 
 #[test]
@@ -294,7 +281,9 @@ fn timeout_kills_grandchildren_of_the_measurement() {
     let repo = project("", hyps, &[("eval.sh", &eval)]);
     repo.write(
         "optimize.yaml",
-        &spec("").replace("timeout_seconds: 20", "timeout_seconds: 1"),
+        &spec("")
+            .with("measurement", "{command: ./eval.sh, timeout_seconds: 1}")
+            .render(),
     );
     repo.commit_all("fast timeout");
     let start = Instant::now();
@@ -467,7 +456,11 @@ fn max_iterations_override_and_plateau_and_target() {
     repo.write(
         "optimize.yaml",
         &spec("execution: {max_concurrent: 1}\n")
-            .replace("direction: maximize}", "direction: maximize, target: 11}"),
+            .with(
+                "metric",
+                "{primary: {type: hard, name: score, direction: maximize, target: 11}, degenerate_gates: [{name: ok, check: \"== 1\"}]}",
+            )
+            .render(),
     );
     repo.commit_all("target");
     repo.run(&["optimize.yaml"])
@@ -485,10 +478,7 @@ fn bad_inputs_to_run() {
     assert!(!repo.state_dir("proj").join("experiment-log.yaml").exists());
 
     let repo = project("", "- description: x\n  apply: \"true\"\n", &[]);
-    repo.write(
-        "optimize.yaml",
-        &spec("").replace("hypotheses:\n  source: file\n  file: hypotheses.yaml\n", ""),
-    );
+    repo.write("optimize.yaml", &spec("").without("hypotheses").render());
     repo.commit_all("llm default");
     repo.run(&["optimize.yaml"])
         .expect_code(2)
@@ -514,11 +504,11 @@ fn bad_inputs_to_run() {
 fn repeat_mode_reports_each_run_and_aggregates() {
     let hyps = "- description: idea\n  apply: \"echo 3 > src/f0.txt\"\n";
     let repo = project("", hyps, &[]);
-    let spec = spec("").replace(
-        "stability: {noise_threshold: 0.5}",
-        "stability: {mode: repeat, repeat_count: 3, aggregation: median, noise_threshold: 0.5}",
+    let spec = spec("").with(
+        "measurement",
+        "{command: ./eval.sh, stability: {mode: repeat, repeat_count: 3, aggregation: median, noise_threshold: 0.5}}",
     );
-    repo.write("optimize.yaml", &spec);
+    repo.write("optimize.yaml", &spec.render());
     repo.commit_all("repeat");
     let run = repo.run(&["optimize.yaml"]);
     run.expect_code(0)

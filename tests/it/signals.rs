@@ -4,24 +4,14 @@
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use crate::common::{TestRepo, hard_spec, processes_with};
+use crate::common::{Project, SCORE_EVAL, TestRepo, processes_with};
 
 fn project(eval: &str) -> TestRepo {
-    let repo = TestRepo::new(&[("eval.sh", eval), ("src/value.txt", "10\n")]);
-    repo.write(
-        "optimize.yaml",
-        &hard_spec(
-            "sig",
-            "./eval.sh",
-            "hypotheses: {source: file, file: hypotheses.yaml}\nexecution: {mode: serial, max_concurrent: 1}\n",
-        ),
-    );
-    repo.write(
-        "hypotheses.yaml",
-        "- description: raise it\n  apply: \"echo 11 > src/value.txt\"\n",
-    );
-    repo.commit_all("spec");
-    repo
+    Project::scored("sig")
+        .eval(eval)
+        .spec_key("execution", "{mode: serial, max_concurrent: 1}")
+        .applies([("raise it", "echo 11 > src/value.txt")])
+        .build()
 }
 
 fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
@@ -34,9 +24,7 @@ fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
 
 #[test]
 fn the_wrap_up_exits_130_at_the_first_signal() {
-    let repo = project(
-        "#!/bin/sh\necho \"{\\\"score\\\": $(cat src/value.txt), \\\"ok\\\": 1, \\\"size\\\": 1}\"\n",
-    );
+    let repo = project(SCORE_EVAL);
     let mut child = repo
         .command(&["optimize.yaml"])
         .env("OPTIMIZE_FAULT", "stall@wrap-up")

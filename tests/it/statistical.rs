@@ -5,7 +5,7 @@
 
 use crate::common;
 
-use common::{TestRepo, log_yaml, outcomes};
+use common::{Project, SpecYaml, TestRepo, log_yaml, outcomes};
 
 /// runtime_ms is src/value.txt times 1.05 when src/slow exists, with a 2%
 /// wobble that follows the run number (the same pattern on every tree).
@@ -30,27 +30,24 @@ const HYPOTHESES: &str = r#"
 
 /// The project with `method: statistical` (threshold 1%, at most 8 samples).
 fn project(extra: &str, hypotheses: &str) -> TestRepo {
-    let repo = TestRepo::new(&[("eval.sh", EVAL), ("src/value.txt", "100\n")]);
-    repo.write(
-        "optimize.yaml",
-        &format!(
-            r#"name: stat
-description: faster
-metric:
-  primary: {{type: hard, name: runtime_ms, direction: minimize}}
-  degenerate_gates: [{{name: ok, check: "== 1"}}]
-measurement:
-  command: "./eval.sh"
-  stability:
-    comparison: {{method: statistical, relative_threshold: 0.01, max_samples: 8}}
-scope: {{mutable: [src/], immutable: [eval.sh]}}
-hypotheses: {{source: file, file: h.yaml}}
-{extra}"#
-        ),
-    );
-    repo.write("h.yaml", hypotheses);
-    repo.commit_all("project");
-    repo
+    let spec = SpecYaml::scored("stat")
+        .with("description", "faster")
+        .with(
+            "metric",
+            "{primary: {type: hard, name: runtime_ms, direction: minimize}, degenerate_gates: [{name: ok, check: \"== 1\"}]}",
+        )
+        .with(
+            "measurement",
+            "\n  command: \"./eval.sh\"\n  stability:\n    comparison: {method: statistical, relative_threshold: 0.01, max_samples: 8}",
+        )
+        .with("hypotheses", "{source: file, file: h.yaml}")
+        .extra(extra);
+    Project::scored("stat")
+        .eval(EVAL)
+        .file("src/value.txt", "100\n")
+        .file("h.yaml", hypotheses)
+        .spec(spec)
+        .build()
 }
 
 #[test]

@@ -6,7 +6,7 @@
 use crate::common;
 use crate::common::fake_llm;
 
-use common::{Run, TestRepo, log_yaml, outcomes};
+use common::{Project, Run, SpecYaml, TestRepo, log_yaml, outcomes};
 use fake_llm::{FakeLlm, Reply};
 
 const EVAL: &str = "#!/bin/sh\ns=0\nfor f in src/b*.txt; do [ -f \"$f\" ] && s=$((s + $(cat \"$f\"))); done\necho \"{\\\"score\\\": $s, \\\"ok\\\": 1}\"\n";
@@ -34,31 +34,11 @@ fn script(req: &fake_llm::Request) -> Reply {
 }
 
 fn project(url: &str, implementer: &str, hypotheses: usize) -> TestRepo {
-    let repo = TestRepo::new(&[("eval.sh", EVAL), ("src/keep.txt", "x\n")]);
-    repo.write(
-        "optimize.yaml",
-        &format!(
-            r#"name: var
-description: bigger bonuses
-metric:
-  primary: {{type: hard, name: score, direction: maximize}}
-  degenerate_gates: [{{name: ok, check: "== 1"}}]
-measurement: {{command: ./eval.sh, timeout_seconds: 20}}
-scope: {{mutable: [src/], immutable: [eval.sh]}}
-execution: {{mode: serial, max_concurrent: 1}}
-stopping: {{plateau_iterations: 100}}
-max_runner_up_merges_per_batch: 0
-hypotheses: {{source: file, file: hypotheses.yaml}}
-llm:
-  base_url: {url}
-  model: m-weak
-  api_key_env: VARIANT_TEST_KEY
-  prices: {{m-weak: {{input_per_mtok: 1.0, output_per_mtok: 2.0}}, m-strong: {{input_per_mtok: 1.0, output_per_mtok: 2.0}}}}
-implementer:
-{implementer}
-"#
-        ),
-    );
+    let spec = SpecYaml::scored("var")
+        .with("description", "bigger bonuses")
+        .extra(&format!(
+            "execution: {{mode: serial, max_concurrent: 1}}\nstopping: {{plateau_iterations: 100}}\nmax_runner_up_merges_per_batch: 0\nllm:\n  base_url: {url}\n  model: m-weak\n  api_key_env: VARIANT_TEST_KEY\n  prices: {{m-weak: {{input_per_mtok: 1.0, output_per_mtok: 2.0}}, m-strong: {{input_per_mtok: 1.0, output_per_mtok: 2.0}}}}\nimplementer:\n{implementer}\n"
+        ));
     let hyps: String = (1..=hypotheses)
         .map(|i| {
             format!(
@@ -66,9 +46,14 @@ implementer:
             )
         })
         .collect();
-    repo.write("hypotheses.yaml", &hyps);
-    repo.commit_all("spec");
-    repo
+    let project = Project::scored("var")
+        .eval(EVAL)
+        .file("src/keep.txt", "x\n");
+    project
+        .without("src/value.txt")
+        .hypotheses(&hyps)
+        .spec(spec)
+        .build()
 }
 
 fn run(repo: &TestRepo) -> Run {

@@ -5,7 +5,7 @@
 //! after the run, and a killed run's pool reused on resume.
 
 use crate::common;
-use common::{TestRepo, log_yaml, outcomes};
+use common::{Project, SpecYaml, TestRepo, log_yaml, outcomes};
 
 /// Reports what the previous measurement in this worktree left behind,
 /// then leaves the same things for the next one: an ignored build output, an
@@ -21,40 +21,25 @@ echo "{\"score\": $(cat src/value.txt), \"ok\": 1, \"warm\": $warm, \"stray\": $
 "#;
 
 fn project(execution: &str, hypotheses: usize) -> TestRepo {
-    let repo = TestRepo::new(&[
-        ("eval.sh", EVAL),
-        ("src/value.txt", "0\n"),
-        ("README.md", "readme\n"),
-        (".gitignore", "build/\n"),
-    ]);
-    repo.write(
-        "optimize.yaml",
-        &format!(
-            r#"name: pool
-description: what a reused worktree keeps
-metric:
-  primary: {{type: hard, name: score, direction: maximize}}
-  degenerate_gates: [{{name: ok, check: "== 1"}}]
-  diagnostics: [{{name: warm}}, {{name: stray}}, {{name: edited}}]
-measurement: {{command: ./eval.sh, timeout_seconds: 20}}
-scope: {{mutable: [src/], immutable: [eval.sh]}}
-execution: {execution}
-stopping: {{plateau_iterations: 100}}
-max_runner_up_merges_per_batch: 0
-hypotheses: {{source: file, file: hypotheses.yaml}}
-"#
-        ),
-    );
-    let hyps: String = (1..=hypotheses)
-        .map(|i| {
-            format!(
-                "- description: step {i}\n  category: c{i}\n  apply: \"echo {i} > src/value.txt\"\n"
-            )
-        })
-        .collect();
-    repo.write("hypotheses.yaml", &hyps);
-    repo.commit_all("spec");
-    repo
+    let spec = SpecYaml::scored("pool")
+        .with("description", "what a reused worktree keeps")
+        .with(
+            "metric",
+            "\n  primary: {type: hard, name: score, direction: maximize}\n  degenerate_gates: [{name: ok, check: \"== 1\"}]\n  diagnostics: [{name: warm}, {name: stray}, {name: edited}]",
+        )
+        .extra(&format!(
+            "execution: {execution}\nstopping: {{plateau_iterations: 100}}\nmax_runner_up_merges_per_batch: 0\n"
+        ));
+    Project::scored("pool")
+        .eval(EVAL)
+        .file("src/value.txt", "0\n")
+        .file("README.md", "readme\n")
+        .file(".gitignore", "build/\n")
+        .applies(
+            (1..=hypotheses).map(|i| (format!("step {i}"), format!("echo {i} > src/value.txt"))),
+        )
+        .spec(spec)
+        .build()
 }
 
 /// `name` of every entry, in order of iteration.

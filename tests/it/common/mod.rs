@@ -3,7 +3,10 @@
 
 pub mod agent_server;
 pub mod fake_llm;
+mod project;
 pub mod slurm_cluster;
+
+pub use project::{Project, SCORE_EVAL, SpecYaml};
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
