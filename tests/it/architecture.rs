@@ -171,7 +171,7 @@ fn imports() -> BTreeMap<String, BTreeSet<String>> {
 #[test]
 fn no_import_cycle_between_modules() {
     let graph = imports();
-    // Each module's strongly connected component (Tarjan).
+    // From each module, a depth-first walk of its imports.
     let mut cycles = Vec::new();
     let names: Vec<&String> = graph.keys().collect();
     for start in &names {
