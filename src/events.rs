@@ -105,6 +105,8 @@ pub enum Stage {
     },
     Judging,
     MeasuringCombination,
+    /// Implemented, waiting for a measurement slot.
+    WaitingForSlot,
     /// Waiting in the scheduler's queue (`execution.runner: slurm`).
     Queued,
     RunningOn {
@@ -123,6 +125,7 @@ impl std::fmt::Display for Stage {
             Stage::MeasuringCombination => {
                 f.write_str("measuring the combination with the new best")
             }
+            Stage::WaitingForSlot => f.write_str("waiting for a measurement slot"),
             Stage::Queued => f.write_str("queued"),
             Stage::RunningOn { node } => write!(f, "running on {node}"),
         }

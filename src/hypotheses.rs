@@ -134,6 +134,20 @@ pub fn granted(item: &BacklogItem) -> bool {
 /// Indices of up to `n` runnable items: high priority first, diverse across
 /// categories, preferring items whose expected files do not overlap. Ties
 /// keep backlog order, so the choice is deterministic.
+/// The runnable hypotheses not `busy` (under way), in the order the
+/// pipelined loop takes them: high priority first, and among equals one of a
+/// category none of the `recent` experiments had.
+pub fn select_next(backlog: &[BacklogItem], busy: &[&str], recent: &[String]) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..backlog.len())
+        .filter(|&i| runnable(&backlog[i]) && !busy.contains(&backlog[i].description.as_str()))
+        .collect();
+    order.sort_by_key(|&i| {
+        let item = &backlog[i];
+        (item.priority.rank(), recent.contains(&item.category))
+    });
+    order
+}
+
 pub fn select_batch(backlog: &[BacklogItem], n: usize) -> Vec<usize> {
     let mut order: Vec<usize> = (0..backlog.len())
         .filter(|&i| runnable(&backlog[i]))

@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 use crate::spec::Spec;
 
 pub use edits::{Applied, Edit, EditError, apply_edits, apply_edits_with, parse_edits};
-pub use hypothesize::{generate, hypothesis_prompt};
+pub use hypothesize::{generate, hypothesis_prompt, normalize};
 
 #[derive(Debug, thiserror::Error)]
 pub enum LlmError {

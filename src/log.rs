@@ -266,10 +266,15 @@ impl ExperimentLog {
     /// given back yet, newest first, with that cause: a broken environment
     /// fails every experiment the same way.
     pub fn failure_streak(&self) -> (Vec<u64>, Option<String>) {
+        self.failure_streak_upto(u64::MAX)
+    }
+
+    /// [`ExperimentLog::failure_streak`] among the entries up to iteration `upto`.
+    pub fn failure_streak_upto(&self, upto: u64) -> (Vec<u64>, Option<String>) {
         let mut decided: Vec<&Experiment> = self
             .experiments
             .iter()
-            .filter(|e| !e.outcome.is_pending())
+            .filter(|e| !e.outcome.is_pending() && e.iteration <= upto)
             .collect();
         decided.sort_by_key(|e| e.iteration);
         let mut streak = Vec::new();
@@ -333,8 +338,14 @@ impl ExperimentLog {
 
     /// Experiments decided since the last keep (the plateau count).
     pub fn since_last_keep(&self) -> u64 {
+        self.since_last_keep_upto(u64::MAX)
+    }
+
+    /// [`ExperimentLog::since_last_keep`] among the entries up to iteration `upto`.
+    pub fn since_last_keep_upto(&self, upto: u64) -> u64 {
         self.experiments
             .iter()
+            .filter(|e| e.iteration <= upto)
             .rev()
             .take_while(|e| !e.outcome.is_kept())
             .filter(|e| !e.outcome.is_pending())

@@ -67,6 +67,23 @@ impl StopReason {
     }
 }
 
+impl StopReason {
+    /// The run met one of its own stop conditions (not an interruption, an
+    /// outage, a budget or a failure): a later session continues from a
+    /// finished run.
+    pub fn is_run_condition(&self) -> bool {
+        matches!(
+            self,
+            StopReason::TargetReached
+                | StopReason::MaxIterations(_)
+                | StopReason::MaxHours(_)
+                | StopReason::Plateau(_)
+                | StopReason::BacklogEmpty
+                | StopReason::CostCap
+        )
+    }
+}
+
 impl serde::Serialize for StopReason {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeMap;
@@ -164,6 +181,14 @@ impl Standing {
             judge_spent,
             spent: (log.total_cost_usd(), log.run.total_tokens.unwrap_or(0)),
         }
+    }
+
+    /// What the decisions up to iteration `upto` say, for the loop to judge
+    /// a dispatch by decisions that timing cannot change.
+    pub fn restrict_to(&mut self, log: &ExperimentLog, upto: u64) {
+        self.since_last_keep = log.since_last_keep_upto(upto);
+        let (streak, cause) = log.failure_streak_upto(upto);
+        self.failures = (streak.len(), cause);
     }
 
     /// Why `budget:` stops the run, if it does.

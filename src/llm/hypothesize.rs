@@ -156,7 +156,8 @@ fn backlog_lines(log: &ExperimentLog) -> Vec<String> {
     backlog
 }
 
-fn normalize(d: &str) -> String {
+/// A description as repeats are recognised: lowercase, spaces collapsed.
+pub fn normalize(d: &str) -> String {
     d.to_lowercase()
         .split_whitespace()
         .collect::<Vec<_>>()
@@ -220,12 +221,13 @@ fn read_reply(text: &str) -> Result<Vec<BacklogItem>, String> {
 
 /// Asks the model for up to `count` new hypotheses. A reply that breaks the
 /// format is sent back once with the error; a second bad reply gives none.
-/// Returns the new items (repeats of tried or queued ones dropped) and the cost.
+/// Returns the new items (repeats of `known` descriptions, the tried and
+/// queued ones, dropped) and the cost.
 pub async fn generate(
     client: &LlmClient,
     model: &str,
     prompt: &str,
-    log: &ExperimentLog,
+    known: &[String],
     transcript_path: &Path,
 ) -> Result<(Vec<BacklogItem>, f64), LlmError> {
     let mut messages = vec![json!({"role": "user", "content": prompt})];
@@ -245,16 +247,7 @@ pub async fn generate(
         );
         match parsed {
             Ok(items) => {
-                let mut seen: Vec<String> = log
-                    .experiments
-                    .iter()
-                    .map(|e| normalize(&e.hypothesis))
-                    .chain(
-                        log.hypothesis_backlog
-                            .iter()
-                            .map(|h| normalize(&h.description)),
-                    )
-                    .collect();
+                let mut seen: Vec<String> = known.iter().map(|d| normalize(d)).collect();
                 let mut fresh = Vec::new();
                 for item in items {
                     let key = normalize(&item.description);

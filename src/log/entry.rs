@@ -61,6 +61,10 @@ pub struct Recorded {
     /// The experiment's own commit, kept on its `optimize-exp/` branch.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub experiment_commit: Option<String>,
+    /// The best it was built on (and measured against): decided against a
+    /// newer best, it is rebased onto it and measured again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base_commit: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub branch: Option<String>,
     /// Every model call made for this experiment (edits, learnings).

@@ -26,6 +26,11 @@ pub struct RunMeta {
     /// The batch being run, written before any of it starts.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub in_flight: Option<InFlight>,
+    /// The first iteration after the run last stopped on one of its own
+    /// conditions: experiments from here on are built on the best of then,
+    /// however far the pipeline's lag would reach back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub continued_from: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stopped_because: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -99,6 +104,12 @@ pub struct InFlightMember {
     pub iteration: u64,
     pub slot: u32,
     pub hypothesis: String,
+    /// The commit it is built on (the pipelined loop's members each have
+    /// their own; absent in logs of the batch loop, where `base` is shared).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch: Option<u64>,
 }
 
 /// Seconds spent per phase of one experiment.
@@ -110,6 +121,9 @@ pub struct Timings {
     pub implement_s: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub commit_s: Option<f64>,
+    /// Implemented, waiting for a measurement slot.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queued_s: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub measure_s: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -149,9 +149,19 @@ fn render_entry(entry: &Experiment) -> String {
 /// short of the newest batch (its runner-ups may still be merged).
 fn sealable(log: &ExperimentLog) -> usize {
     let newest = log.experiments.iter().map(|e| e.batch).max().unwrap_or(0);
+    // An experiment under way is inserted by iteration when it finishes.
+    let first_under_way = log
+        .run
+        .in_flight
+        .iter()
+        .flat_map(|f| f.experiments.iter().map(|m| m.iteration))
+        .min()
+        .unwrap_or(u64::MAX);
     log.experiments
         .iter()
-        .take_while(|e| !e.outcome.is_pending() && e.batch < newest)
+        .take_while(|e| {
+            !e.outcome.is_pending() && e.batch < newest && e.iteration < first_under_way
+        })
         .count()
 }
 
@@ -196,7 +206,15 @@ impl LogFile {
                 #[cfg(debug_assertions)]
                 debug_assert!(
                     log.experiments[..w.sealed] == w.sealed_entries[..],
-                    "a sealed log entry was changed after it was written"
+                    "a sealed log entry was changed after it was written: {:?}",
+                    log.experiments[..w.sealed]
+                        .iter()
+                        .zip(&w.sealed_entries)
+                        .find(|(a, b)| a != b)
+                        .map(|(a, b)| (
+                            serde_yaml::to_string(a).ok(),
+                            serde_yaml::to_string(b).ok()
+                        ))
                 );
                 Some(w)
             }

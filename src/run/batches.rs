@@ -16,6 +16,10 @@ use crate::spec::{ComparisonMethod, ExecutionMode, HypothesisSource};
 
 impl Loop {
     pub(super) async fn iterate(&mut self) -> Result<StopReason, RunError> {
+        if self.ctx.spec.measurement.stability.comparison.method() != ComparisonMethod::Statistical
+        {
+            return self.pipeline().await;
+        }
         // A batch an earlier session started: finish it with the same members,
         // iterations and base commit, so the result equals an uninterrupted run's.
         let resumed = if let Some(jobs) = self.unfinished_batch() {
@@ -269,8 +273,11 @@ impl Loop {
 
     /// Appends an experiment's entry and takes its hypothesis off the
     /// backlog, in one atomic write; or says why the run must stop.
-    fn append(&mut self, outcome: experiment::Outcome) -> Result<Option<StopReason>, RunError> {
-        let (entry, event) = match record::entry(&self.ctx.spec, &outcome, self.best_value()) {
+    pub(super) fn append(
+        &mut self,
+        outcome: experiment::Outcome,
+    ) -> Result<Option<StopReason>, RunError> {
+        let (entry, event) = match record::entry(&self.ctx.spec, &outcome, outcome.job.best) {
             Recording::Stop(reason) => return Ok(Some(reason)),
             Recording::Append { entry, event } => (entry, event),
         };
@@ -281,6 +288,7 @@ impl Loop {
             .position(|x| x.iteration > entry.iteration)
             .unwrap_or(self.log.experiments.len());
         self.log.experiments.insert(at, *entry);
+        self.unplan_member(outcome.job.iteration);
         self.add_cost(outcome.cost_usd);
         let description = &outcome.job.item.description;
         if let Some(i) = self

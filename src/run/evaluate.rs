@@ -38,9 +38,19 @@ impl Loop {
     /// re-measurement), it leaves the log as it was, so the next session
     /// decides the batch again, exactly as an uninterrupted run would.
     pub(super) async fn evaluate(&mut self) -> Result<BatchEnd, RunError> {
+        self.evaluate_where(None).await
+    }
+
+    /// Decides pending entry `iteration` alone (the pipelined loop's step),
+    /// as [`Loop::evaluate`] decides a batch.
+    pub(super) async fn evaluate_one(&mut self, iteration: u64) -> Result<BatchEnd, RunError> {
+        self.evaluate_where(Some(iteration)).await
+    }
+
+    async fn evaluate_where(&mut self, only: Option<u64>) -> Result<BatchEnd, RunError> {
         let before = self.log.checkpoint();
         let mut decided = Vec::new();
-        match self.decide_batch(&mut decided).await? {
+        match self.decide_batch(only, &mut decided).await? {
             BatchEnd::Done => {}
             stop => {
                 self.log.restore(before);
@@ -56,11 +66,22 @@ impl Loop {
         Ok(BatchEnd::Done)
     }
 
-    async fn decide_batch(&mut self, decided: &mut Vec<Event>) -> Result<BatchEnd, RunError> {
-        let Some(batch) = self.batch_decisions() else {
-            self.log.run.in_flight = None;
+    async fn decide_batch(
+        &mut self,
+        only: Option<u64>,
+        decided: &mut Vec<Event>,
+    ) -> Result<BatchEnd, RunError> {
+        let Some(batch) = self.batch_decisions(only) else {
+            if only.is_none() {
+                self.log.run.in_flight = None;
+            }
             return Ok(BatchEnd::Done);
         };
+        if let Some(n) = only
+            && self.built_on_older_best(n)
+        {
+            return self.decide_on_older_best(&batch, n, decided).await;
+        }
         let pending: Vec<u64> = batch.decisions.iter().map(|(i, _)| *i).collect();
         let candidates = self.candidates(&batch);
         self.record_objectives(&batch);
@@ -93,21 +114,66 @@ impl Loop {
             self.settle_not_kept(&batch, r, decided);
         }
         self.model_learnings(&pending).await;
-        self.log.run.in_flight = None;
+        if only.is_none() {
+            self.log.run.in_flight = None;
+        }
         Ok(BatchEnd::Done)
     }
 
-    /// Each pending entry decided against the best it was measured against;
-    /// `None` when nothing is pending.
-    fn batch_decisions(&self) -> Option<Batch> {
+    /// The entry was built on a best that has been replaced since.
+    fn built_on_older_best(&self, iteration: u64) -> bool {
+        let base = self
+            .entry(iteration)
+            .and_then(|e| e.record.base_commit.as_deref())
+            .and_then(Repo::parse_oid);
+        base.is_some() && base != self.best_commit()
+    }
+
+    /// An entry built on an older best: improving on that best, it is
+    /// rebased onto the best it would join and measured there (as runner-ups
+    /// are); otherwise it is not kept.
+    async fn decide_on_older_best(
+        &mut self,
+        batch: &Batch,
+        n: u64,
+        decided: &mut Vec<Event>,
+    ) -> Result<BatchEnd, RunError> {
+        self.record_objectives(batch);
+        let d = batch.decision(n);
+        if d.eligible && d.next_measurement == Next::None {
+            let repo = Repo::open(&self.ctx.repo_root)?;
+            let joins = self.log.best.iteration;
+            if let Merge::Interrupted = self
+                .merge_runner_up(&repo, batch, joins, n, decided)
+                .await?
+            {
+                return Ok(BatchEnd::Stop(StopReason::Interrupted));
+            }
+        } else {
+            self.settle_not_kept(batch, n, decided);
+        }
+        self.model_learnings(&[n]).await;
+        Ok(BatchEnd::Done)
+    }
+
+    /// Each pending entry (or only `only`) decided against the best it was
+    /// measured against; `None` when nothing is pending.
+    fn batch_decisions(&self, only: Option<u64>) -> Option<Batch> {
         let spec = &self.ctx.spec;
-        let best_snapshot = snapshot::of_best(spec, &self.log.best);
+        let current = snapshot::of_best(spec, &self.log.best);
         let decisions: Vec<(u64, Decision)> = self
             .log
             .experiments
             .iter()
-            .filter(|e| e.outcome.is_pending())
-            .map(|e| (e.iteration, self.entry_decision(e, &best_snapshot)))
+            .filter(|e| e.outcome.is_pending() && only.is_none_or(|n| n == e.iteration))
+            .map(|e| {
+                let base = e.record.base_commit.as_deref().and_then(Repo::parse_oid);
+                let against = match base {
+                    Some(b) if Some(b) != self.best_commit() => self.snapshot_of_base(b),
+                    _ => current.clone(),
+                };
+                (e.iteration, self.entry_decision(e, &against))
+            })
             .collect();
         if decisions.is_empty() {
             return None;

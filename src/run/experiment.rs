@@ -183,6 +183,12 @@ impl Prepared {
             .unwrap_or_default()
     }
 
+    /// A measurement slot is its own: the time spent waiting for it is not
+    /// measurement time.
+    pub fn slot_taken(&mut self) {
+        self.outcome.timings.queued_s = self.phases.lap();
+    }
+
     /// Records how long its measurement took, and the harness it ran
     /// against (restored before every run of the command, checked after).
     pub fn measured(&mut self, ctx: &Ctx) {

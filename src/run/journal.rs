@@ -25,6 +25,8 @@ impl Loop {
                     iteration: j.iteration,
                     slot: j.slot,
                     hypothesis: j.item.description.clone(),
+                    base: None,
+                    batch: None,
                 })
                 .collect(),
             extra: Default::default(),
@@ -32,11 +34,49 @@ impl Loop {
         self.save()
     }
 
-    /// The members of the `in_flight` batch that have no entry yet.
+    /// Adds one dispatched experiment to `in_flight`, before it starts.
+    pub(super) fn plan_member(&mut self, job: &Job) -> Result<(), RunError> {
+        let member = InFlightMember {
+            iteration: job.iteration,
+            slot: job.slot,
+            hypothesis: job.item.description.clone(),
+            base: Some(job.base.to_string()),
+            batch: Some(job.batch),
+        };
+        match &mut self.log.run.in_flight {
+            Some(plan) => {
+                plan.batch = job.batch;
+                plan.base = job.base.to_string();
+                plan.experiments.push(member);
+            }
+            None => {
+                self.log.run.in_flight = Some(InFlight {
+                    batch: job.batch,
+                    base: job.base.to_string(),
+                    experiments: vec![member],
+                    extra: Default::default(),
+                })
+            }
+        }
+        self.save()
+    }
+
+    /// Takes an appended experiment off `in_flight` (saved with its entry).
+    pub(super) fn unplan_member(&mut self, iteration: u64) {
+        if let Some(plan) = &mut self.log.run.in_flight {
+            plan.experiments.retain(|m| m.iteration != iteration);
+            if plan.experiments.is_empty() {
+                self.log.run.in_flight = None;
+            }
+        }
+    }
+
+    /// The members of `in_flight` that have no entry yet, each on the base
+    /// it was dispatched on.
     pub(super) fn unfinished_batch(&self) -> Option<Vec<Job>> {
         let plan = self.log.run.in_flight.as_ref()?;
-        let base = Repo::parse_oid(&plan.base)?;
-        let (best, best_snapshot) = (self.best_value(), self.best_snapshot());
+        let shared = Repo::parse_oid(&plan.base)?;
+        let primary = &self.ctx.spec.metric.primary.name;
         let jobs = plan
             .experiments
             .iter()
@@ -48,15 +88,26 @@ impl Loop {
                     .hypothesis_backlog
                     .iter()
                     .find(|h| h.description == m.hypothesis)?;
+                let base = m
+                    .base
+                    .as_deref()
+                    .and_then(Repo::parse_oid)
+                    .unwrap_or(shared);
+                let best_snapshot = self.snapshot_of_base(base);
                 Some(Job {
                     iteration: m.iteration,
-                    batch: plan.batch,
+                    batch: m.batch.unwrap_or(plan.batch),
                     slot: m.slot,
                     variants: crate::variants::choose(&self.ctx.spec, &self.log, item),
                     item: item.clone(),
                     base,
-                    best,
-                    best_snapshot: best_snapshot.clone(),
+                    best: crate::decide::rules::metric_bundle(
+                        &best_snapshot,
+                        primary,
+                        self.ctx.spec.measurement.stability.aggregation,
+                    )
+                    .and_then(|b| b.aggregate),
+                    best_snapshot,
                 })
             })
             .collect();

@@ -98,7 +98,7 @@ impl Loop {
                     e.record.combined_metrics = Some(to_mapping(&m.measured.metrics));
                 }
                 e.learnings = Some(format!(
-                    "Improved alone ({}), but {why}; not better, so it was reverted and no further merges were tried.",
+                    "Improved alone ({}), but {why}; not better, so it was reverted.",
                     fmt_num(solo)
                 ));
                 decided.push(self.finished(r, why));

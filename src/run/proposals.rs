@@ -2,20 +2,55 @@
 //! backlog runs low, and one short learning per decided experiment. Every
 //! call has a transcript and its cost is counted, per entry where it has one.
 
+use std::path::PathBuf;
+use std::sync::Arc;
+
 use serde_json::json;
 
 use super::{BatchEnd, Loop, RunError, StopReason, round6};
 use crate::events::Event;
 use crate::hypotheses;
-use crate::llm::LlmError;
+use crate::llm::{LlmClient, LlmError};
 use crate::spec::HypothesisSource;
+
+/// A request for hypotheses, built from the log as it stands, that can be
+/// sent while experiments run.
+pub(super) struct Proposal {
+    client: Arc<LlmClient>,
+    model: String,
+    prompt: String,
+    /// Every hypothesis tried or queued, which the reply must not repeat.
+    known: Vec<String>,
+    transcript: PathBuf,
+}
+
+/// What the model answered.
+pub(super) type Proposed = Result<(Vec<crate::log::BacklogItem>, f64), LlmError>;
+
+impl Proposal {
+    pub(super) async fn send(self, cancel: crate::process::Cancel) -> Option<Proposed> {
+        tokio::select! {
+            r = crate::llm::generate(&self.client, &self.model, &self.prompt, &self.known, &self.transcript) => Some(r),
+            _ = cancel.cancelled() => None,
+        }
+    }
+}
 
 impl Loop {
     /// Asks the model for new hypotheses and adds them to the backlog.
     pub(super) async fn propose(&mut self) -> Result<BatchEnd, RunError> {
-        let Some(client) = self.ctx.llm.clone() else {
+        let Some(proposal) = self.proposal() else {
             return Ok(BatchEnd::Done);
         };
+        match proposal.send(self.ctx.cancel.clone()).await {
+            Some(proposed) => self.proposed(proposed),
+            None => Ok(BatchEnd::Stop(StopReason::Interrupted)),
+        }
+    }
+
+    /// The request for new hypotheses, when the spec has a model.
+    pub(super) fn proposal(&mut self) -> Option<Proposal> {
+        let client = self.ctx.llm.clone()?;
         let spec = &self.ctx.spec;
         let model = client.model_or_default(spec.hypotheses.model.as_ref());
         let mut digest = crate::digest::render(&self.log, spec);
@@ -30,18 +65,40 @@ impl Loop {
         let count = (spec.execution.max_concurrent as usize * 2).max(4);
         let prompt =
             crate::llm::hypothesis_prompt(spec, &self.log, &digest, &self.ctx.repo_root, count);
-        let path = self.ctx.state.dir.join("llm").join(format!(
+        let transcript = self.ctx.state.dir.join("llm").join(format!(
             "hypotheses-batch-{:03}.jsonl",
             self.log.next_batch()
         ));
         self.ctx.events.emit(Event::HypothesesRequested {
             model: model.clone(),
         });
-        let generated = tokio::select! {
-            r = crate::llm::generate(&client, &model, &prompt, &self.log, &path) => r,
-            _ = self.ctx.cancel.cancelled() => return Ok(BatchEnd::Stop(StopReason::Interrupted)),
-        };
-        let (items, cost) = match generated {
+        Some(Proposal {
+            client,
+            model,
+            prompt,
+            known: self.known_hypotheses(),
+            transcript,
+        })
+    }
+
+    fn known_hypotheses(&self) -> Vec<String> {
+        self.log
+            .experiments
+            .iter()
+            .map(|e| e.hypothesis.clone())
+            .chain(
+                self.log
+                    .hypothesis_backlog
+                    .iter()
+                    .map(|h| h.description.clone()),
+            )
+            .collect()
+    }
+
+    /// The model's answer into the backlog (what was tried or queued since
+    /// the request was built is dropped again).
+    pub(super) fn proposed(&mut self, proposed: Proposed) -> Result<BatchEnd, RunError> {
+        let (items, cost) = match proposed {
             Ok(generated) => generated,
             Err(e @ LlmError::Outage { .. }) => {
                 return Ok(BatchEnd::Stop(StopReason::ModelOutage(e.to_string())));
@@ -50,6 +107,15 @@ impl Loop {
             Err(source) => return Err(RunError::Model { source }),
         };
         self.add_cost(cost);
+        let known: Vec<String> = self
+            .known_hypotheses()
+            .iter()
+            .map(|d| crate::llm::normalize(d))
+            .collect();
+        let items: Vec<_> = items
+            .into_iter()
+            .filter(|i| !known.contains(&crate::llm::normalize(&i.description)))
+            .collect();
         if items.is_empty() {
             self.model_exhausted = true;
         }

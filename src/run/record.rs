@@ -77,6 +77,7 @@ fn recorded(spec: &Spec, outcome: &Outcome, state: LogOutcome) -> Experiment {
         e.record.criteria_score = crate::criteria::score(&outcome.criteria, &spec.metric.criteria);
         e.record.criteria = outcome.criteria.clone();
     }
+    e.record.base_commit = Some(job.base.to_string());
     if let Some(c) = outcome.commit {
         e.record.experiment_commit = Some(c.to_string());
         e.record.branch = Some(names::exp_branch(&spec.name, job.iteration));

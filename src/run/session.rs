@@ -326,6 +326,9 @@ impl Loop {
             self.log.give_back(&streak, &originals);
             self.log_file.reseal();
         }
+        if reason.is_run_condition() {
+            self.log.run.continued_from = Some(self.log.next_iteration());
+        }
         let now = crate::clock::now_iso();
         self.log.run.ended_at = Some(now.clone());
         self.log.run.stopped_because = Some(reason.to_string());

@@ -13,6 +13,9 @@ pub struct Measurement {
     pub working_directory: String,
     #[serde(default)]
     pub stability: Stability,
+    /// Ours: measurements that may run at once (see [`crate::spec::Spec::measure_slots`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_concurrent: Option<u32>,
 }
 
 fn default_timeout() -> u64 {

@@ -114,7 +114,8 @@ fn status_json_is_complete() {
         v["metrics"][1],
         serde_json::json!({"name": "correct", "role": "gate", "baseline": 1.0, "best": 1.0})
     );
-    assert_eq!(v["outcomes"]["kept"], 2);
+    assert_eq!(v["outcomes"]["kept"], 1);
+    assert_eq!(v["outcomes"]["runner_up_kept"], 2);
     assert_eq!(v["outcomes"]["deferred_needs_approval"], 1);
     assert_eq!(v["backlog_needs_approval"], 1);
     assert!(v["elapsed_hours"].as_f64().unwrap() > 0.0);
