@@ -128,6 +128,9 @@ pub struct Timings {
     pub measure_s: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cleanup_s: Option<f64>,
+    /// Measuring this experiment's change on a newer best (a runner-up merge).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub combine_s: Option<f64>,
     /// Of `measure_s`, the time batch jobs waited for a node.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub queue_wait_s: Option<f64>,

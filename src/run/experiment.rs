@@ -95,6 +95,12 @@ pub(super) struct Phases {
 }
 
 impl Phases {
+    pub(super) fn start() -> Phases {
+        Phases {
+            at: std::time::Instant::now(),
+        }
+    }
+
     /// Seconds since the last lap, to the millisecond.
     pub(super) fn lap(&mut self) -> Option<f64> {
         let now = std::time::Instant::now();
@@ -252,9 +258,7 @@ async fn prepare_as(ctx: &Arc<Ctx>, job: Job, variant: Option<&crate::spec::Vari
         wt: None,
         out_dir: out_dir.clone(),
         ready: false,
-        phases: Phases {
-            at: std::time::Instant::now(),
-        },
+        phases: Phases::start(),
     };
     if let Err(e) = std::fs::create_dir_all(&out_dir) {
         p.outcome.verdict = Verdict::Error(format!("cannot create {}: {e}", out_dir.display()));

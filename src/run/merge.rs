@@ -68,8 +68,15 @@ impl Loop {
             return Ok(Merge::Stopped);
         };
         let new_best = snapshot::of_best(&self.ctx.spec, &self.log.best);
+        let mut phases = super::experiment::Phases::start();
         let measured =
             combination::measure_combination(&self.ctx, combined, r, &new_best, onto).await;
+        if let Some(e) = self.entry_mut(r) {
+            e.record
+                .timings
+                .get_or_insert_with(Default::default)
+                .combine_s = phases.lap();
+        }
         if let Err(protocol::Failure::Interrupted) = &measured {
             return Ok(Merge::Interrupted);
         }
