@@ -26,7 +26,7 @@ class() {
 }
 
 declare -A kept total measurements experiments
-for method in fixed statistical; do
+for method in fixed statistical statistical2 statistical4; do
     for kind in none gain small slowdown; do
         kept[$method.$kind]=0
         total[$method.$kind]=0
@@ -41,9 +41,17 @@ for ((r = 1; r <= runs; r++)); do
     # A new order each run, so batches mix the knobs differently.
     awk 'NR > 1' "$fixture/hypotheses.yaml" | paste - - - - - | shuf | tr '\t' '\n' \
         > "$dir/hypotheses.yaml"
+    # The statistical method with 1, 2 and 4 measurements at once.
+    for slots in 1 2 4; do
+        suffix=$slots
+        [ "$slots" = 1 ] && suffix=
+        sed -e "s/^name: noisy-statistical$/name: noisy-statistical$suffix/" \
+            -e "s/^  timeout_seconds: 30$/  timeout_seconds: 30\n  max_concurrent: $slots/" \
+            "$fixture/statistical.yaml" > "$dir/statistical$suffix.yaml"
+    done
     (cd "$dir" && git init -q -b main && git add -A &&
         git -c user.name=bench -c user.email=bench@localhost commit -qm noisy)
-    for method in fixed statistical; do
+    for method in fixed statistical statistical2 statistical4; do
         (cd "$dir" && "$bin" "$method.yaml" --quiet > /dev/null)
         name=noisy-$method
         status=$(cd "$dir" && "$bin" status "$method.yaml" --json)
@@ -66,7 +74,7 @@ printf '\n' >&2
 
 pct() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%6.1f%%", b ? 100 * a / b : 0 }'; }
 printf '%-12s %14s %14s %14s %14s %14s\n' method "no-effect kept" "gains>=3% kept" "1% gain kept" "slowdown kept" "measurements"
-for method in fixed statistical; do
+for method in fixed statistical statistical2 statistical4; do
     printf '%-12s %14s %14s %14s %14s %14s\n' "$method" \
         "$(pct "${kept[$method.none]}" "${total[$method.none]}")" \
         "$(pct "${kept[$method.gain]}" "${total[$method.gain]}")" \
@@ -74,4 +82,5 @@ for method in fixed statistical; do
         "$(pct "${kept[$method.slowdown]}" "${total[$method.slowdown]}")" \
         "$(awk -v a="${measurements[$method]}" -v b="${experiments[$method]}" 'BEGIN { printf "%.1f/exp", a / b }')"
 done
+printf '(statistical2 and statistical4: measurement.max_concurrent 2 and 4; statistical: 1)\n'
 printf '(%d runs of each; goals for statistical: no-effect <= 1%%, gains >= 95%%, slowdowns 0%%, <= 15 measurements per experiment)\n' "$runs"

@@ -16,6 +16,9 @@ use crate::run::{BaselineError, BaselineSite, measure_baseline};
 use crate::spec::{Aggregation, ComparisonMethod, LoadedSpec, MetricType, StabilityMode};
 use crate::{names, signals};
 
+mod concurrency;
+use concurrency::{all_of, report_concurrency};
+
 /// An agent command implementer as it will run: its command line, the
 /// environment names it gets (and whether they are set), the paths the
 /// sandbox lets it write.
@@ -133,6 +136,7 @@ pub fn run(repo_arg: Option<&Path>, args: &ValidateArgs) -> Result<(), CliError>
     let measured = measure(&ws, &loaded, head, runs, &out_dir)?;
     show_metrics_and_gates(&loaded, &measured, runs, &out_dir)?;
     report_noise(&loaded, &measured);
+    report_concurrency(&ws, &loaded, head, runs, &out_dir, &measured)?;
     crate::outln!(
         "baseline ok: every gate passes; the worktree was removed and nothing else changed"
     );
@@ -189,43 +193,71 @@ fn measure(
     runs: u32,
     out_dir: &Path,
 ) -> Result<crate::measure::Measured, CliError> {
+    let mut all = measure_at_once(ws, loaded, head, runs, 1, out_dir)?;
+    Ok(all.remove(0))
+}
+
+/// `copies` baseline measurements of `runs` runs each, all at once, each in
+/// its own worktree (one copy: the baseline alone).
+fn measure_at_once(
+    ws: &Workspace,
+    loaded: &LoadedSpec,
+    head: git2::Oid,
+    runs: u32,
+    copies: usize,
+    out_dir: &Path,
+) -> Result<Vec<crate::measure::Measured>, CliError> {
     let spec = &loaded.spec;
     let runner = crate::run::runner_for(spec, &ws.repo.root, &Events::none(), None);
     let events = Events::new(vec![Arc::new(TracingSink)]);
     let rt = runtime()?;
-    let measurement = rt.block_on(async {
+    let measurements = rt.block_on(async {
         let (handle, cancel) = Cancel::new();
         let signal_events = Events::new(vec![Arc::new(PlainReporter::new())]);
         signals::install(handle, signal_events)
             .map_err(|e| CliError::failure("cannot listen for signals").caused_by(e))?;
-        let site = BaselineSite {
-            repo: &ws.repo,
-            state: &ws.state,
-            spec,
-            commit: head,
-            label: names::validate_label(std::process::id()),
-            out_dir: out_dir.to_path_buf(),
-            cancel: &cancel,
-            events: &events,
-            runs,
-            runner: &runner,
-        };
-        Ok::<_, CliError>(measure_baseline(site).await)
+        let sites = (0..copies).map(|copy| {
+            let label = names::validate_label(std::process::id());
+            BaselineSite {
+                repo: &ws.repo,
+                state: &ws.state,
+                spec,
+                commit: head,
+                label: if copies == 1 {
+                    label
+                } else {
+                    format!("{label}-{copy}")
+                },
+                out_dir: if copies == 1 {
+                    out_dir.to_path_buf()
+                } else {
+                    out_dir.join(format!("at-once-{copy}"))
+                },
+                cancel: &cancel,
+                events: &events,
+                runs,
+                runner: &runner,
+            }
+        });
+        Ok::<_, CliError>(all_of(sites.map(measure_baseline).collect()).await)
     })?;
-    match measurement {
-        Ok(m) => Ok(m.measured),
-        Err(BaselineError::Interrupted) => Err(CliError::interrupted(
-            "validate was interrupted; the baseline worktree was removed",
-        )),
-        Err(BaselineError::Measure { failure, out_dir }) => Err(CliError::failure(format!(
-            "baseline measurement failed: {failure}"
-        ))
-        .hint(format!(
-            "the command's output is in {}",
-            display_path(&out_dir)
-        ))),
-        Err(e) => Err(CliError::from(crate::run::RunError::Baseline(e))),
-    }
+    measurements
+        .into_iter()
+        .map(|measurement| match measurement {
+            Ok(m) => Ok(m.measured),
+            Err(BaselineError::Interrupted) => Err(CliError::interrupted(
+                "validate was interrupted; the baseline worktree was removed",
+            )),
+            Err(BaselineError::Measure { failure, out_dir }) => {
+                Err(
+                    CliError::failure(format!("baseline measurement failed: {failure}")).hint(
+                        format!("the command's output is in {}", display_path(&out_dir)),
+                    ),
+                )
+            }
+            Err(e) => Err(CliError::from(crate::run::RunError::Baseline(e))),
+        })
+        .collect()
 }
 
 /// Each metric with its role, then each gate: pass or FAIL (a failed gate

@@ -1,10 +1,13 @@
 //! `comparison.method: statistical`: a sequential test of one candidate
 //! against the incumbent measured in the same rounds. No I/O.
 //!
-//! At each look (after every round, once the candidate has `MIN_SAMPLES`):
+//! At each look (after every round, once the candidate has `MIN_SAMPLES`),
+//! for each of two tests, Welch's (all samples of both) and the paired one
+//! (per-round differences, when the two were measured in the same rounds),
+//! at half the level each (see [`look_paired`]):
 //! - `d` is the candidate's relative improvement over the incumbent's mean
-//!   (positive is better), with Welch's standard error `se` and degrees of
-//!   freedom;
+//!   (positive is better), with the test's standard error `se` and degrees
+//!   of freedom;
 //! - **keep** when `d - threshold > q * se`, where `q` follows an
 //!   O'Brien-Fleming-shaped boundary over the possible looks
 //!   (`z(1 - a/2) * sqrt(K / k)`, never below Student's t at `1 - a`), and
@@ -84,30 +87,58 @@ pub fn variance(x: &[f64]) -> f64 {
     x.iter().map(|v| (v - m) * (v - m)).sum::<f64>() / (x.len() - 1) as f64
 }
 
-/// Looks at `candidate` against `incumbent` (raw samples of the primary).
+/// Looks at `candidate` against `incumbent` (raw samples of the primary),
+/// with Welch's test alone.
 pub fn look(plan: &Plan, incumbent: &[f64], candidate: &[f64]) -> Look {
+    look_paired(plan, incumbent, candidate, &[])
+}
+
+/// Looks at `candidate` against `incumbent`, and, when the two were measured
+/// in the same rounds, at `differences` (candidate minus incumbent, one per
+/// round). Two tests judge at half the level each (a union, Bonferroni):
+/// Welch's on all samples, which uses the incumbent's whole history, and the
+/// paired test on the per-round differences, which cancels what a round's
+/// samples share (drift, a busy machine). Either keeps; futile needs both.
+pub fn look_paired(plan: &Plan, incumbent: &[f64], candidate: &[f64], differences: &[f64]) -> Look {
     let n_c = candidate.len();
     let (mi, mc) = (mean(incumbent), mean(candidate));
     let scale = mi.abs().max(f64::MIN_POSITIVE);
-    let signed = if plan.minimize { mi - mc } else { mc - mi };
-    let d = signed / scale;
+    let sign = if plan.minimize { -1.0 } else { 1.0 };
     let a = variance(incumbent) / incumbent.len() as f64;
     let b = variance(candidate) / n_c as f64;
-    let se = (a + b).sqrt() / scale;
-    let df = welch_df(a, b, incumbent.len(), n_c);
-    let two_sided = t_quantile(1.0 - (1.0 - plan.confidence) / 2.0, df);
-    let half = two_sided * se * scale;
-    let change = mc - mi;
+    let welch = Estimate {
+        change: mc - mi,
+        se: (a + b).sqrt(),
+        df: welch_df(a, b, incumbent.len(), n_c),
+    };
+    let paired = (differences.len() >= MIN_SAMPLES).then(|| Estimate {
+        change: mean(differences),
+        se: (variance(differences) / differences.len() as f64).sqrt(),
+        df: (differences.len() - 1) as f64,
+    });
+    let tests: Vec<Estimate> = std::iter::once(welch).chain(paired).collect();
+    // What is reported is the more precise of the two.
+    let shown = *tests
+        .iter()
+        .min_by(|x, y| x.se.total_cmp(&y.se))
+        .expect("Welch's is always there");
+    let two_sided = t_quantile(1.0 - (1.0 - plan.confidence) / 2.0, shown.df);
+    let half = two_sided * shown.se;
+    let improvement = |e: &Estimate| sign * e.change / scale;
     let mut result = Look {
         verdict: StatVerdict::Open,
-        improvement: d,
-        change,
-        interval: [change - half, change + half],
+        improvement: improvement(&shown),
+        change: shown.change,
+        interval: [shown.change - half, shown.change + half],
         confidence: 0.0,
         incumbent_mean: mi,
     };
-    if se == 0.0 {
+    if welch.se == 0.0 {
         // Measurements without noise: the estimate is exact.
+        let d = improvement(&welch);
+        result.improvement = d;
+        result.change = welch.change;
+        result.interval = [welch.change, welch.change];
         result.confidence = if d > plan.threshold { 1.0 } else { 0.0 };
         if n_c >= MIN_SAMPLES.min(plan.max_samples) && incumbent.len() >= 2 {
             result.verdict = if d > plan.threshold {
@@ -118,29 +149,66 @@ pub fn look(plan: &Plan, incumbent: &[f64], candidate: &[f64]) -> Look {
         }
         return result;
     }
-    result.confidence = t_cdf((d - plan.threshold) / se, df);
+    result.confidence = tests
+        .iter()
+        .filter(|e| e.se > 0.0)
+        .map(|e| t_cdf((improvement(e) - plan.threshold) / (e.se / scale), e.df))
+        .fold(0.0, f64::max);
     if n_c < MIN_SAMPLES || incumbent.len() < 2 {
         return result;
     }
-    let alpha = (1.0 - plan.confidence) / plan.compared.max(1) as f64;
+    let alpha = (1.0 - plan.confidence) / plan.compared.max(1) as f64 / tests.len() as f64;
+    let verdicts: Vec<StatVerdict> = tests
+        .iter()
+        .map(|e| judge(plan, improvement(e), e.se / scale, e.df, n_c, alpha))
+        .collect();
+    result.verdict = if verdicts.contains(&StatVerdict::Keep) {
+        StatVerdict::Keep
+    } else if verdicts.iter().all(|v| *v == StatVerdict::Futile) {
+        StatVerdict::Futile
+    } else if verdicts.contains(&StatVerdict::Open) {
+        StatVerdict::Open
+    } else {
+        StatVerdict::Inconclusive
+    };
+    result
+}
+
+/// A change of the primary with its standard error and degrees of freedom.
+#[derive(Debug, Clone, Copy)]
+struct Estimate {
+    change: f64,
+    se: f64,
+    df: f64,
+}
+
+/// One test's verdict at look `n` for a relative improvement `d` with
+/// standard error `se` (relative too), at level `alpha`.
+fn judge(plan: &Plan, d: f64, se: f64, df: f64, n: usize, alpha: f64) -> StatVerdict {
+    if se == 0.0 {
+        return if d > plan.threshold {
+            StatVerdict::Keep
+        } else {
+            StatVerdict::Futile
+        };
+    }
     let looks = (plan.max_samples + 1).saturating_sub(MIN_SAMPLES).max(1) as f64;
-    let k = (n_c + 1 - MIN_SAMPLES) as f64;
+    let k = (n + 1 - MIN_SAMPLES) as f64;
     let boundary =
         (normal_quantile(1.0 - alpha / 2.0) * (looks / k).sqrt()).max(t_quantile(1.0 - alpha, df));
     let last_boundary = normal_quantile(1.0 - alpha / 2.0).max(t_quantile(1.0 - alpha, df));
-    let se_at_last = se * (n_c as f64 / plan.max_samples.max(n_c) as f64).sqrt();
-    result.verdict = if d - plan.threshold > boundary * se {
+    let se_at_last = se * (n as f64 / plan.max_samples.max(n) as f64).sqrt();
+    if d - plan.threshold > boundary * se {
         StatVerdict::Keep
     } else if d + t_quantile(FUTILITY_LEVEL, df) * se < plan.threshold
         || d + t_quantile(REACHABLE_LEVEL, df) * se < plan.threshold + last_boundary * se_at_last
     {
         StatVerdict::Futile
-    } else if n_c >= plan.max_samples {
+    } else if n >= plan.max_samples {
         StatVerdict::Inconclusive
     } else {
         StatVerdict::Open
-    };
-    result
+    }
 }
 
 /// Welch-Satterthwaite degrees of freedom (`a`, `b`: variance / n).

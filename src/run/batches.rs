@@ -216,7 +216,8 @@ impl Loop {
                 })
                 .collect();
             let label = names::incumbent_label(arms[0].iteration);
-            match sampling::with_incumbent(&self.ctx, base, &label, &arms).await {
+            let history = self.incumbent_history(base);
+            match sampling::with_incumbent(&self.ctx, base, &label, &arms, &history).await {
                 Ok(rounds) => {
                     let reference = sampling::incumbent_snapshot(&self.ctx, &rounds.incumbent);
                     for (&i, end) in ready.iter().zip(rounds.arms) {
@@ -251,6 +252,22 @@ impl Loop {
 
     /// Adds the incumbent's re-measurements to the best's samples and
     /// re-estimates its recorded metrics from all of them.
+    /// The primary's latest samples of the best at `base` (as many as a
+    /// candidate may take), for the statistical test to pool.
+    fn incumbent_history(&self, base: git2::Oid) -> Vec<f64> {
+        let best = &self.log.best;
+        if best.commit.as_deref() != Some(base.to_string().as_str()) {
+            return Vec::new();
+        }
+        let max = self.ctx.spec.measurement.stability.comparison.max_samples() as usize;
+        let values = best
+            .samples
+            .as_ref()
+            .and_then(|s| s.get(&self.ctx.spec.metric.primary.name))
+            .map_or(&[][..], |v| v.as_slice());
+        values[values.len().saturating_sub(max)..].to_vec()
+    }
+
     fn absorb_incumbent(&mut self, samples: &[crate::measure::Metrics]) -> Result<(), RunError> {
         if samples.is_empty() {
             return Ok(());

@@ -47,7 +47,9 @@ pub async fn measure_combination(
         };
         let onto = best_commit;
         let label = format!("{}-combined", names::incumbent_label(iteration));
-        match super::sampling::with_incumbent(ctx, onto, &label, std::slice::from_ref(&arm)).await {
+        match super::sampling::with_incumbent(ctx, onto, &label, std::slice::from_ref(&arm), &[])
+            .await
+        {
             Ok(rounds) => {
                 let reference = super::sampling::incumbent_snapshot(ctx, &rounds.incumbent);
                 let end = rounds.arms.into_iter().next().expect("one arm");

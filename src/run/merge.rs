@@ -52,19 +52,7 @@ impl Loop {
         );
         fault("runner-up-cherry-pick");
         let Some(combined) = repo.cherry_pick(pick, onto, &message)? else {
-            self.settle(
-                r,
-                Outcome::RunnerUpReverted,
-                format!(
-                    "Improved alone ({}), but its change conflicts with #{winner}; not merged.",
-                    fmt_num(solo)
-                ),
-                "conflicts with the new best".into(),
-                decided,
-            );
-            if let Some(e) = self.entry_mut(r) {
-                e.merged_with = Some(winner);
-            }
+            self.runner_up_conflicts(winner, r, solo, decided);
             return Ok(Merge::Stopped);
         };
         let new_best = snapshot::of_best(&self.ctx.spec, &self.log.best);
@@ -111,6 +99,23 @@ impl Loop {
                 decided.push(self.finished(r, why));
                 Ok(Merge::Stopped)
             }
+        }
+    }
+
+    /// A runner-up whose change does not apply on the new best.
+    fn runner_up_conflicts(&mut self, winner: u64, r: u64, solo: f64, decided: &mut Vec<Event>) {
+        self.settle(
+            r,
+            Outcome::RunnerUpReverted,
+            format!(
+                "Improved alone ({}), but its change conflicts with #{winner}; not merged.",
+                fmt_num(solo)
+            ),
+            "conflicts with the new best".into(),
+            decided,
+        );
+        if let Some(e) = self.entry_mut(r) {
+            e.merged_with = Some(winner);
         }
     }
 

@@ -1,9 +1,13 @@
 //! `comparison.method: statistical`: a batch's candidates and the incumbent
 //! (the current best) measured in rounds, interleaved, so that drift and
 //! machine state fall on both sides of every comparison. Each round measures
-//! the incumbent once and every undecided candidate once; after each round
-//! every candidate is looked at with [`crate::decide::stats::look`], and
-//! sampling stops for it once that decides.
+//! the incumbent once and every undecided candidate once, at most
+//! `measurement.max_concurrent` at a time, the incumbent first in odd rounds
+//! and last in even ones (ABBA), so neither side always runs on a warm or a
+//! busy machine; after each round every candidate is looked at with
+//! [`crate::decide::stats::look_paired`] (its samples, and its differences
+//! from the incumbent round by round), and sampling stops for it once that
+//! decides.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -52,44 +56,44 @@ pub struct Rounds {
 
 struct Open {
     measured: Measured,
+    /// The primary minus the incumbent's, one per round both were measured.
+    differences: Vec<f64>,
     end: Option<ArmEnd>,
 }
 
-/// Samples the incumbent and `arms` in rounds until every arm is decided.
-/// Fails whole when the incumbent cannot be measured or the run is
-/// interrupted.
-pub async fn rounds(ctx: &Arc<Ctx>, incumbent: &Arm, arms: &[Arm]) -> Result<Rounds, Failure> {
+/// Samples the incumbent and `arms` in rounds until every arm is decided;
+/// `history` holds the primary's earlier samples of the incumbent's tree,
+/// which Welch's test pools with this batch's. Fails whole when the
+/// incumbent cannot be measured or the run is interrupted.
+pub async fn rounds(
+    ctx: &Arc<Ctx>,
+    incumbent: &Arm,
+    arms: &[Arm],
+    history: &[f64],
+) -> Result<Rounds, Failure> {
     let spec = &ctx.spec;
     let aggregation = spec.measurement.stability.aggregation;
     let serial = spec.execution.mode == ExecutionMode::Serial
         || !spec.parallel.exclusive_resources.is_empty();
+    let at_once = if serial { 1 } else { spec.measure_slots() };
+    let primary = &spec.metric.primary.name;
     let max_samples = spec.measurement.stability.comparison.max_samples() as usize;
     let mut incumbent_samples: Vec<Metrics> = Vec::new();
     let mut state: Vec<Open> = arms
         .iter()
         .map(|_| Open {
             measured: Measured::empty(),
+            differences: Vec::new(),
             end: None,
         })
         .collect();
     let mut round: u32 = 0;
     while state.iter().any(|s| s.end.is_none()) {
         round += 1;
-        let mut wanted: Vec<(Option<usize>, Arm, u32)> = vec![(None, incumbent.clone(), round)];
-        for (i, arm) in arms.iter().enumerate() {
-            if state[i].end.is_none() {
-                let run = state[i].measured.samples.len() as u32 + 1;
-                ctx.events.emit(Event::StageChanged {
-                    iteration: arm.iteration,
-                    stage: Stage::Measuring {
-                        run,
-                        runs: max_samples as u32,
-                    },
-                });
-                wanted.push((Some(i), arm.clone(), run));
-            }
-        }
-        for (who, result) in measure_round(ctx, wanted, serial).await {
+        let wanted = round_wanted(ctx, incumbent, arms, &state, round, max_samples as u32);
+        let mut this_round: Vec<(usize, f64)> = Vec::new();
+        let mut incumbent_now = None;
+        for (who, result) in measure_round(ctx, wanted, at_once).await {
             match (who, result) {
                 (_, Err(MeasureFailure::Interrupted)) => return Err(Failure::Interrupted),
                 (None, Err(f)) => {
@@ -98,12 +102,25 @@ pub async fn rounds(ctx: &Arc<Ctx>, incumbent: &Arm, arms: &[Arm]) -> Result<Rou
                         f => Failure::Error(format!("the incumbent's re-measurement failed: {f}")),
                     });
                 }
-                (None, Ok(m)) => incumbent_samples.extend(m.samples),
+                (None, Ok(m)) => {
+                    incumbent_now = m.samples.first().and_then(|s| s.get(primary).copied());
+                    incumbent_samples.extend(m.samples);
+                }
                 (Some(i), Err(f)) => state[i].end = Some(ArmEnd::Failed(f.into())),
-                (Some(i), Ok(m)) => state[i].measured.absorb(m, aggregation),
+                (Some(i), Ok(m)) => {
+                    if let Some(v) = m.samples.first().and_then(|s| s.get(primary).copied()) {
+                        this_round.push((i, v));
+                    }
+                    state[i].measured.absorb(m, aggregation);
+                }
             }
         }
-        look_at(ctx, &mut state, &incumbent_samples, arms.len());
+        if let Some(incumbent) = incumbent_now {
+            for (i, v) in this_round {
+                state[i].differences.push(v - incumbent);
+            }
+        }
+        look_at(ctx, &mut state, history, &incumbent_samples, arms.len());
     }
     Ok(Rounds {
         arms: state
@@ -114,15 +131,47 @@ pub async fn rounds(ctx: &Arc<Ctx>, incumbent: &Arm, arms: &[Arm]) -> Result<Rou
     })
 }
 
+/// One round's measurements: the incumbent and every undecided arm, in
+/// reversed order every other round (ABBA), so a drift within the round
+/// falls on both sides of the comparison alike.
+fn round_wanted(
+    ctx: &Ctx,
+    incumbent: &Arm,
+    arms: &[Arm],
+    state: &[Open],
+    round: u32,
+    max_samples: u32,
+) -> Vec<(Option<usize>, Arm, u32)> {
+    let mut wanted: Vec<(Option<usize>, Arm, u32)> = vec![(None, incumbent.clone(), round)];
+    for (i, arm) in arms.iter().enumerate() {
+        if state[i].end.is_none() {
+            let run = state[i].measured.samples.len() as u32 + 1;
+            ctx.events.emit(Event::StageChanged {
+                iteration: arm.iteration,
+                stage: Stage::Measuring {
+                    run,
+                    runs: max_samples,
+                },
+            });
+            wanted.push((Some(i), arm.clone(), run));
+        }
+    }
+    if round.is_multiple_of(2) {
+        wanted.reverse();
+    }
+    wanted
+}
+
 /// After a round: each undecided arm looked at against the incumbent's
 /// samples; it ends when a gate fails, the test decides, or samples run out.
-fn look_at(ctx: &Ctx, state: &mut [Open], incumbent: &[Metrics], compared: usize) {
+fn look_at(ctx: &Ctx, state: &mut [Open], history: &[f64], incumbent: &[Metrics], compared: usize) {
     let spec = &ctx.spec;
     let primary = &spec.metric.primary.name;
     let max_samples = spec.measurement.stability.comparison.max_samples() as usize;
-    let reference: Vec<f64> = incumbent
+    let reference: Vec<f64> = history
         .iter()
-        .filter_map(|s| s.get(primary).copied())
+        .copied()
+        .chain(incumbent.iter().filter_map(|s| s.get(primary).copied()))
         .collect();
     for s in state.iter_mut().filter(|s| s.end.is_none()) {
         let measured = s.measured.clone();
@@ -136,7 +185,8 @@ fn look_at(ctx: &Ctx, state: &mut [Open], incumbent: &[Metrics], compared: usize
             .iter()
             .filter_map(|m| m.get(primary).copied())
             .collect();
-        let look = stats::look(&plan(ctx, &reference, compared), &reference, &values);
+        let plan = plan(ctx, &reference, compared);
+        let look = stats::look_paired(&plan, &reference, &values, &s.differences);
         if look.verdict != StatVerdict::Open || values.len() >= max_samples {
             s.end = Some(ArmEnd::Decided { measured, look });
         }
@@ -164,31 +214,32 @@ fn plan(ctx: &Ctx, incumbent: &[f64], compared: usize) -> Plan {
 
 type Measurement = (Option<usize>, Result<Measured, MeasureFailure>);
 
-/// One sample of each tree: all at once, or one after another in serial mode.
+/// One sample of each tree, in the order given, `at_once` at a time.
 async fn measure_round(
     ctx: &Arc<Ctx>,
     wanted: Vec<(Option<usize>, Arm, u32)>,
-    serial: bool,
+    at_once: usize,
 ) -> Vec<Measurement> {
     let mut out = Vec::new();
-    if serial {
-        for (who, arm, run) in wanted {
-            out.push((who, measure_once(ctx.clone(), arm, run).await));
-        }
-        return out;
-    }
     let mut set = tokio::task::JoinSet::new();
     for (who, arm, run) in wanted {
+        if set.len() >= at_once.max(1) {
+            out.push(joined(set.join_next().await));
+        }
         let ctx = ctx.clone();
         set.spawn(async move { (who, measure_once(ctx, arm, run).await) });
     }
     while let Some(done) = set.join_next().await {
-        match done {
-            Ok(m) => out.push(m),
-            Err(e) => std::panic::resume_unwind(e.into_panic()),
-        }
+        out.push(joined(Some(done)));
     }
     out
+}
+
+fn joined(done: Option<Result<Measurement, tokio::task::JoinError>>) -> Measurement {
+    match done.expect("a measurement was running") {
+        Ok(m) => m,
+        Err(e) => std::panic::resume_unwind(e.into_panic()),
+    }
 }
 
 async fn measure_once(ctx: Arc<Ctx>, arm: Arm, run: u32) -> Result<Measured, MeasureFailure> {
@@ -229,12 +280,13 @@ pub fn incumbent_snapshot(ctx: &Ctx, samples: &[Metrics]) -> serde_json::Value {
 }
 
 /// Samples `arms` beside the incumbent at `base`, in the pool's detached
-/// `slot-incumbent` worktree.
+/// `slot-incumbent` worktree (`history`: see [`rounds`]).
 pub async fn with_incumbent(
     ctx: &Arc<Ctx>,
     base: git2::Oid,
     label: &str,
     arms: &[Arm],
+    history: &[f64],
 ) -> Result<Rounds, Failure> {
     let wt = pooled_worktree(ctx, crate::names::slot_label("incumbent"), None, base)
         .await
@@ -246,7 +298,7 @@ pub async fn with_incumbent(
         env: wt.env(&ctx.repo_root, &ctx.spec, 0, 0),
         out_dir: ctx.state.dir.join("incumbent").join(label),
     };
-    rounds(ctx, &incumbent, arms).await
+    rounds(ctx, &incumbent, arms, history).await
 }
 
 /// An arm's end as the experiment's verdict, with where its test ended; the

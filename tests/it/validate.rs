@@ -355,3 +355,42 @@ fn no_measure_refuses_what_the_run_would_refuse_at_once() {
         .expect_code(0)
         .stderr_has("repeat_count: is ignored with mode: stable");
 }
+
+/// With two measurement slots, validate measures the baseline two at once
+/// as a run would, and warns when sharing the machine moves the metric.
+/// The eval counts its copies running at the same moment (through a shared
+/// directory), so the contention is real and its effect deterministic.
+#[test]
+fn validate_measures_the_slots_at_once_and_warns_when_sharing_moves_the_metric() {
+    let shared = tempfile::tempdir().unwrap();
+    let eval = format!(
+        "#!/bin/sh\nd={}\ntouch \"$d/$$\"\nsleep 1.5\nn=$(ls \"$d\" | wc -l)\nsleep 0.5\nrm -f \"$d/$$\"\necho \"{{\\\"score\\\": $((100 * n)), \\\"ok\\\": 1, \\\"size\\\": 1}}\"\n",
+        shared.path().display()
+    );
+    let repo = TestRepo::new(&[("eval.sh", &eval), ("src/a.txt", "a")]);
+    let spec = |slots: u32| {
+        common::hard_spec("shared", "./eval.sh", "").replace(
+            "  timeout_seconds: 20\n",
+            &format!(
+                "  timeout_seconds: 20\n  max_concurrent: {slots}\n  stability: {{mode: repeat, repeat_count: 2}}\n"
+            ),
+        )
+    };
+    repo.write("two.yaml", &spec(2));
+    repo.write("one.yaml", &spec(1));
+    repo.commit_all("specs");
+    repo.run_with_key(&["validate", "two.yaml"])
+        .expect_code(0)
+        .stdout_has("measuring the baseline 2 at once (measurement.max_concurrent)")
+        .stdout_has("2 at once: score mean ")
+        .stderr_has("warning: 2 measurements at once share this machine: score moves by +")
+        .stderr_has("measurement.max_concurrent: 1");
+    let alone = repo.run_with_key(&["validate", "one.yaml"]);
+    alone.expect_code(0);
+    assert!(!alone.stdout.contains("at once"), "{}", alone.stdout);
+    assert!(
+        !alone.stderr.contains("share this machine"),
+        "{}",
+        alone.stderr
+    );
+}

@@ -78,3 +78,42 @@ fn noiseless_measurements_decide_at_once() {
     let no = look(&plan(), &[100.0, 100.0, 100.0], &[99.9, 99.9, 99.9]);
     assert_eq!(no.verdict, StatVerdict::Futile);
 }
+
+/// The Python-Markdown case: a busy machine moves both sides of a round
+/// together by far more than the gain, so Welch's test, blind to rounds,
+/// sees nothing, while the candidate is faster in every paired round.
+#[test]
+fn faster_in_every_paired_round_is_kept_despite_drift_between_rounds() {
+    let drift = [1.0, 1.9, 1.2, 2.6, 1.1, 1.5, 3.0, 1.3, 2.2, 1.0, 1.7, 2.4];
+    let rounds = drift.len();
+    let incumbent: Vec<f64> = (0..rounds).map(|r| 100.0 * drift[r]).collect();
+    let jitter = noisy(1.0, rounds, 0);
+    let candidate: Vec<f64> = (0..rounds)
+        .map(|r| 92.0 * drift[r] * (1.0 + (jitter[r] - 1.0) * 0.1))
+        .collect();
+    let differences: Vec<f64> = (0..rounds).map(|r| candidate[r] - incumbent[r]).collect();
+    let welch = look(&plan(), &incumbent, &candidate);
+    assert_ne!(welch.verdict, StatVerdict::Keep, "{welch:?}");
+    let paired = look_paired(&plan(), &incumbent, &candidate, &differences);
+    assert_eq!(paired.verdict, StatVerdict::Keep, "{paired:?}");
+    // The interval reported is the paired one: tight around -8% of the mean.
+    assert!(paired.interval[1] < 0.0 && paired.interval[0] > -0.2 * paired.incumbent_mean);
+}
+
+/// Pairing never makes a change that does nothing look like a gain: with
+/// the same drift and no effect, the union stays short of a keep.
+#[test]
+fn no_effect_under_drift_is_not_kept_by_the_paired_test() {
+    let drift = [1.0, 1.9, 1.2, 2.6, 1.1, 1.5, 3.0, 1.3, 2.2, 1.0, 1.7, 2.4];
+    let a = noisy(1.0, drift.len(), 0);
+    let b = noisy(1.0, drift.len(), 5);
+    let incumbent: Vec<f64> = drift.iter().zip(&a).map(|(d, z)| 100.0 * d * z).collect();
+    let candidate: Vec<f64> = drift.iter().zip(&b).map(|(d, z)| 100.0 * d * z).collect();
+    let differences: Vec<f64> = candidate
+        .iter()
+        .zip(&incumbent)
+        .map(|(c, i)| c - i)
+        .collect();
+    let paired = look_paired(&plan(), &incumbent, &candidate, &differences);
+    assert_ne!(paired.verdict, StatVerdict::Keep, "{paired:?}");
+}
