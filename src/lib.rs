@@ -35,6 +35,7 @@ pub mod llm;
 pub mod log;
 pub mod measure;
 pub mod names;
+pub mod occupancy;
 pub mod output;
 pub mod patch;
 pub mod process;

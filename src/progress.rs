@@ -90,6 +90,9 @@ fn status_line(s: &State) -> String {
             since.elapsed().as_secs()
         ));
     }
+    if let Some(occupied) = occupied(s) {
+        parts.push(occupied);
+    }
     if let Some(best) = s.best {
         parts.push(format!("best {}", fmt_num(best)));
     }
@@ -97,6 +100,34 @@ fn status_line(s: &State) -> String {
     line.chars()
         .take(terminal_width().saturating_sub(1))
         .collect()
+}
+
+/// The slots in use now: how many experiments implement, measure and wait
+/// for a measurement slot.
+fn occupied(s: &State) -> Option<String> {
+    use crate::events::Stage;
+    let (mut implementing, mut measuring, mut waiting) = (0, 0, 0);
+    for (stage, _) in s.running.values() {
+        match stage {
+            Stage::Implementing | Stage::Reapplying => implementing += 1,
+            Stage::WaitingForSlot => waiting += 1,
+            Stage::Measuring { .. }
+            | Stage::Judging
+            | Stage::MeasuringCombination
+            | Stage::Queued
+            | Stage::RunningOn { .. } => measuring += 1,
+        }
+    }
+    let parts: Vec<String> = [
+        (implementing, "implementing"),
+        (measuring, "measuring"),
+        (waiting, "waiting"),
+    ]
+    .iter()
+    .filter(|(n, _)| *n > 0)
+    .map(|(n, what)| format!("{n} {what}"))
+    .collect();
+    (!parts.is_empty()).then(|| parts.join(", "))
 }
 
 fn draw_status(s: &State) {

@@ -67,7 +67,7 @@ pub fn render(log: &ExperimentLog, spec: &Spec, spec_file: &Path, repo: Option<&
     success_per_category(&mut out, log);
     failures(&mut out, log, spec);
     variants(&mut out, log, spec);
-    cost_and_time(&mut out, log);
+    cost_and_time(&mut out, log, spec);
     waiting_and_merging(&mut out, log, spec, spec_file);
     out
 }
@@ -262,7 +262,7 @@ fn variants(out: &mut String, log: &ExperimentLog, spec: &Spec) {
     }
 }
 
-fn cost_and_time(out: &mut String, log: &ExperimentLog) {
+fn cost_and_time(out: &mut String, log: &ExperimentLog, spec: &Spec) {
     let (hours, _) = pace(log);
     let _ = writeln!(out, "\n## Cost and time\n");
     let judge = log.best.total_judge_cost_usd;
@@ -286,6 +286,9 @@ fn cost_and_time(out: &mut String, log: &ExperimentLog) {
         }
     }
     let _ = writeln!(out, "- active time: {:.2} hours", hours);
+    if let Some(occupancy) = crate::occupancy::Occupancy::of(spec, log) {
+        let _ = writeln!(out, "- slots: {occupancy}");
+    }
     let timings: Vec<&crate::log::Timings> = log
         .experiments
         .iter()

@@ -6,6 +6,7 @@ mod marked;
 mod measurement;
 mod metric;
 mod safety;
+mod slots;
 mod types;
 mod validate;
 
@@ -17,6 +18,7 @@ pub use marked::{Node, Pos, did_you_mean, position_of};
 pub use measurement::*;
 pub use metric::*;
 pub use safety::*;
+pub use slots::Slots;
 pub use types::*;
 
 /// One problem in a spec, with the place it was found.

@@ -55,6 +55,25 @@ pub fn one_line(text: &str, max: usize) -> String {
     }
 }
 
+/// `word`, with an `s` unless `n` is one.
+pub fn plural(n: u64, word: &str) -> String {
+    if n == 1 {
+        word.to_string()
+    } else {
+        format!("{word}s")
+    }
+}
+
+/// A span of seconds as people read it: `42 s`, `3 min 10 s`, `2 h 05 min`.
+pub fn fmt_duration(seconds: f64) -> String {
+    let s = seconds.max(0.0).round() as u64;
+    match s {
+        0..60 => format!("{s} s"),
+        60..3600 => format!("{} min {:02} s", s / 60, s % 60),
+        _ => format!("{} h {:02} min", s / 3600, s % 3600 / 60),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::{fmt_num, fmt_usd};
@@ -78,5 +97,15 @@ mod tests {
         assert_eq!(fmt_usd(0.0042), "$0.0042");
         assert_eq!(fmt_usd(0.000123456), "$0.000123");
         assert_eq!(fmt_usd(0.05), "$0.05");
+    }
+
+    #[test]
+    fn durations_and_plurals_read_as_people_write_them() {
+        assert_eq!(fmt_duration(-1.0), "0 s");
+        assert_eq!(fmt_duration(42.4), "42 s");
+        assert_eq!(fmt_duration(190.0), "3 min 10 s");
+        assert_eq!(fmt_duration(7500.0), "2 h 05 min");
+        assert_eq!(plural(1, "slot"), "slot");
+        assert_eq!(plural(0, "slot"), "slots");
     }
 }

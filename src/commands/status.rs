@@ -173,6 +173,7 @@ fn json_of(
         "experiments_per_hour": rate.map(|r| (r * 10.0).round() / 10.0),
         "cost_usd": log.total_cost_usd(),
         "measurements": log.run.measurements,
+        "occupancy": crate::occupancy::Occupancy::of(spec, log),
         "noise": crate::report::best_noise(log, &primary.name).map(|n| json!({
             "metric": primary.name, "samples": n.runs, "sd": n.sd, "relative_sd": n.relative(),
         })),
@@ -274,6 +275,9 @@ fn text_of(
         rate.map(|r| format!(", {r:.1} experiments/hour"))
             .unwrap_or_default()
     );
+    if let Some(occupancy) = crate::occupancy::Occupancy::of(spec, log) {
+        text += &format!("  slots: {occupancy}\n");
+    }
     text += &other_lines(spec, log, names, stop);
     text
 }

@@ -68,6 +68,7 @@ fn report_has_every_section_and_the_chart_one_mark_per_measured_experiment() {
         "**timeout: the measurement exceeded timeout_seconds** (1)",
         "**runner-up combination not better** (1)",
         "## Cost and time",
+        "- slots: implement 4 slots, ",
         "`fastjson`:",
         "`numpy`:",
         "optimize approve optimize.yaml fastjson numpy",
@@ -132,8 +133,21 @@ fn status_json_is_complete() {
         v["stopped_because"],
         "no runnable hypotheses are left in the backlog"
     );
+    let occupancy = &v["occupancy"];
+    for kind in ["implement", "measure"] {
+        let k = &occupancy[kind];
+        let (busy, idle) = (k["busy_s"].as_f64().unwrap(), k["idle_s"].as_f64().unwrap());
+        let capacity = k["slots"].as_f64().unwrap() * occupancy["active_s"].as_f64().unwrap();
+        assert!(busy > 0.0 && idle >= 0.0, "{kind}: {k}");
+        assert!((busy + idle - capacity).abs() < 1e-6, "{kind}: {k}");
+        assert!((k["utilization"].as_f64().unwrap() - busy / capacity).abs() < 1e-9);
+    }
+    let u = occupancy["utilization"].as_f64().unwrap();
+    assert!(u > 0.0 && u <= 1.0, "{occupancy}");
     optimize_in(&dir, &["status", "optimize.yaml"])
         .expect_code(0)
+        .stdout_has("  slots: implement ")
+        .stdout_has("% busy (")
         .stdout_has("stop conditions:")
         .stdout_has("max_iterations: 10 of 20 experiments")
         .stdout_has("memory_mb (diagnostic): 64 -> 64");
@@ -263,6 +277,10 @@ fn live_progress_on_a_terminal() {
         "a status line with the batch and stages: {colored}"
     );
     assert!(colored.contains("implementing 0s") || colored.contains("measuring 0s"));
+    assert!(
+        colored.contains(" implementing |") || colored.contains(" measuring |"),
+        "the slots in use: {colored}"
+    );
     assert!(
         colored.contains("| best 72"),
         "best so far in the status line"
