@@ -76,7 +76,7 @@ pub fn fmt_duration(seconds: f64) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::{fmt_num, fmt_usd};
+    use super::{fmt_duration, fmt_num, fmt_usd, plural};
 
     #[test]
     fn numbers_read_well_at_every_scale() {
