@@ -148,13 +148,13 @@ impl Event {
                 if *resumed { "resuming" } else { "starting" }
             ),
             Event::LeftoversEnded { process_groups } => format!(
-                "ended {process_groups} process group{} left running by an earlier run",
-                plural(*process_groups)
+                "ended {process_groups} {} left running by an earlier run",
+                crate::text::plural(*process_groups as u64, "process group")
             ),
             Event::BaselineStarted { commit, runs } => format!(
-                "measuring the baseline at {} ({runs} run{})",
+                "measuring the baseline at {} ({runs} {})",
                 &commit[..10.min(commit.len())],
-                plural(*runs as usize)
+                crate::text::plural(u64::from(*runs), "run")
             ),
             Event::BaselineMeasured { primary, value } => format!(
                 "baseline {primary} = {}",
@@ -204,10 +204,6 @@ impl Event {
     pub fn describe(&self) -> String {
         self.describe_with(&|o| o.to_string())
     }
-}
-
-fn plural(n: usize) -> &'static str {
-    if n == 1 { "" } else { "s" }
 }
 
 /// An event with the moment it happened.

@@ -337,6 +337,14 @@ impl Measured {
         }
     }
 
+    /// One metric's value in each run that printed it, in run order.
+    pub fn values_of(&self, key: &str) -> Vec<f64> {
+        self.samples
+            .iter()
+            .filter_map(|s| s.get(key).copied())
+            .collect()
+    }
+
     /// Adds the runs of `more`; the aggregate is taken again over all of them.
     pub fn absorb(&mut self, more: Measured, how: crate::spec::Aggregation) {
         self.samples.extend(more.samples);

@@ -334,11 +334,7 @@ fn report_noise(loaded: &LoadedSpec, measured: &crate::measure::Measured) {
     if spec.metric.primary.kind != MetricType::Hard {
         return;
     }
-    let values: Vec<f64> = measured
-        .samples
-        .iter()
-        .filter_map(|s| s.get(primary).copied())
-        .collect();
+    let values = measured.values_of(primary);
     if values.len() < 2 {
         return;
     }

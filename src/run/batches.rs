@@ -250,8 +250,6 @@ impl Loop {
         Ok(outcomes)
     }
 
-    /// Adds the incumbent's re-measurements to the best's samples and
-    /// re-estimates its recorded metrics from all of them.
     /// The primary's latest samples of the best at `base` (as many as a
     /// candidate may take), for the statistical test to pool.
     fn incumbent_history(&self, base: git2::Oid) -> Vec<f64> {
@@ -268,6 +266,8 @@ impl Loop {
         values[values.len().saturating_sub(max)..].to_vec()
     }
 
+    /// Adds the incumbent's re-measurements to the best's samples and
+    /// re-estimates its recorded metrics from all of them.
     fn absorb_incumbent(&mut self, samples: &[crate::measure::Metrics]) -> Result<(), RunError> {
         if samples.is_empty() {
             return Ok(());

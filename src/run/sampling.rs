@@ -19,7 +19,7 @@ use crate::decide::stats::{self, Look, Plan, StatVerdict};
 use crate::decide::{self, snapshot};
 use crate::events::{Event, Stage};
 use crate::measure::{self, MeasureFailure, Measured, Metrics};
-use crate::spec::{Direction, ExecutionMode};
+use crate::spec::{Direction, Slots};
 
 /// A tree to sample.
 #[derive(Debug, Clone)]
@@ -73,9 +73,7 @@ pub async fn rounds(
 ) -> Result<Rounds, Failure> {
     let spec = &ctx.spec;
     let aggregation = spec.measurement.stability.aggregation;
-    let serial = spec.execution.mode == ExecutionMode::Serial
-        || !spec.parallel.exclusive_resources.is_empty();
-    let at_once = if serial { 1 } else { spec.measure_slots() };
+    let at_once = Slots::of(spec).measure;
     let primary = &spec.metric.primary.name;
     let max_samples = spec.measurement.stability.comparison.max_samples() as usize;
     let mut incumbent_samples: Vec<Metrics> = Vec::new();
@@ -180,11 +178,7 @@ fn look_at(ctx: &Ctx, state: &mut [Open], history: &[f64], incumbent: &[Metrics]
             s.end = Some(ArmEnd::Degenerate { measured });
             continue;
         }
-        let values: Vec<f64> = measured
-            .samples
-            .iter()
-            .filter_map(|m| m.get(primary).copied())
-            .collect();
+        let values = measured.values_of(primary);
         let plan = plan(ctx, &reference, compared);
         let look = stats::look_paired(&plan, &reference, &values, &s.differences);
         if look.verdict != StatVerdict::Open || values.len() >= max_samples {

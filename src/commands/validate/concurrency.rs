@@ -8,7 +8,7 @@ use super::measure_at_once;
 use crate::commands::{Workspace, fmt_num};
 use crate::decide::stats::Noise;
 use crate::error::CliError;
-use crate::spec::{LoadedSpec, MetricType};
+use crate::spec::{LoadedSpec, MetricType, Slots};
 
 /// Drives `futures` together to their ends (they borrow, so they cannot be
 /// spawned).
@@ -48,7 +48,7 @@ pub(super) fn report_concurrency(
     alone: &crate::measure::Measured,
 ) -> Result<(), CliError> {
     let spec = &loaded.spec;
-    let slots = spec.measure_slots();
+    let slots = Slots::of(spec).measure;
     if slots < 2
         || spec.execution.runner != crate::spec::RunnerKind::Local
         || spec.metric.primary.kind != MetricType::Hard
@@ -58,14 +58,8 @@ pub(super) fn report_concurrency(
     crate::outln!("measuring the baseline {slots} at once (measurement.max_concurrent) ...");
     let together = measure_at_once(ws, loaded, head, runs, slots, out_dir)?;
     let primary = &spec.metric.primary.name;
-    let values = |m: &crate::measure::Measured| -> Vec<f64> {
-        m.samples
-            .iter()
-            .filter_map(|s| s.get(primary).copied())
-            .collect()
-    };
-    let alone = values(alone);
-    let shared: Vec<f64> = together.iter().flat_map(values).collect();
+    let alone = alone.values_of(primary);
+    let shared: Vec<f64> = together.iter().flat_map(|m| m.values_of(primary)).collect();
     if alone.len() < 2 || shared.len() < 2 {
         return Ok(());
     }
