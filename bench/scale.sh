@@ -182,6 +182,8 @@ make_parallel() { # dir n slots
     local dir=$1 n=$2 slots=$3
     scaffold "$dir" "sleep 1" 1 "{mode: parallel, max_concurrent: $slots}" \
         "{max_iterations: $n, plateau_iterations: $((n + 1))}"
+    # A sleeping measurement shares no core: every slot may measure at once.
+    sed -i "s|^measurement: {command: ./eval.sh}|measurement: {command: ./eval.sh, max_concurrent: $slots}|" "$dir/optimize.yaml"
     echo 0 > "$dir/src/base"
     for ((i = 1; i <= n; i++)); do
         printf -- '- description: idea %d\n  category: c%d\n  apply: "echo %d > src/f%d"\n' "$i" "$i" "$i" "$i"
