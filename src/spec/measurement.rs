@@ -13,7 +13,7 @@ pub struct Measurement {
     pub working_directory: String,
     #[serde(default)]
     pub stability: Stability,
-    /// Ours: measurements that may run at once (see [`crate::spec::Spec::measure_slots`]).
+    /// Ours: measurements that may run at once (see [`crate::spec::Slots`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_concurrent: Option<u32>,
 }

@@ -2,7 +2,7 @@
 //! slots the pipelined loop runs, and what `status` and `report.md` count
 //! their occupancy against.
 
-use super::{ExecutionMode, Spec};
+use super::{ExecutionMode, RunnerKind, Spec};
 
 /// How many experiments implement, measure and are under way at once, and
 /// how far behind the newest decisions an experiment's base may be.
@@ -28,12 +28,29 @@ impl Slots {
                 lag,
             };
         }
-        let measure = spec.measure_slots();
+        let measure = measure_slots(spec, width);
         Slots {
             implement: width,
             measure,
             in_flight: width.max(measure),
             lag,
+        }
+    }
+}
+
+/// Measurements that may run at once: `measurement.max_concurrent`, else,
+/// for a local runner, half the machine's cores (at least one, at most
+/// `width`, the implement slots), so that timing benchmarks do not share a
+/// core; for Slurm, `width`.
+fn measure_slots(spec: &Spec, width: usize) -> usize {
+    if let Some(n) = spec.measurement.max_concurrent {
+        return n.max(1) as usize;
+    }
+    match spec.execution.runner {
+        RunnerKind::Slurm => width,
+        RunnerKind::Local => {
+            let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+            (cores / 2).clamp(1, width)
         }
     }
 }

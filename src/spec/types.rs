@@ -100,26 +100,6 @@ fn one() -> u32 {
     1
 }
 
-impl Spec {
-    /// Measurements that may run at once: `measurement.max_concurrent`,
-    /// else, for a local runner, half the machine's cores (at least one, at
-    /// most `execution.max_concurrent`), so that timing benchmarks do not
-    /// share a core; for Slurm, `execution.max_concurrent`.
-    pub fn measure_slots(&self) -> usize {
-        let width = self.execution.max_concurrent.max(1) as usize;
-        if let Some(n) = self.measurement.max_concurrent {
-            return n.max(1) as usize;
-        }
-        match self.execution.runner {
-            RunnerKind::Slurm => width,
-            RunnerKind::Local => {
-                let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-                (cores / 2).clamp(1, width)
-            }
-        }
-    }
-}
-
 #[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct Scope {
     pub mutable: Vec<String>,
