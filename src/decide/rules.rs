@@ -35,6 +35,8 @@ pub enum Next {
     Exploratory,
     Confirm,
     AddSample,
+    /// The selection pair would keep: the held-out pair confirms it.
+    Holdout,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -72,6 +74,10 @@ pub struct Decision {
     pub primary_delta: Option<f64>,
     #[serde(serialize_with = "js_number")]
     pub rank_score: f64,
+    /// Cases the best passed and the candidate fails (report only).
+    pub regressions: Vec<String>,
+    /// The held-out pair's verdict, once the selection pair would keep.
+    pub holdout: Option<HoldoutCheck>,
     pub reason: String,
 }
 
@@ -87,6 +93,8 @@ impl Decision {
             comparisons: Vec::new(),
             primary_delta: None,
             rank_score: 0.0,
+            regressions: Vec::new(),
+            holdout: None,
             reason: reason.into(),
         }
     }
@@ -129,14 +137,20 @@ fn ordered_map<S: serde::Serializer>(
     map.end()
 }
 
+mod cases;
 mod compare;
+mod holdout;
 mod model;
 mod of_spec;
 mod read;
+mod required;
 
+pub use cases::regressions;
 pub use compare::*;
+pub use holdout::HoldoutCheck;
 pub use model::*;
 pub use read::*;
+use required::{Compared, compare_required};
 
 /// Keep, revert, inconclusive, censored or degenerate, for one candidate.
 pub fn decide(payload: &Value) -> Decision {
@@ -144,10 +158,23 @@ pub fn decide(payload: &Value) -> Decision {
     let spec = present(payload.get("spec")).unwrap_or(&empty);
     let baseline = present(payload.get("baseline")).unwrap_or(&empty);
     let candidate = present(payload.get("candidate")).unwrap_or(&empty);
-    decide_with(&Rules::from_spec(spec), baseline, candidate)
+    let holdout = present(payload.get("holdout"));
+    decide_confirmed(&Rules::from_spec(spec), baseline, candidate, holdout)
 }
 
+/// The decision on the selection pair alone (no held-out pair measured yet).
 pub fn decide_with(rules: &Rules, baseline: &Value, candidate: &Value) -> Decision {
+    decide_confirmed(rules, baseline, candidate, None)
+}
+
+/// The decision on the selection pair, confirmed on the held-out pair
+/// `{baseline, candidate}` when the spec configures one.
+pub fn decide_confirmed(
+    rules: &Rules,
+    baseline: &Value,
+    candidate: &Value,
+    holdout: Option<&Value>,
+) -> Decision {
     let Some(primary) = &rules.primary else {
         return Decision::closed(Verdict::Error, "missing primary metric");
     };
@@ -157,32 +184,22 @@ pub fn decide_with(rules: &Rules, baseline: &Value, candidate: &Value) -> Decisi
     if let Some(d) = gate_failure(rules, candidate) {
         return d;
     }
-    let c = compare_required(rules, baseline, candidate);
-    if !c.missing.is_empty() {
-        let mut d = Decision::closed(
-            Verdict::Error,
-            format!("missing required metric: {}", c.missing.join(", ")),
-        );
-        d.comparisons = c.comparisons;
+    let c = compare_required(rules, baseline, candidate, true);
+    if let Some(d) = c.incomplete() {
         return d;
     }
 
     let aggregation = rules.aggregation;
-    let primary_bundle = metric_bundle(candidate, &primary.name, aggregation);
-    let baseline_primary = metric_bundle(baseline, &primary.name, aggregation);
-    let primary_cmp = c
-        .comparisons
-        .iter()
-        .find(|(n, _)| *n == primary.name)
-        .map(|(_, c)| c.clone());
+    let primary_bundle = metric_bundle(candidate, &primary.name, aggregation, primary.judge);
+    let baseline_primary = metric_bundle(baseline, &primary.name, aggregation, primary.judge);
+    let primary_cmp = c.comparison(&primary.name).cloned();
     let eligible = !c.improved.is_empty() && c.violated.is_empty();
-    let sample_count = match primary_bundle.as_ref().map(|b| b.samples.len()) {
-        Some(n) if n >= 1 => n as u64,
-        _ => positive_integer(candidate.get("sample_count"), 1),
-    };
+    let contending = still_contending(rules, &c);
+    let sample_count = sample_count(&c, candidate);
     let improved_names: Vec<String> = c.improved.iter().map(|(n, _)| n.clone()).collect();
 
     if !eligible
+        && !contending
         && is_futile(
             &rules.ladder,
             primary.direction,
@@ -204,12 +221,18 @@ pub fn decide_with(rules: &Rules, baseline: &Value, candidate: &Value) -> Decisi
         };
     }
 
-    let target_reached = targets_reached(rules, &c.candidate_values);
-    let decision = first_verdict(rules, &c, eligible);
+    let target_reached = targets_reached(rules, &c.candidates);
+    let decision = if eligible {
+        Verdict::Keep
+    } else if !c.violated.is_empty() || !contending {
+        Verdict::Revert
+    } else {
+        Verdict::Inconclusive
+    };
     let (decision, next) = ladder_step(&rules.ladder, decision, sample_count, candidate);
     let reason = reason(eligible, decision, &improved_names, &c.violated);
     let rank_score = rank(primary_cmp.as_ref(), &c.improved);
-    Decision {
+    let selected = Decision {
         decision,
         eligible,
         next_measurement: next,
@@ -219,26 +242,42 @@ pub fn decide_with(rules: &Rules, baseline: &Value, candidate: &Value) -> Decisi
         comparisons: c.comparisons,
         primary_delta: primary_cmp.map(|c| c.delta),
         rank_score,
+        regressions: regressions(baseline, candidate),
+        holdout: None,
         reason,
+    };
+    holdout::confirm(rules, selected, holdout)
+}
+
+impl Rules {
+    /// The primary's aggregate in a snapshot, read as a decision reads it.
+    pub fn primary_value(&self, snapshot: &Value) -> Option<f64> {
+        let primary = self.primary.as_ref()?;
+        metric_bundle(snapshot, &primary.name, self.aggregation, primary.judge)?.aggregate
     }
 }
 
-/// Keep when eligible; inconclusive when every required objective is inside
-/// its threshold; else revert.
-fn first_verdict(rules: &Rules, c: &Compared, eligible: bool) -> Verdict {
-    let all_inside = rules.required.iter().all(|o| {
-        c.comparisons
-            .iter()
-            .find(|(n, _)| *n == o.name)
-            .is_some_and(|(_, c)| c.verdict == ObjectiveVerdict::Inconclusive)
-    });
-    if eligible {
-        Verdict::Keep
-    } else if all_inside {
-        Verdict::Inconclusive
-    } else {
-        Verdict::Revert
-    }
+/// Some required objective is still inside its threshold.
+fn still_contending(rules: &Rules, c: &Compared) -> bool {
+    rules.required.iter().any(|o| {
+        c.comparison(&o.name)
+            .is_some_and(|c| c.verdict == ObjectiveVerdict::Inconclusive)
+    })
+}
+
+/// The fewest candidate samples of any required objective (a metric without
+/// samples counts as the snapshot's `sample_count`, else 1).
+fn sample_count(c: &Compared, candidate: &Value) -> u64 {
+    c.candidates
+        .iter()
+        .map(
+            |(_, bundle)| match bundle.as_ref().map(|b| b.samples.len()) {
+                Some(n) if n >= 1 => n as u64,
+                _ => positive_integer(candidate.get("sample_count"), 1),
+            },
+        )
+        .min()
+        .unwrap_or(1)
 }
 
 fn reason(eligible: bool, decision: Verdict, improved: &[String], violated: &[String]) -> String {
@@ -258,18 +297,11 @@ fn reason(eligible: bool, decision: Verdict, improved: &[String], violated: &[St
 
 /// A degenerate gate the candidate fails (or a check that cannot be read).
 fn gate_failure(rules: &Rules, candidate: &Value) -> Option<Decision> {
-    let mut failures = Vec::new();
-    for (name, check) in &rules.gates {
-        let value = candidate.get("gates").and_then(|g| g.get(name));
-        match gate_passes(value, check) {
-            Ok(true) => {}
-            Ok(false) => failures.push(name.clone()),
-            Err(e) => return Some(Decision::closed(Verdict::Error, e)),
-        }
-    }
-    if failures.is_empty() {
-        return None;
-    }
+    let failures = match failed_gates(rules, candidate) {
+        Ok(failures) if failures.is_empty() => return None,
+        Ok(failures) => failures,
+        Err(e) => return Some(Decision::closed(Verdict::Error, e)),
+    };
     let mut d = Decision::closed(
         Verdict::Degenerate,
         format!("degenerate gate failed: {}", failures.join(", ")),
@@ -278,52 +310,20 @@ fn gate_failure(rules: &Rules, candidate: &Value) -> Option<Decision> {
     Some(d)
 }
 
-/// Every required objective compared, candidate against the baseline.
-struct Compared {
-    comparisons: Vec<(String, Comparison)>,
-    /// With their relative change.
-    improved: Vec<(String, f64)>,
-    violated: Vec<String>,
-    missing: Vec<String>,
-    candidate_values: Vec<(String, Option<f64>)>,
-}
-
-fn compare_required(rules: &Rules, baseline: &Value, candidate: &Value) -> Compared {
-    let mut c = Compared {
-        comparisons: Vec::new(),
-        improved: Vec::new(),
-        violated: Vec::new(),
-        missing: Vec::new(),
-        candidate_values: Vec::new(),
-    };
-    for objective in &rules.required {
-        let base = metric_bundle(baseline, &objective.name, rules.aggregation);
-        let cand = metric_bundle(candidate, &objective.name, rules.aggregation);
-        c.candidate_values.push((
-            objective.name.clone(),
-            cand.as_ref().and_then(|c| c.aggregate),
-        ));
-        let (Some(base), Some(cand)) = (
-            base.filter(|b| b.aggregate.is_some()),
-            cand.filter(|c| c.aggregate.is_some()),
-        ) else {
-            c.missing.push(objective.name.clone());
-            continue;
-        };
-        let result = compare_objective(objective, &base, &cand, &rules.thresholds);
-        if result.verdict == ObjectiveVerdict::Improved {
-            c.improved.push((objective.name.clone(), result.relative));
+/// The gates a snapshot fails, in the spec's order.
+fn failed_gates(rules: &Rules, snapshot: &Value) -> Result<Vec<String>, String> {
+    let mut failures = Vec::new();
+    for (name, check) in &rules.gates {
+        let value = snapshot.get("gates").and_then(|g| g.get(name));
+        if !gate_passes(value, check)? {
+            failures.push(name.clone());
         }
-        if result.violated {
-            c.violated.push(objective.name.clone());
-        }
-        c.comparisons.push((objective.name.clone(), result));
     }
-    c
+    Ok(failures)
 }
 
 /// Every required objective that declares a target meets it.
-fn targets_reached(rules: &Rules, candidate_values: &[(String, Option<f64>)]) -> bool {
+fn targets_reached(rules: &Rules, candidates: &[(String, Option<Bundle>)]) -> bool {
     let with_targets: Vec<&Objective> = rules
         .required
         .iter()
@@ -331,10 +331,12 @@ fn targets_reached(rules: &Rules, candidate_values: &[(String, Option<f64>)]) ->
         .collect();
     !with_targets.is_empty()
         && with_targets.iter().all(|o| {
-            let value = candidate_values
+            // The last bundle of a name, as a JavaScript object keeps it.
+            let value = candidates
                 .iter()
+                .rev()
                 .find(|(n, _)| *n == o.name)
-                .and_then(|(_, v)| *v);
+                .and_then(|(_, b)| b.as_ref()?.aggregate);
             match (value, o.target) {
                 (Some(v), Some(t)) => o.direction.signed_delta(t, v) >= 0.0,
                 _ => false,
@@ -358,7 +360,7 @@ fn ladder_step(
         let budget = if confirming {
             ladder.confirmation_repeats
         } else {
-            ladder.exploratory_pairs + 1
+            (ladder.exploratory_pairs + 1).min(ladder.confirmation_repeats)
         };
         if sample_count < budget {
             if confirming {
@@ -400,8 +402,10 @@ fn is_futile(
     let Some(futility) = ladder.futility.as_ref().filter(|_| ladder.enabled) else {
         return false;
     };
+    // A bound of zero or less (or none that reads as a number) is off.
     if let (Some(after), Some(elapsed), Some(b), Some(c)) =
         (futility.after_elapsed_seconds, elapsed, baseline, candidate)
+        && after > 0.0
         && elapsed >= after
         && direction.signed_delta(b, c) <= 0.0
     {

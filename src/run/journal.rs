@@ -76,7 +76,6 @@ impl Loop {
     pub(super) fn unfinished_batch(&self) -> Option<Vec<Job>> {
         let plan = self.log.run.in_flight.as_ref()?;
         let shared = Repo::parse_oid(&plan.base)?;
-        let primary = &self.ctx.spec.metric.primary.name;
         let jobs = plan
             .experiments
             .iter()
@@ -101,12 +100,7 @@ impl Loop {
                     variants: crate::variants::choose(&self.ctx.spec, &self.log, item),
                     item: item.clone(),
                     base,
-                    best: crate::decide::rules::metric_bundle(
-                        &best_snapshot,
-                        primary,
-                        self.ctx.spec.measurement.stability.aggregation,
-                    )
-                    .and_then(|b| b.aggregate),
+                    best: self.ctx.rules.primary_value(&best_snapshot),
                     best_snapshot,
                 })
             })

@@ -347,8 +347,6 @@ impl Loop {
             .collect();
         let slot = (0..).find(|s| !taken.contains(s)).expect("a free slot");
         let best_snapshot = self.snapshot_of_base(base);
-        let primary = &self.ctx.spec.metric.primary.name;
-        let aggregation = self.ctx.spec.measurement.stability.aggregation;
         let item = self.log.hypothesis_backlog[pick].clone();
         Ok(Some(Job {
             iteration: n,
@@ -357,8 +355,7 @@ impl Loop {
             variants: crate::variants::choose(&self.ctx.spec, &self.log, &item),
             item,
             base,
-            best: crate::decide::rules::metric_bundle(&best_snapshot, primary, aggregation)
-                .and_then(|b| b.aggregate),
+            best: self.ctx.rules.primary_value(&best_snapshot),
             best_snapshot,
         }))
     }

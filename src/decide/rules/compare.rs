@@ -37,19 +37,22 @@ pub fn compare_objective(
             Method::Paired => {
                 let threshold = t.relative_threshold * denom;
                 if base.samples.is_empty() || cand.samples.is_empty() {
+                    // A judge's score is one number per run: compared as a
+                    // scalar, against the judge's floor.
                     match verdict_from_signed(delta, threshold) {
+                        _ if objective.judge => verdict_from_signed(delta, abs_threshold),
                         ObjectiveVerdict::Regressed => ObjectiveVerdict::Regressed,
                         _ => ObjectiveVerdict::Inconclusive,
                     }
+                } else if cand.samples.len() > base.samples.len() {
+                    // A candidate sample without its paired baseline sample.
+                    ObjectiveVerdict::Inconclusive
                 } else {
                     let diffs: Vec<f64> = cand
                         .samples
                         .iter()
-                        .enumerate()
-                        .map(|(i, v)| {
-                            let reference = base.samples[i.min(base.samples.len() - 1)];
-                            objective.direction.signed_delta(reference, *v)
-                        })
+                        .zip(&base.samples)
+                        .map(|(v, reference)| objective.direction.signed_delta(*reference, *v))
                         .collect();
                     let lo = diffs.iter().copied().fold(f64::INFINITY, f64::min);
                     let hi = diffs.iter().copied().fold(f64::NEG_INFINITY, f64::max);

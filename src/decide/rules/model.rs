@@ -94,6 +94,9 @@ pub struct Rules {
     pub thresholds: Thresholds,
     pub ladder: Ladder,
     pub aggregation: Aggregation,
+    /// A would-be keep waits for a held-out pair: `measurement.holdout.command`,
+    /// or a judge primary with its own `confirmation_seed`.
+    pub holdout: bool,
 }
 
 impl Rules {
@@ -151,6 +154,7 @@ impl Rules {
         let (primary, required) = required_objectives(primary_v, objectives);
         let gates = read_gates(gates_v);
         let ladder = Ladder::read(ladder_v, mode, repeat_count);
+        let holdout = holdout_configured(measurement, primary_v, judge);
         Rules {
             primary,
             required,
@@ -158,7 +162,37 @@ impl Rules {
             thresholds,
             ladder,
             aggregation,
+            holdout,
         }
+    }
+}
+
+fn holdout_configured(
+    measurement: Option<&Value>,
+    primary: Option<&Value>,
+    judge: Option<&Value>,
+) -> bool {
+    if field(field(measurement, "holdout"), "command").is_some_and(truthy) {
+        return true;
+    }
+    let Some(seed) = field(judge, "confirmation_seed") else {
+        return false;
+    };
+    let sample_seed = field(judge, "sample_seed")
+        .cloned()
+        .unwrap_or(Value::from(42));
+    field(primary, "type").and_then(Value::as_str) == Some("judge")
+        && !strictly_equal(seed, &sample_seed)
+}
+
+/// JavaScript's `===` on values read from JSON: objects and lists are never
+/// the same object.
+fn strictly_equal(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => x.as_f64() == y.as_f64(),
+        (Value::String(x), Value::String(y)) => x == y,
+        (Value::Bool(x), Value::Bool(y)) => x == y,
+        _ => false,
     }
 }
 

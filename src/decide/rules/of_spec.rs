@@ -45,6 +45,7 @@ impl Rules {
             thresholds,
             ladder: typed_ladder(stability),
             aggregation: stability.aggregation,
+            holdout: false,
         }
     }
 }

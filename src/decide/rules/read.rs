@@ -104,9 +104,19 @@ pub(super) fn value_bundle(raw: &Value, aggregation: Aggregation) -> Option<Bund
 }
 
 /// A metric from wherever the snapshot keeps it: metrics, judge,
-/// diagnostics, then gates.
-pub fn metric_bundle(source: &Value, name: &str, aggregation: Aggregation) -> Option<Bundle> {
-    for section in ["metrics", "judge", "diagnostics", "gates"] {
+/// diagnostics, then gates; a judge score looks in `judge` first.
+pub fn metric_bundle(
+    source: &Value,
+    name: &str,
+    aggregation: Aggregation,
+    judge: bool,
+) -> Option<Bundle> {
+    let sections = if judge {
+        ["judge", "metrics", "diagnostics", "gates"]
+    } else {
+        ["metrics", "judge", "diagnostics", "gates"]
+    };
+    for section in sections {
         if let Some(raw) = source.get(section).and_then(|s| s.get(name)) {
             return value_bundle(raw, aggregation);
         }

@@ -434,4 +434,5 @@ fn a_zero_baseline_does_not_mix_relative_and_absolute_units() {
     assert_eq!(at_unit.rank_score, scaled.rank_score);
 }
 
+mod newest;
 mod paired;

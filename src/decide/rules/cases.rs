@@ -1,0 +1,50 @@
+//! Per-case regressions: the cases the best passed and the candidate fails.
+//! Reported, never decided on.
+
+use serde_json::Value;
+
+/// Case ids (of `cases` in both snapshots) that pass in `baseline` and fail
+/// in `candidate`, sorted; none when either snapshot has no `cases`.
+pub fn regressions(baseline: &Value, candidate: &Value) -> Vec<String> {
+    let (Some(before), Some(after)) = (cases(baseline), cases(candidate)) else {
+        return Vec::new();
+    };
+    let mut ids: Vec<String> = before
+        .iter()
+        .filter(|(id, outcome)| {
+            passed(outcome)
+                && after
+                    .iter()
+                    .find(|(other, _)| other == id)
+                    .is_some_and(|(_, o)| !passed(o))
+        })
+        .map(|(id, _)| id.clone())
+        .collect();
+    // JavaScript's default sort: by UTF-16 code units.
+    ids.sort_by(|a, b| a.encode_utf16().cmp(b.encode_utf16()));
+    ids
+}
+
+/// A snapshot's `cases` as (id, outcome); a list counts by position.
+fn cases(snapshot: &Value) -> Option<Vec<(String, &Value)>> {
+    match snapshot.get("cases")? {
+        Value::Object(map) => Some(map.iter().map(|(k, v)| (k.clone(), v)).collect()),
+        Value::Array(list) => Some(
+            list.iter()
+                .enumerate()
+                .map(|(i, v)| (i.to_string(), v))
+                .collect(),
+        ),
+        _ => None,
+    }
+}
+
+/// `true`, `1`, `"1"`, `"true"` and `"pass"` pass; anything else fails.
+pub fn passed(outcome: &Value) -> bool {
+    match outcome {
+        Value::Bool(b) => *b,
+        Value::Number(n) => n.as_f64() == Some(1.0),
+        Value::String(s) => matches!(s.as_str(), "1" | "true" | "pass"),
+        _ => false,
+    }
+}
