@@ -105,6 +105,8 @@ pub enum Stage {
     },
     Judging,
     MeasuringCombination,
+    /// A would-be keep measured on the held-out cases, beside the best.
+    MeasuringHoldout,
     /// Implemented, waiting for a measurement slot.
     WaitingForSlot,
     /// Waiting in the scheduler's queue (`execution.runner: slurm`).
@@ -125,6 +127,7 @@ impl std::fmt::Display for Stage {
             Stage::MeasuringCombination => {
                 f.write_str("measuring the combination with the new best")
             }
+            Stage::MeasuringHoldout => f.write_str("confirming on the holdout"),
             Stage::WaitingForSlot => f.write_str("waiting for a measurement slot"),
             Stage::Queued => f.write_str("queued"),
             Stage::RunningOn { node } => write!(f, "running on {node}"),

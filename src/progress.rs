@@ -114,6 +114,7 @@ fn occupied(s: &State) -> Option<String> {
             Stage::Measuring { .. }
             | Stage::Judging
             | Stage::MeasuringCombination
+            | Stage::MeasuringHoldout
             | Stage::Queued
             | Stage::RunningOn { .. } => measuring += 1,
         }

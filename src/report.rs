@@ -10,6 +10,8 @@ use crate::spec::Spec;
 use crate::state::StateDir;
 use crate::text::{fmt_num, fmt_usd, one_line};
 
+mod confirmation;
+
 /// Lines of each kept change's diff shown in the report.
 const DIFF_LINES: usize = 60;
 
@@ -64,6 +66,7 @@ pub fn render(log: &ExperimentLog, spec: &Spec, spec_file: &Path, repo: Option<&
     metrics_table(&mut out, log, spec);
     kept_changes(&mut out, log, spec, repo);
     render_intervals(&mut out, log, spec);
+    confirmation::held_out(&mut out, log, spec);
     success_per_category(&mut out, log);
     failures(&mut out, log, spec);
     variants(&mut out, log, spec);

@@ -147,7 +147,7 @@ mod required;
 
 pub use cases::regressions;
 pub use compare::*;
-pub use holdout::HoldoutCheck;
+pub use holdout::{HoldoutCheck, confirm as confirm_on_holdout};
 pub use model::*;
 pub use read::*;
 use required::{Compared, compare_required};
@@ -162,19 +162,21 @@ pub fn decide(payload: &Value) -> Decision {
     decide_confirmed(&Rules::from_spec(spec), baseline, candidate, holdout)
 }
 
-/// The decision on the selection pair alone (no held-out pair measured yet).
-pub fn decide_with(rules: &Rules, baseline: &Value, candidate: &Value) -> Decision {
-    decide_confirmed(rules, baseline, candidate, None)
-}
-
 /// The decision on the selection pair, confirmed on the held-out pair
-/// `{baseline, candidate}` when the spec configures one.
+/// `{baseline, candidate}` when the spec configures one (without the pair,
+/// a would-be keep is `promising` with `next_measurement: holdout`).
 pub fn decide_confirmed(
     rules: &Rules,
     baseline: &Value,
     candidate: &Value,
     holdout: Option<&Value>,
 ) -> Decision {
+    confirm_on_holdout(rules, decide_with(rules, baseline, candidate), holdout)
+}
+
+/// The decision on the selection pair alone: what sampling needs, and what
+/// [`confirm_on_holdout`] confirms once the loop has measured the holdout.
+pub fn decide_with(rules: &Rules, baseline: &Value, candidate: &Value) -> Decision {
     let Some(primary) = &rules.primary else {
         return Decision::closed(Verdict::Error, "missing primary metric");
     };
@@ -232,7 +234,7 @@ pub fn decide_confirmed(
     let (decision, next) = ladder_step(&rules.ladder, decision, sample_count, candidate);
     let reason = reason(eligible, decision, &improved_names, &c.violated);
     let rank_score = rank(primary_cmp.as_ref(), &c.improved);
-    let selected = Decision {
+    Decision {
         decision,
         eligible,
         next_measurement: next,
@@ -245,8 +247,7 @@ pub fn decide_confirmed(
         regressions: regressions(baseline, candidate),
         holdout: None,
         reason,
-    };
-    holdout::confirm(rules, selected, holdout)
+    }
 }
 
 impl Rules {

@@ -142,6 +142,13 @@ pub struct Recorded {
     /// `optimize replay`: the experiment this one implemented again.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replay_of: Option<u64>,
+    /// The held-out confirmation of a would-be keep.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub holdout: Option<super::HoldoutRecord>,
+    /// Cases the best passed and this experiment fails (with
+    /// `measurement.per_case`; `None` when no cases were printed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub regressions: Option<Vec<String>>,
 }
 
 impl Experiment {

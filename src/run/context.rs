@@ -140,6 +140,17 @@ impl Ctx {
         tree: &Path,
         transcript: &Path,
     ) -> Result<Option<Scores>, JudgeError> {
+        self.judge_sample(tree, transcript, None).await
+    }
+
+    /// Judges a measured tree with the sample `seed` draws (the spec's
+    /// `sample_seed` when `None`).
+    pub async fn judge_sample(
+        &self,
+        tree: &Path,
+        transcript: &Path,
+        seed: Option<u64>,
+    ) -> Result<Option<Scores>, JudgeError> {
         let spec = &self.spec;
         let (MetricType::Judge, Some(judge), Some(client)) =
             (spec.metric.primary.kind, &spec.metric.judge, &self.llm)
@@ -149,7 +160,9 @@ impl Ctx {
         let items = tree
             .join(&spec.measurement.working_directory)
             .join(&judge.items_file);
-        crate::judge::judge_tree(client, judge, &items, transcript, &self.judge_budget)
+        let mut judge = judge.clone();
+        judge.sample_seed = seed.unwrap_or(judge.sample_seed);
+        crate::judge::judge_tree(client, &judge, &items, transcript, &self.judge_budget)
             .await
             .map(Some)
     }

@@ -2,9 +2,11 @@
 //! disjoint runner-ups are cherry-picked onto it and re-measured, and every
 //! entry gets its outcome, primary_delta and learnings.
 
+use super::holdout;
 use super::merge::Merge;
+use super::protocol::Failure;
 use super::{BatchEnd, Loop, RunError, StopReason, fault};
-use crate::decide::rules::{Decision, Next, Verdict, decide_with};
+use crate::decide::rules::{Decision, Next, Verdict, confirm_on_holdout, decide_with};
 use crate::decide::{self, Candidate, snapshot, stats};
 use crate::events::Event;
 use crate::git::Repo;
@@ -71,7 +73,7 @@ impl Loop {
         only: Option<u64>,
         decided: &mut Vec<Event>,
     ) -> Result<BatchEnd, RunError> {
-        let Some(batch) = self.batch_decisions(only) else {
+        let Some(mut batch) = self.batch_decisions(only) else {
             if only.is_none() {
                 self.log.run.in_flight = None;
             }
@@ -81,6 +83,9 @@ impl Loop {
             && self.built_on_older_best(n)
         {
             return self.decide_on_older_best(&batch, n, decided).await;
+        }
+        if let Some(stop) = self.confirm_holdouts(&mut batch).await? {
+            return Ok(stop);
         }
         let pending: Vec<u64> = batch.decisions.iter().map(|(i, _)| *i).collect();
         let candidates = self.candidates(&batch);
@@ -140,7 +145,8 @@ impl Loop {
     ) -> Result<BatchEnd, RunError> {
         self.record_objectives(batch);
         let d = batch.decision(n);
-        if d.eligible && d.next_measurement == Next::None {
+        // A would-be keep is confirmed on the holdout against the best it joins.
+        if d.eligible && matches!(d.next_measurement, Next::None | Next::Holdout) {
             let repo = Repo::open(&self.ctx.repo_root)?;
             let joins = self.log.best.iteration;
             if let Merge::Interrupted = self
@@ -154,6 +160,44 @@ impl Loop {
         }
         self.model_learnings(&[n]).await;
         Ok(BatchEnd::Done)
+    }
+
+    /// Every would-be keep measured on the holdout beside the best, and
+    /// decided again on that pair; `Some` when the run must stop.
+    async fn confirm_holdouts(&mut self, batch: &mut Batch) -> Result<Option<BatchEnd>, RunError> {
+        let Some(reference) = self.best_commit() else {
+            return Ok(None);
+        };
+        let best = self.best_snapshot();
+        for (iteration, d) in &mut batch.decisions {
+            if d.next_measurement != Next::Holdout {
+                continue;
+            }
+            let candidate = self.experiment_commit(*iteration)?;
+            let selected = match self.entry(*iteration) {
+                Some(e) => self.selection_decision(e, &best),
+                None => continue,
+            };
+            match holdout::confirm(&self.ctx, *iteration, reference, candidate, selected).await {
+                Ok(confirmed) => {
+                    *d = confirmed.decision;
+                    if let Some(e) = self.entry_mut(*iteration) {
+                        e.record.holdout = Some(confirmed.record);
+                    }
+                }
+                Err(Failure::Interrupted) => {
+                    return Ok(Some(BatchEnd::Stop(StopReason::Interrupted)));
+                }
+                Err(Failure::Halt(why)) => return Ok(Some(BatchEnd::Stop(why))),
+                Err(f) => {
+                    d.decision = Verdict::Error;
+                    d.eligible = false;
+                    d.next_measurement = Next::None;
+                    d.reason = format!("the holdout could not be measured: {f}");
+                }
+            }
+        }
+        Ok(None)
     }
 
     /// Each pending entry (or only `only`) decided against the best it was
@@ -184,7 +228,8 @@ impl Loop {
             newer: spec
                 .measurement
                 .stability
-                .uses_newer_outcomes(!spec.metric.objectives.is_empty()),
+                .uses_newer_outcomes(!spec.metric.objectives.is_empty())
+                || spec.confirms_on_holdout(),
             best_before: self.best_value().unwrap_or(f64::NAN),
             decisions,
         })
@@ -297,6 +342,11 @@ impl Loop {
                 Outcome::Censored,
                 format!("{versus}: {}; censored.", d.reason),
             ),
+            // Only a holdout makes a measured entry degenerate here.
+            Verdict::Degenerate => (
+                Outcome::Degenerate,
+                format!("{versus}: {}; not kept.", d.reason),
+            ),
             Verdict::Error if value.is_nan() || batch.newer => (
                 if batch.newer { Outcome::Error } else { Outcome::Reverted },
                 format!("{}; not kept.", d.reason),
@@ -330,8 +380,16 @@ impl Loop {
         }
     }
 
-    /// An entry decided against the best it was measured against.
+    /// An entry decided against the best it was measured against, confirmed
+    /// on its held-out pair when the spec takes one.
     fn entry_decision(&self, e: &crate::log::Experiment, best: &serde_json::Value) -> Decision {
+        let d = self.selection_decision(e, best);
+        let pair = e.record.holdout.as_ref().map(holdout::pair_of);
+        confirm_on_holdout(&self.ctx.rules, d, pair.as_ref())
+    }
+
+    /// An entry decided on the selection measurements alone.
+    fn selection_decision(&self, e: &crate::log::Experiment, best: &serde_json::Value) -> Decision {
         let d = decide_with(
             &self.ctx.rules,
             best,

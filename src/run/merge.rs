@@ -68,7 +68,22 @@ impl Loop {
         if let Err(protocol::Failure::Interrupted) = &measured {
             return Ok(Merge::Interrupted);
         }
-        let verdict = combination_verdict(&batch.primary, &measured, best_now);
+        let mut verdict = combination_verdict(&batch.primary, &measured, best_now);
+        if let (Ok(_), Ok(m), true) = (&verdict, &measured, self.ctx.rules.holdout) {
+            let selected = m.decision.clone();
+            match super::holdout::confirm(&self.ctx, r, onto, combined, selected).await {
+                Ok(confirmed) => {
+                    if !confirmed.decision.eligible {
+                        verdict = Err(format!("on the holdout, {}", confirmed.decision.reason));
+                    }
+                    if let Some(e) = self.entry_mut(r) {
+                        e.record.holdout = Some(confirmed.record);
+                    }
+                }
+                Err(protocol::Failure::Interrupted) => return Ok(Merge::Interrupted),
+                Err(f) => verdict = Err(format!("the holdout could not be measured: {f}")),
+            }
+        }
         match verdict {
             Ok(value) => {
                 repo.set_branch(&branch, combined)?;

@@ -16,6 +16,7 @@ mod context;
 mod evaluate;
 mod experiment;
 mod fault;
+mod holdout;
 mod implementation;
 mod journal;
 mod lineage;

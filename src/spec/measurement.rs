@@ -16,6 +16,40 @@ pub struct Measurement {
     /// Ours: measurements that may run at once (see [`crate::spec::Slots`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_concurrent: Option<u32>,
+    /// Held-out confirmation of a would-be keep.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub holdout: Option<Holdout>,
+    /// The command prints a `cases` map (case id -> pass/fail) beside its
+    /// metrics, and each entry records the cases it regressed.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub per_case: bool,
+}
+
+impl super::Spec {
+    /// A would-be keep is confirmed on a held-out pair first: with
+    /// `measurement.holdout`, or a judge primary whose `confirmation_seed`
+    /// draws another sample than `sample_seed`.
+    pub fn confirms_on_holdout(&self) -> bool {
+        let judge_holdout = self.metric.primary.kind == super::MetricType::Judge
+            && self
+                .metric
+                .judge
+                .as_ref()
+                .is_some_and(|j| j.confirmation_seed.is_some_and(|s| s != j.sample_seed));
+        self.measurement.holdout.is_some() || judge_holdout
+    }
+}
+
+/// A second measurement on cases the selection command never reads: it
+/// confirms a keep, it never selects one.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct Holdout {
+    /// Prints the same metrics as `measurement.command` (the gates and the
+    /// required objectives), measured on the held-out cases.
+    pub command: String,
+    /// Defaults to `measurement.timeout_seconds`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_seconds: Option<u64>,
 }
 
 fn default_timeout() -> u64 {

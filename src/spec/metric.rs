@@ -306,6 +306,10 @@ pub struct Judge {
     pub singleton_rubric: Option<String>,
     #[serde(default = "default_seed")]
     pub sample_seed: u64,
+    /// The seed of the held-out judge sample that confirms a would-be keep
+    /// (another sample of the same output than `sample_seed` draws).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confirmation_seed: Option<u64>,
     #[serde(default = "default_batch_size")]
     pub batch_size: u32,
     #[serde(default = "default_minimum_improvement")]

@@ -13,6 +13,7 @@ mod edit_tolerance;
 mod events_and_sessions;
 mod extreme_values;
 mod history;
+mod holdout;
 mod implementer_command;
 mod judge;
 mod ladder;

@@ -409,3 +409,27 @@ fn every_unknown_key_is_named_at_once() {
         .stderr_has("measurement_extra: unknown key")
         .stderr_has("scope_typo: unknown key");
 }
+
+#[test]
+fn an_empty_holdout_command_is_refused() {
+    let text = BASE.replace(
+        "  command: ./eval.sh\n",
+        "  command: ./eval.sh\n  holdout:\n    command: \"  \"\n",
+    );
+    refused(
+        &text,
+        "measurement.holdout.command: must be a non-empty shell command",
+    );
+}
+
+#[test]
+fn a_holdout_with_an_unknown_key_names_the_allowed_ones() {
+    let text = BASE.replace(
+        "  command: ./eval.sh\n",
+        "  command: ./eval.sh\n  holdout:\n    comand: ./holdout.sh\n",
+    );
+    refused(
+        &text,
+        r#"bad.yaml:14:5: measurement.holdout.comand: unknown key "comand"; did you mean "command"?"#,
+    );
+}

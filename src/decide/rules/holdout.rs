@@ -22,7 +22,7 @@ pub struct HoldoutCheck {
 }
 
 /// The selection's decision, held until the held-out pair confirms a keep.
-pub(super) fn confirm(rules: &Rules, mut selected: Decision, pair: Option<&Value>) -> Decision {
+pub fn confirm(rules: &Rules, mut selected: Decision, pair: Option<&Value>) -> Decision {
     if selected.decision != Verdict::Keep
         || selected.next_measurement != Next::None
         || !rules.holdout

@@ -45,7 +45,7 @@ impl Rules {
             thresholds,
             ladder: typed_ladder(stability),
             aggregation: stability.aggregation,
-            holdout: false,
+            holdout: spec.confirms_on_holdout(),
         }
     }
 }

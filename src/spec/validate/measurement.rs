@@ -22,6 +22,39 @@ pub(super) fn check_measurement(spec: &Spec, f: &mut Findings) {
     check_stability(&m.stability, f);
     check_ladder(&m.stability, f);
     check_comparison(spec, f);
+    check_holdout(spec, f);
+}
+
+fn check_holdout(spec: &Spec, f: &mut Findings) {
+    if let Some(h) = &spec.measurement.holdout {
+        if h.command.trim().is_empty() {
+            f.error(
+                "measurement.holdout.command",
+                "must be a non-empty shell command",
+            );
+        } else if h.command.trim() == spec.measurement.command.trim() {
+            f.warn(
+                "measurement.holdout.command",
+                "is measurement.command itself: a holdout must measure cases the selection never reads",
+            );
+        }
+        match h.timeout_seconds {
+            Some(0) => f.error("measurement.holdout.timeout_seconds", "must be at least 1"),
+            Some(t) if t > MAX_TIMEOUT => f.error(
+                "measurement.holdout.timeout_seconds",
+                format!("{t} is more than a week ({MAX_TIMEOUT} s)"),
+            ),
+            _ => {}
+        }
+    }
+    if let Some(j) = &spec.metric.judge
+        && j.confirmation_seed == Some(j.sample_seed)
+    {
+        f.warn(
+            "metric.judge.confirmation_seed",
+            "is sample_seed itself: the confirmation would judge the selection's own sample, so no holdout is taken",
+        );
+    }
 }
 
 fn check_stability(s: &Stability, f: &mut Findings) {
