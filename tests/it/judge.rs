@@ -234,3 +234,55 @@ fn parallel_experiments_share_the_judge_budget() {
     // Past the cap by at most the calls in flight: one per experiment.
     assert!(spent <= 0.0079 + 2.0 * 0.0016 + 1e-9, "spent {spent}");
 }
+
+#[test]
+fn a_confirmation_seed_confirms_a_keep_on_another_judge_sample() {
+    let server = FakeLlm::start(|r, _| judge_reply(r));
+    let repo = project(&server.url, 42, 5.0);
+    let spec = std::fs::read_to_string(repo.path().join("optimize.yaml")).unwrap();
+    repo.write(
+        "optimize.yaml",
+        &spec.replace("    sample_seed: 42\n", "    sample_seed: 42\n    confirmation_seed: 7\n"),
+    );
+    repo.write(
+        "hypotheses.yaml",
+        "- description: Write better answers\n  apply: \"echo 4 > src/quality.txt\"\n",
+    );
+    repo.commit_all("confirm on another sample");
+    Run::from(
+        repo.command(&["optimize.yaml"])
+            .env("JUDGE_TEST_KEY", "k-judge-123456")
+            .output()
+            .unwrap(),
+    )
+    .expect_code(0);
+    let log = log_yaml(repo.path(), "judged");
+    let entry = &log["experiments"][0];
+    assert_eq!(entry["outcome"], "kept", "{}", serde_yaml::to_string(&log).unwrap());
+    let holdout = &entry["holdout"];
+    assert_eq!(holdout["agrees"], true);
+    let score = |side: &str| {
+        let value = &holdout[side]["metrics"]["mean_score"];
+        value.as_f64().or_else(|| value["aggregate"].as_f64())
+    };
+    assert_eq!((score("baseline"), score("candidate")), (Some(2.0), Some(4.0)));
+    // Baseline and candidate (3 calls each), then both sides of the holdout.
+    assert_eq!(server.requests().len(), 12);
+    let selection = sampled_ids(&server, 2);
+    let requests = server.requests();
+    let confirmation: Vec<String> = {
+        let mut ids: Vec<String> = requests[9..11]
+            .iter()
+            .flat_map(|r| {
+                r.prompt()
+                    .split("\"id\":\"")
+                    .skip(1)
+                    .map(|s| s.split('"').next().unwrap().to_string())
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        ids.sort();
+        ids
+    };
+    assert_ne!(selection, confirmation, "the confirmation draws another sample");
+}
