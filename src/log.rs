@@ -102,6 +102,9 @@ pub struct Baseline {
     pub sample_count: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub samples: Option<std::collections::BTreeMap<String, Vec<f64>>>,
+    /// With `measurement.per_case`: each case's pass or fail.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cases: Option<std::collections::BTreeMap<String, bool>>,
     #[serde(flatten)]
     pub extra: Mapping,
 }
@@ -123,6 +126,9 @@ pub struct Best {
     /// its re-measurements in later batches too).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub samples: Option<std::collections::BTreeMap<String, Vec<f64>>>,
+    /// The reference of the next experiments' per-case regressions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cases: Option<std::collections::BTreeMap<String, bool>>,
     #[serde(flatten)]
     pub extra: Mapping,
 }

@@ -13,6 +13,10 @@ use crate::spec::{MetricType, Spec};
 
 pub type Metrics = BTreeMap<String, f64>;
 
+/// Each case's pass (`true`) or fail, as a `measurement.per_case` harness
+/// prints them under `cases`.
+pub type Cases = BTreeMap<String, bool>;
+
 #[derive(Debug, Clone)]
 pub struct Measured {
     /// Aggregated over the runs with `measurement.stability.aggregation`.
@@ -25,6 +29,9 @@ pub struct Measured {
     pub queued: Duration,
     /// Harness files that had to be put back before it ran.
     pub harness_restored: Vec<String>,
+    /// With `measurement.per_case`: each case printed, passed only when it
+    /// passed in every run that printed it.
+    pub cases: Option<Cases>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -263,7 +270,7 @@ pub async fn measure(req: Request<'_>, cancel: &Cancel) -> Result<Measured, Meas
         }
     }
     let elapsed = ran.outputs.iter().map(|o| o.elapsed).sum();
-    let samples = samples_of(spec, &ran.outputs)?;
+    let (samples, cases) = samples_of(spec, &ran.outputs)?;
     if samples.len() < req.runs as usize {
         return Err(MeasureFailure::Lost {
             message: format!(
@@ -281,6 +288,7 @@ pub async fn measure(req: Request<'_>, cancel: &Cancel) -> Result<Measured, Meas
         jobs: ran.jobs,
         queued: ran.queued,
         harness_restored,
+        cases,
     })
 }
 
@@ -289,9 +297,10 @@ pub async fn measure(req: Request<'_>, cancel: &Cancel) -> Result<Measured, Meas
 fn samples_of(
     spec: &Spec,
     outputs: &[crate::runner::RunOutput],
-) -> Result<Vec<Metrics>, MeasureFailure> {
+) -> Result<(Vec<Metrics>, Option<Cases>), MeasureFailure> {
     let required = required_keys(spec);
     let mut samples = Vec::new();
+    let mut cases = None;
     for out in outputs {
         let run = out.run;
         match out.exit {
@@ -320,8 +329,11 @@ fn samples_of(
             return Err(MeasureFailure::DuplicateKey { run, key });
         }
         samples.push(read_metrics(&object.map, &required, run)?);
+        if spec.measurement.per_case {
+            cases = merge_cases(cases, read_cases(&object.map));
+        }
     }
-    Ok(samples)
+    Ok((samples, cases))
 }
 
 impl Measured {
@@ -334,6 +346,7 @@ impl Measured {
             jobs: Vec::new(),
             queued: Duration::ZERO,
             harness_restored: Vec::new(),
+            cases: None,
         }
     }
 
@@ -356,6 +369,7 @@ impl Measured {
                 self.harness_restored.push(file);
             }
         }
+        self.cases = merge_cases(self.cases.take(), more.cases);
         self.metrics = aggregate(&self.samples, how);
     }
 }
@@ -377,5 +391,5 @@ pub fn aggregate(samples: &[Metrics], how: crate::spec::Aggregation) -> Metrics 
 
 mod output;
 
-use output::read_metrics;
-pub use output::{Printed, extract_json_object};
+pub use output::{Printed, case_passed, extract_json_object};
+use output::{merge_cases, read_cases, read_metrics};

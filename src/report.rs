@@ -147,6 +147,9 @@ fn kept_changes(out: &mut String, log: &ExperimentLog, spec: &Spec, repo: Option
         if let Some(line) = interval_line(e, spec) {
             let _ = writeln!(out, "{line}\n");
         }
+        if spec.measurement.per_case {
+            let _ = writeln!(out, "Per-case regressions: {}\n", e.regressions_text(50));
+        }
         if let (Some(repo), Some(commit)) = (repo, e.commit.as_deref().and_then(Repo::parse_oid))
             && let Ok(c) = repo.repo.find_commit(commit)
             && let Ok(parent) = c.parent_id(0)

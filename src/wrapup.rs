@@ -131,6 +131,9 @@ pub fn render(log: &ExperimentLog, spec: &Spec, spec_file: &Path, stop: &str) ->
         );
         for e in kept {
             let _ = writeln!(out, "  {}", e.headline(80, Some(&spec.metric.primary.name)));
+            if spec.measurement.per_case {
+                let _ = writeln!(out, "    per-case regressions: {}", e.regressions_text(8));
+            }
         }
     }
     if let Some(waiting) = render_waiting(log, spec_file, false) {

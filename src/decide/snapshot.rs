@@ -35,11 +35,13 @@ pub fn by_metric(samples: &[Metrics]) -> Samples {
 }
 
 /// What the snapshot says besides the metrics.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Extras {
     pub sample_count: Option<u64>,
     pub smoke_passed: Option<bool>,
     pub elapsed_seconds: Option<f64>,
+    /// `measurement.per_case`'s cases (case id -> passed).
+    pub cases: Option<crate::measure::Cases>,
 }
 
 /// A snapshot from aggregated metrics and their samples.
@@ -76,6 +78,9 @@ fn put_extras(snap: &mut Value, extras: Extras) {
     if let Some(e) = extras.elapsed_seconds {
         snap["elapsed_seconds"] = json!(e);
     }
+    if let Some(c) = extras.cases {
+        snap["cases"] = json!(c);
+    }
 }
 
 /// Numbers of a log mapping (plain numbers or `{aggregate, samples}`).
@@ -94,7 +99,11 @@ pub fn of_best(spec: &Spec, best: &Best) -> Value {
         }
     }
     let samples = best.samples.clone().unwrap_or_default();
-    snapshot(spec, &metrics, &samples, Extras::default())
+    let extras = Extras {
+        cases: best.cases.clone(),
+        ..Extras::default()
+    };
+    snapshot(spec, &metrics, &samples, extras)
 }
 
 /// A log entry as a snapshot, as it was when measured.
@@ -110,6 +119,7 @@ pub fn of_entry(spec: &Spec, e: &Experiment) -> Value {
         sample_count: e.sample_count,
         smoke_passed: e.record.smoke_passed,
         elapsed_seconds: e.record.timings.as_ref().and_then(|t| t.measure_s),
+        cases: e.record.cases.clone(),
     };
     snapshot(spec, &metrics, &samples, extras)
 }

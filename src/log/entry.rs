@@ -145,6 +145,9 @@ pub struct Recorded {
     /// The held-out confirmation of a would-be keep.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub holdout: Option<super::HoldoutRecord>,
+    /// With `measurement.per_case`: each case's pass or fail.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cases: Option<std::collections::BTreeMap<String, bool>>,
     /// Cases the best passed and this experiment fails (with
     /// `measurement.per_case`; `None` when no cases were printed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -220,6 +223,18 @@ impl Experiment {
     }
 
     /// A metric by name from wherever this entry recorded it.
+    /// The cases it regressed, as the morning's summaries say it: `none`,
+    /// the case ids (at most `shown`), or `not recorded` when no cases were
+    /// printed.
+    pub fn regressions_text(&self, shown: usize) -> String {
+        match self.record.regressions.as_deref() {
+            None => "not recorded".into(),
+            Some([]) => "none".into(),
+            Some(ids) if ids.len() <= shown => ids.join(", "),
+            Some(ids) => format!("{} and {} more", ids[..shown].join(", "), ids.len() - shown),
+        }
+    }
+
     pub fn metric(&self, name: &str) -> Option<f64> {
         [&self.metrics, &self.judge, &self.gates, &self.diagnostics]
             .into_iter()

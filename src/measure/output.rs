@@ -4,6 +4,45 @@
 
 use super::*;
 
+/// The `cases` a run printed: a map of case id to pass/fail (`true`, `1`,
+/// `"1"`, `"true"` and `"pass"` pass, as decide.mjs reads them).
+pub(super) fn read_cases(object: &serde_json::Map<String, serde_json::Value>) -> Option<Cases> {
+    let serde_json::Value::Object(map) = object.get("cases")? else {
+        return None;
+    };
+    Some(
+        map.iter()
+            .map(|(id, outcome)| (id.clone(), case_passed(outcome)))
+            .collect(),
+    )
+}
+
+/// `true`, `1`, `"1"`, `"true"` and `"pass"` pass; anything else fails.
+pub fn case_passed(outcome: &serde_json::Value) -> bool {
+    use serde_json::Value;
+    match outcome {
+        Value::Bool(b) => *b,
+        Value::Number(n) => n.as_f64() == Some(1.0),
+        Value::String(s) => matches!(s.as_str(), "1" | "true" | "pass"),
+        _ => false,
+    }
+}
+
+/// Cases over several runs: a case passes only if it passed in every run
+/// that printed it.
+pub(super) fn merge_cases(a: Option<Cases>, b: Option<Cases>) -> Option<Cases> {
+    match (a, b) {
+        (Some(mut a), Some(b)) => {
+            for (id, passed) in b {
+                let both = a.get(&id).is_none_or(|p| *p) && passed;
+                a.insert(id, both);
+            }
+            Some(a)
+        }
+        (a, b) => a.or(b),
+    }
+}
+
 pub(super) fn read_metrics(
     object: &serde_json::Map<String, serde_json::Value>,
     required: &[String],

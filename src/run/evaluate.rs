@@ -252,12 +252,16 @@ impl Loop {
     }
 
     fn record_objectives(&mut self, batch: &Batch) {
+        let reference_cases = self.log.best.cases.is_some();
         for (it, d) in &batch.decisions {
             if let Some(e) = self.entry_mut(*it) {
                 e.objective_results = serde_json::to_value(d)
                     .ok()
                     .and_then(|v| serde_yaml::to_value(&v["comparisons"]).ok());
                 e.next_measurement = Some("none".into());
+                // Recorded only when both sides printed their cases.
+                e.record.regressions =
+                    (e.record.cases.is_some() && reference_cases).then(|| d.regressions.clone());
             }
         }
     }
@@ -302,7 +306,8 @@ impl Loop {
         let metrics = e.metrics.clone().unwrap_or_default();
         let judge = e.judge.clone();
         let samples = e.record.samples.clone();
-        self.set_best(k, metrics, commit, judge, samples);
+        let cases = e.record.cases.clone();
+        self.set_best(k, metrics, commit, judge, samples, cases);
         decided.push(Event::ExperimentFinished {
             iteration: k,
             outcome: Outcome::Kept,
@@ -451,6 +456,7 @@ impl Loop {
         commit: git2::Oid,
         judge: Option<serde_yaml::Mapping>,
         samples: Option<crate::decide::snapshot::Samples>,
+        cases: Option<crate::measure::Cases>,
     ) {
         self.log.best = Best {
             iteration,
@@ -459,6 +465,7 @@ impl Loop {
             total_judge_cost_usd: self.log.best.total_judge_cost_usd,
             commit: Some(commit.to_string()),
             samples,
+            cases,
             extra: self.log.best.extra.clone(),
         };
     }

@@ -160,7 +160,14 @@ impl Loop {
             fmt_num(c.best_now),
             decide::format_delta(c.value - c.best_now)
         ));
-        self.set_best(r, metrics, c.combined, None, samples);
+        self.set_best(
+            r,
+            metrics,
+            c.combined,
+            None,
+            samples,
+            m.measured.cases.clone(),
+        );
         decided.push(self.finished(
             r,
             format!("combined {} {}", batch.primary, fmt_num(c.value)),

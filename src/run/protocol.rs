@@ -157,6 +157,7 @@ pub async fn sample(ctx: &Ctx, site: Site<'_>) -> Result<Sampled, Failure> {
             sample_count: Some(total.samples.len() as u64),
             smoke_passed,
             elapsed_seconds: Some(total.elapsed.as_secs_f64()),
+            cases: total.cases.clone(),
         };
         let snap = snapshot(spec, &total.metrics, &by_metric(&total.samples), extras);
         let decision = decide_with(&ctx.rules, site.best, &snap);

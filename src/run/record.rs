@@ -102,6 +102,7 @@ fn fill_measured(
     e.metrics = Some(to_mapping(&m.metrics));
     e.sample_count = Some(m.samples.len() as u64);
     e.record.samples = Some(crate::decide::snapshot::by_metric(&m.samples));
+    e.record.cases = m.cases.clone();
 
     if !m.jobs.is_empty() {
         let mut t = e.record.timings.take().unwrap_or_default();

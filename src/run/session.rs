@@ -199,6 +199,7 @@ fn baseline_entry(spec: &Spec, commit: Oid, m: &BaselineMeasurement) -> Baseline
         commit: Some(commit.to_string()),
         sample_count: (samples > 1).then_some(samples),
         samples: Some(crate::decide::snapshot::by_metric(&m.measured.samples)),
+        cases: m.measured.cases.clone(),
         extra: Mapping::new(),
     }
 }
@@ -224,6 +225,7 @@ fn new_log(
                 .and_then(Value::as_f64),
             commit: Some(start.to_string()),
             samples: baseline.samples.clone(),
+            cases: baseline.cases.clone(),
             extra: Mapping::new(),
         },
         baseline,

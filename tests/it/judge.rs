@@ -242,7 +242,10 @@ fn a_confirmation_seed_confirms_a_keep_on_another_judge_sample() {
     let spec = std::fs::read_to_string(repo.path().join("optimize.yaml")).unwrap();
     repo.write(
         "optimize.yaml",
-        &spec.replace("    sample_seed: 42\n", "    sample_seed: 42\n    confirmation_seed: 7\n"),
+        &spec.replace(
+            "    sample_seed: 42\n",
+            "    sample_seed: 42\n    confirmation_seed: 7\n",
+        ),
     );
     repo.write(
         "hypotheses.yaml",
@@ -258,14 +261,22 @@ fn a_confirmation_seed_confirms_a_keep_on_another_judge_sample() {
     .expect_code(0);
     let log = log_yaml(repo.path(), "judged");
     let entry = &log["experiments"][0];
-    assert_eq!(entry["outcome"], "kept", "{}", serde_yaml::to_string(&log).unwrap());
+    assert_eq!(
+        entry["outcome"],
+        "kept",
+        "{}",
+        serde_yaml::to_string(&log).unwrap()
+    );
     let holdout = &entry["holdout"];
     assert_eq!(holdout["agrees"], true);
     let score = |side: &str| {
         let value = &holdout[side]["metrics"]["mean_score"];
         value.as_f64().or_else(|| value["aggregate"].as_f64())
     };
-    assert_eq!((score("baseline"), score("candidate")), (Some(2.0), Some(4.0)));
+    assert_eq!(
+        (score("baseline"), score("candidate")),
+        (Some(2.0), Some(4.0))
+    );
     // Baseline and candidate (3 calls each), then both sides of the holdout.
     assert_eq!(server.requests().len(), 12);
     let selection = sampled_ids(&server, 2);
@@ -284,5 +295,8 @@ fn a_confirmation_seed_confirms_a_keep_on_another_judge_sample() {
         ids.sort();
         ids
     };
-    assert_ne!(selection, confirmation, "the confirmation draws another sample");
+    assert_ne!(
+        selection, confirmation,
+        "the confirmation draws another sample"
+    );
 }

@@ -23,6 +23,7 @@ mod log_and_status;
 mod log_writes;
 mod messages;
 mod outside_tree;
+mod per_case;
 mod report_status;
 mod run_demo;
 mod run_loop;

@@ -3,6 +3,8 @@
 
 use serde_json::Value;
 
+use crate::measure::case_passed as passed;
+
 /// Case ids (of `cases` in both snapshots) that pass in `baseline` and fail
 /// in `candidate`, sorted; none when either snapshot has no `cases`.
 pub fn regressions(baseline: &Value, candidate: &Value) -> Vec<String> {
@@ -36,15 +38,5 @@ fn cases(snapshot: &Value) -> Option<Vec<(String, &Value)>> {
                 .collect(),
         ),
         _ => None,
-    }
-}
-
-/// `true`, `1`, `"1"`, `"true"` and `"pass"` pass; anything else fails.
-pub fn passed(outcome: &Value) -> bool {
-    match outcome {
-        Value::Bool(b) => *b,
-        Value::Number(n) => n.as_f64() == Some(1.0),
-        Value::String(s) => matches!(s.as_str(), "1" | "true" | "pass"),
-        _ => false,
     }
 }
