@@ -290,6 +290,7 @@ mod tests {
                 jobs: vec!["41".into()],
                 queued: std::time::Duration::from_secs(3),
                 harness_restored: Vec::new(),
+                cases: None,
             },
             gates,
         )
