@@ -69,19 +69,14 @@ impl Loop {
             return Ok(Merge::Interrupted);
         }
         let mut verdict = combination_verdict(&batch.primary, &measured, best_now);
-        if let (Ok(_), Ok(m), true) = (&verdict, &measured, self.ctx.rules.holdout) {
-            let selected = m.decision.clone();
-            match super::holdout::confirm(&self.ctx, r, onto, combined, selected).await {
-                Ok(confirmed) => {
-                    if !confirmed.decision.eligible {
-                        verdict = Err(format!("on the holdout, {}", confirmed.decision.reason));
-                    }
-                    if let Some(e) = self.entry_mut(r) {
-                        e.record.holdout = Some(confirmed.record);
-                    }
-                }
+        if let (Ok(_), Ok(m)) = (&verdict, &measured)
+            && let Some(held_out) = self.confirm_combination(r, onto, combined, m).await
+        {
+            match held_out {
                 Err(protocol::Failure::Interrupted) => return Ok(Merge::Interrupted),
                 Err(f) => verdict = Err(format!("the holdout could not be measured: {f}")),
+                Ok(Some(why)) => verdict = Err(why),
+                Ok(None) => {}
             }
         }
         match verdict {
@@ -115,6 +110,32 @@ impl Loop {
                 Ok(Merge::Stopped)
             }
         }
+    }
+
+    /// A combination the selection would keep, confirmed on the holdout
+    /// against the best it joins (`None` without a holdout): why it does
+    /// not hold there, if it does not.
+    async fn confirm_combination(
+        &mut self,
+        r: u64,
+        onto: git2::Oid,
+        combined: git2::Oid,
+        m: &protocol::Sampled,
+    ) -> Option<Result<Option<String>, protocol::Failure>> {
+        if !self.ctx.rules.holdout {
+            return None;
+        }
+        let confirmed =
+            match super::holdout::confirm(&self.ctx, r, onto, combined, m.decision.clone()).await {
+                Ok(c) => c,
+                Err(f) => return Some(Err(f)),
+            };
+        let why = (!confirmed.decision.eligible)
+            .then(|| format!("on the holdout, {}", confirmed.decision.reason));
+        if let Some(e) = self.entry_mut(r) {
+            e.record.holdout = Some(confirmed.record);
+        }
+        Some(Ok(why))
     }
 
     /// A runner-up whose change does not apply on the new best.

@@ -123,3 +123,57 @@ fn without_a_holdout_nothing_extra_is_measured_or_recorded() {
         "{report}"
     );
 }
+
+#[test]
+fn a_runner_up_is_confirmed_against_the_best_it_joins() {
+    let sum = |a: &str, b: &str, gate: &str| {
+        format!(
+            "#!/bin/sh\necho \"{{\\\"score\\\": $(( $(cat src/{a}) + $(cat src/{b}) )), \\\"ok\\\": {gate}}}\"\n"
+        )
+    };
+    let repo = Project::scored("joined")
+        .eval(&sum("a.txt", "b.txt", "1"))
+        .file("holdout.sh", &sum("ha.txt", "hb.txt", "1"))
+        .file("src/a.txt", "1\n")
+        .file("src/b.txt", "1\n")
+        .file("src/ha.txt", "1\n")
+        .file("src/hb.txt", "1\n")
+        .spec_key(
+            "measurement",
+            "{command: ./eval.sh, timeout_seconds: 20, holdout: {command: ./holdout.sh}}",
+        )
+        .spec_key(
+            "scope",
+            "{mutable: [src/], immutable: [eval.sh, holdout.sh]}",
+        )
+        .spec_extra(
+            "execution: {mode: parallel, max_concurrent: 2}\nstopping: {plateau_iterations: 100}\n",
+        )
+        .applies([
+            ("generalize a", "echo 3 > src/a.txt && echo 3 > src/ha.txt"),
+            ("overfit b", "echo 3 > src/b.txt"),
+        ])
+        .build();
+    repo.run(&["optimize.yaml", "--quiet"]).expect_code(0);
+    let log = log_yaml(repo.path(), "joined");
+    let got: Vec<String> = outcomes(&log).into_iter().map(|(_, o)| o).collect();
+    assert_eq!(
+        got,
+        ["kept", "runner_up_reverted"],
+        "{}",
+        serde_yaml::to_string(&log).unwrap()
+    );
+    let second = &log["experiments"][1];
+    assert_eq!(second["holdout"]["agrees"], false);
+    // Confirmed against the best it would join: experiment 1's commit.
+    assert_eq!(
+        second["holdout"]["reference_commit"],
+        log["experiments"][0]["commit"]
+    );
+    let learnings = second["learnings"].as_str().unwrap();
+    assert!(
+        learnings.contains("on the holdout, holdout did not confirm the selection gain"),
+        "{learnings}"
+    );
+    assert_eq!(log["best"]["metrics"]["score"].as_f64(), Some(4.0));
+}
