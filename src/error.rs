@@ -216,6 +216,7 @@ impl From<RunError> for CliError {
             | RunError::Approvals(_)
             | RunError::Baseline(_)
             | RunError::BaselineGates(_)
+            | RunError::ShortcutRewarded { .. }
             | RunError::BranchExists { .. }
             | RunError::NoBestCommit
             | RunError::NoExperimentCommit { .. }

@@ -65,6 +65,12 @@ pub enum Event {
         iteration: u64,
         value: f64,
     },
+    /// A `harness_validation` shortcut measured before the baseline.
+    ShortcutChecked {
+        description: String,
+        caught: bool,
+        reason: String,
+    },
     PriceUnknown {
         model: String,
     },
@@ -191,6 +197,14 @@ impl Event {
             Event::NewBest { iteration, value } => {
                 format!("new best {} (from #{iteration})", fmt_num(*value))
             }
+            Event::ShortcutChecked {
+                description,
+                caught,
+                reason,
+            } => format!(
+                "harness check \"{description}\": {} ({reason})",
+                if *caught { "caught" } else { "REWARDED" }
+            ),
             Event::PriceUnknown { model } => format!(
                 "note: the price of model \"{model}\" is unknown, so its cost is reported as unknown; set llm.prices.{model}"
             ),

@@ -11,6 +11,7 @@ mod backlog;
 mod check;
 mod criterion_record;
 mod entry;
+mod harness_check;
 mod holdout_record;
 mod outcome;
 mod run_state;
@@ -21,6 +22,7 @@ mod variant_record;
 pub use backlog::*;
 pub use criterion_record::CriterionResult;
 pub use entry::*;
+pub use harness_check::{HarnessCheck, ShortcutResult};
 pub use holdout_record::{HoldoutRecord, HoldoutVerdict};
 pub use outcome::*;
 pub use run_state::{InFlight, InFlightMember, Limits, RunMeta, Session, SessionKind, Timings};
@@ -72,6 +74,9 @@ pub struct ExperimentLog {
     pub started_at: String,
     #[serde(default)]
     pub baseline: Baseline,
+    /// The shortcuts the harness was checked against before the baseline.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub harness_validation: Option<HarnessCheck>,
     #[serde(default)]
     pub experiments: Vec<Experiment>,
     #[serde(default)]

@@ -1,6 +1,7 @@
 //! The optimization spec: ce-optimize's schema plus our extensions
 //! (`hypotheses`, `implementer`, `llm`, `metric.judge.items_file`).
 
+mod harness_validation;
 mod implementer;
 mod marked;
 mod measurement;
@@ -13,6 +14,7 @@ mod validate;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+pub use harness_validation::*;
 pub use implementer::*;
 pub use marked::{Node, Pos, did_you_mean, position_of};
 pub use measurement::*;

@@ -263,10 +263,12 @@ fn run_error(e: RunError, spec_file: &Path) -> CliError {
     let resume = format!("resume with: optimize {}", spec_file.display());
     let hint = match &e {
         RunError::Interrupted => Some(resume),
-        RunError::BaselineGates(_) | RunError::Baseline(_) => Some(format!(
-            "`optimize validate {}` measures the baseline alone",
-            spec_file.display()
-        )),
+        RunError::BaselineGates(_) | RunError::Baseline(_) | RunError::ShortcutRewarded { .. } => {
+            Some(format!(
+                "`optimize validate {}` measures the baseline alone",
+                spec_file.display()
+            ))
+        }
         RunError::ModelOutage { .. } | RunError::Model { .. } | RunError::OurIo { .. } => {
             Some(format!("everything recorded is in the log; {resume}"))
         }

@@ -17,7 +17,9 @@ use crate::spec::{Aggregation, ComparisonMethod, LoadedSpec, MetricType, Stabili
 use crate::{names, signals};
 
 mod concurrency;
+mod shortcuts;
 use concurrency::{all_of, report_concurrency};
+use shortcuts::report_shortcuts;
 
 /// An agent command implementer as it will run: its command line, the
 /// environment names it gets (and whether they are set), the paths the
@@ -137,6 +139,7 @@ pub fn run(repo_arg: Option<&Path>, args: &ValidateArgs) -> Result<(), CliError>
     show_metrics_and_gates(&loaded, &measured, runs, &out_dir)?;
     report_noise(&loaded, &measured);
     report_concurrency(&ws, &loaded, head, runs, &out_dir, &measured)?;
+    report_shortcuts(&ws, &loaded, head, &out_dir, &measured)?;
     crate::outln!(
         "baseline ok: every gate passes; the worktree was removed and nothing else changed"
     );
@@ -237,6 +240,7 @@ fn measure_at_once(
                 events: &events,
                 runs,
                 runner: &runner,
+                shortcut: None,
             }
         });
         Ok::<_, CliError>(all_of(sites.map(measure_baseline).collect()).await)

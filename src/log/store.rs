@@ -84,6 +84,8 @@ struct Head<'a> {
     run_id: &'a str,
     started_at: &'a str,
     baseline: &'a Baseline,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    harness_validation: &'a Option<super::HarnessCheck>,
 }
 
 #[derive(Serialize)]
@@ -108,6 +110,7 @@ impl ExperimentLog {
             run_id: &self.run_id,
             started_at: &self.started_at,
             baseline: &self.baseline,
+            harness_validation: &self.harness_validation,
         })
     }
 

@@ -31,9 +31,13 @@ pub enum BaselineError {
     Judge(#[source] JudgeError),
     #[error("interrupted while measuring the baseline")]
     Interrupted,
+    /// A `harness_validation` shortcut that cannot be applied.
+    #[error("harness_validation shortcut \"{description}\" cannot be applied: {why}")]
+    Shortcut { description: String, why: String },
 }
 
 /// Where and how to measure the baseline.
+#[derive(Clone)]
 pub struct BaselineSite<'a> {
     pub repo: &'a Repo,
     pub state: &'a StateDir,
@@ -47,6 +51,9 @@ pub struct BaselineSite<'a> {
     /// Runs of the measurement command (the full protocol for a run).
     pub runs: u32,
     pub runner: &'a crate::runner::Runner,
+    /// Measured with this shortcut applied (harness validation), not as
+    /// committed.
+    pub shortcut: Option<&'a crate::spec::Shortcut>,
 }
 
 #[derive(Debug, Clone)]
@@ -81,15 +88,26 @@ pub(super) async fn measure_with(
     judge: Option<&Ctx>,
 ) -> Result<BaselineMeasurement, BaselineError> {
     let spec = site.spec;
-    site.events.emit(Event::BaselineStarted {
-        commit: site.commit.to_string(),
-        runs: site.runs,
-    });
+    if site.shortcut.is_none() {
+        site.events.emit(Event::BaselineStarted {
+            commit: site.commit.to_string(),
+            runs: site.runs,
+        });
+    }
     let wt = Worktree::create_detached(site.repo, site.state, &site.label, site.commit)?;
-    let result = measure_in(&site, &wt, judge).await;
+    let result = match site.shortcut {
+        Some(s) => match super::shortcuts::apply(&site, &wt, s).await {
+            Ok(()) => measure_in(&site, &wt, judge).await,
+            Err(e) => Err(e),
+        },
+        None => measure_in(&site, &wt, judge).await,
+    };
     let removed = wt.remove(site.repo);
     let measurement = result?;
     removed?;
+    if site.shortcut.is_some() {
+        return Ok(measurement);
+    }
     site.events.emit(Event::BaselineMeasured {
         primary: spec.metric.primary.name.clone(),
         value: measurement

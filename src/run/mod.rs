@@ -28,6 +28,7 @@ mod record;
 mod replay;
 mod sampling;
 mod session;
+mod shortcuts;
 mod variant_runs;
 
 use std::path::PathBuf;
@@ -49,6 +50,7 @@ pub use context::{preflight, runner_for};
 pub use fault::fault;
 pub use replay::{Replay, Replayed, replay};
 pub use session::spec_hash;
+pub use shortcuts::check_unjudged as check_shortcuts;
 
 pub use crate::stop::{Standing, StopReason};
 use context::Ctx;
@@ -67,6 +69,10 @@ pub enum RunError {
     Baseline(#[source] BaselineError),
     #[error("the baseline fails its own gate{}: {}; fix the project or the gate before starting a run", if .0.len() == 1 { "" } else { "s" }, .0.join(", "))]
     BaselineGates(Vec<String>),
+    #[error(
+        "the harness rewards a shortcut: \"{description}\" {reason}; make the measurement catch it (a gate that fails, or a metric it cannot game) before optimizing against it"
+    )]
+    ShortcutRewarded { description: String, reason: String },
     /// The spec needs the model (a model source, or a judge) and it cannot be used.
     #[error("{role}, but {source}")]
     ModelNeeded {

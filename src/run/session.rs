@@ -144,16 +144,34 @@ async fn start(ctx: &Ctx, repo: &Repo, loaded: &LoadedSpec) -> Result<Experiment
         events: &ctx.events,
         runs: ctx.spec.measurement.stability.runs(),
         runner: &ctx.runner,
+        shortcut: None,
     };
-    let measurement = match measure_with(site, Some(ctx)).await {
-        Ok(m) => m,
-        Err(BaselineError::Interrupted) => return Err(RunError::Interrupted),
-        Err(e) => return Err(RunError::Baseline(e)),
+    let baseline_error = |e| match e {
+        BaselineError::Interrupted => RunError::Interrupted,
+        e => RunError::Baseline(e),
     };
+    let measurement = measure_with(site.clone(), Some(ctx))
+        .await
+        .map_err(baseline_error)?;
     let failed = measurement.failed_gates();
     if !failed.is_empty() {
         return Err(RunError::BaselineGates(failed));
     }
+    let harness_check = match &ctx.spec.harness_validation {
+        Some(_) => {
+            let check = super::shortcuts::check_all(&site, &measurement, Some(ctx))
+                .await
+                .map_err(baseline_error)?;
+            if let Some(s) = check.shortcuts.iter().find(|s| !s.caught) {
+                return Err(RunError::ShortcutRewarded {
+                    description: s.description.clone(),
+                    reason: s.reason.clone(),
+                });
+            }
+            Some(check)
+        }
+        None => None,
+    };
     let mut log = new_log(
         &ctx.spec,
         commit,
@@ -161,6 +179,7 @@ async fn start(ctx: &Ctx, repo: &Repo, loaded: &LoadedSpec) -> Result<Experiment
         backlog,
     );
     log.run_id = unique_run_id(&repo.root, &ctx.spec.name);
+    log.harness_validation = harness_check;
     let spec_copy = ctx.state.spec_path();
     crate::fsutil::write_atomic(&spec_copy, loaded.text.as_bytes()).map_err(|source| {
         RunError::Io {

@@ -41,6 +41,9 @@ pub struct Spec {
     /// Ours: the cap on every model call of the run.
     #[serde(default)]
     pub budget: super::Budget,
+    /// Degenerate changes the harness must catch before the run starts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub harness_validation: Option<super::HarnessValidation>,
 }
 
 /// `slurm:` (our extension): how measurements are submitted as batch jobs.

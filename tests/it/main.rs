@@ -12,6 +12,7 @@ mod decide_cli;
 mod edit_tolerance;
 mod events_and_sessions;
 mod extreme_values;
+mod harness_validation;
 mod history;
 mod holdout;
 mod implementer_command;

@@ -433,3 +433,17 @@ fn a_holdout_with_an_unknown_key_names_the_allowed_ones() {
         r#"bad.yaml:14:5: measurement.holdout.comand: unknown key "comand"; did you mean "command"?"#,
     );
 }
+
+#[test]
+fn a_shortcut_needs_exactly_one_of_apply_and_patch() {
+    refused(
+        &append(
+            "harness_validation:\n  shortcuts:\n    - {description: both, apply: x, patch: y}\n    - {description: neither}\n",
+        ),
+        "harness_validation.shortcuts[0]: has both apply and patch; give one",
+    );
+    refused(
+        &append("harness_validation:\n  shortcuts:\n    - {description: neither}\n"),
+        "harness_validation.shortcuts[0]: needs apply (a shell command) or patch (a unified diff)",
+    );
+}

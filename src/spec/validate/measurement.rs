@@ -23,6 +23,43 @@ pub(super) fn check_measurement(spec: &Spec, f: &mut Findings) {
     check_ladder(&m.stability, f);
     check_comparison(spec, f);
     check_holdout(spec, f);
+    check_shortcuts(spec, f);
+}
+
+/// No run measures more shortcuts than this before its baseline.
+const MAX_SHORTCUTS: usize = 20;
+
+fn check_shortcuts(spec: &Spec, f: &mut Findings) {
+    let Some(v) = &spec.harness_validation else {
+        return;
+    };
+    if v.shortcuts.len() > MAX_SHORTCUTS {
+        f.error(
+            "harness_validation.shortcuts",
+            format!(
+                "{} shortcuts is more than {MAX_SHORTCUTS}: each is measured with the full protocol before the baseline",
+                v.shortcuts.len()
+            ),
+        );
+    }
+    for (i, s) in v.shortcuts.iter().enumerate() {
+        let key = format!("harness_validation.shortcuts[{i}]");
+        if s.description.trim().is_empty() {
+            f.error(
+                format!("{key}.description"),
+                "must say what the shortcut does",
+            );
+        }
+        let given = |t: &Option<String>| t.as_deref().is_some_and(|t| !t.trim().is_empty());
+        match (given(&s.apply), given(&s.patch)) {
+            (true, true) => f.error(key, "has both apply and patch; give one"),
+            (false, false) => f.error(
+                key,
+                "needs apply (a shell command) or patch (a unified diff)",
+            ),
+            _ => {}
+        }
+    }
 }
 
 fn check_holdout(spec: &Spec, f: &mut Findings) {
