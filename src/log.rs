@@ -110,6 +110,9 @@ pub struct Baseline {
     /// With `measurement.per_case`: each case's pass or fail.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cases: Option<std::collections::BTreeMap<String, bool>>,
+    /// What the evaluator printed as `feedback` (bounded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub feedback: Option<String>,
     #[serde(flatten)]
     pub extra: Mapping,
 }

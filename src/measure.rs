@@ -32,6 +32,9 @@ pub struct Measured {
     /// With `measurement.per_case`: each case printed, passed only when it
     /// passed in every run that printed it.
     pub cases: Option<Cases>,
+    /// What the evaluator said beside its metrics (`feedback`), from the
+    /// last run that printed it.
+    pub feedback: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -270,7 +273,7 @@ pub async fn measure(req: Request<'_>, cancel: &Cancel) -> Result<Measured, Meas
         }
     }
     let elapsed = ran.outputs.iter().map(|o| o.elapsed).sum();
-    let (samples, cases) = samples_of(spec, &ran.outputs)?;
+    let (samples, printed) = samples_of(spec, &ran.outputs)?;
     if samples.len() < req.runs as usize {
         return Err(MeasureFailure::Lost {
             message: format!(
@@ -288,8 +291,16 @@ pub async fn measure(req: Request<'_>, cancel: &Cancel) -> Result<Measured, Meas
         jobs: ran.jobs,
         queued: ran.queued,
         harness_restored,
-        cases,
+        cases: printed.cases,
+        feedback: printed.feedback,
     })
+}
+
+/// What the runs printed beside their metrics.
+#[derive(Default)]
+struct Beside {
+    cases: Option<Cases>,
+    feedback: Option<String>,
 }
 
 /// Each run's metrics, or the first run's failure: a timeout, a crash, no
@@ -297,10 +308,10 @@ pub async fn measure(req: Request<'_>, cancel: &Cancel) -> Result<Measured, Meas
 fn samples_of(
     spec: &Spec,
     outputs: &[crate::runner::RunOutput],
-) -> Result<(Vec<Metrics>, Option<Cases>), MeasureFailure> {
+) -> Result<(Vec<Metrics>, Beside), MeasureFailure> {
     let required = required_keys(spec);
     let mut samples = Vec::new();
-    let mut cases = None;
+    let mut beside = Beside::default();
     for out in outputs {
         let run = out.run;
         match out.exit {
@@ -330,10 +341,11 @@ fn samples_of(
         }
         samples.push(read_metrics(&object.map, &required, run)?);
         if spec.measurement.per_case {
-            cases = merge_cases(cases, read_cases(&object.map));
+            beside.cases = merge_cases(beside.cases.take(), read_cases(&object.map));
         }
+        beside.feedback = read_feedback(&object.map).or(beside.feedback.take());
     }
-    Ok((samples, cases))
+    Ok((samples, beside))
 }
 
 impl Measured {
@@ -347,6 +359,7 @@ impl Measured {
             queued: Duration::ZERO,
             harness_restored: Vec::new(),
             cases: None,
+            feedback: None,
         }
     }
 
@@ -370,6 +383,7 @@ impl Measured {
             }
         }
         self.cases = merge_cases(self.cases.take(), more.cases);
+        self.feedback = more.feedback.or(self.feedback.take());
         self.metrics = aggregate(&self.samples, how);
     }
 }
@@ -392,4 +406,4 @@ pub fn aggregate(samples: &[Metrics], how: crate::spec::Aggregation) -> Metrics 
 mod output;
 
 pub use output::{Printed, case_passed, extract_json_object};
-use output::{merge_cases, read_cases, read_metrics};
+use output::{merge_cases, read_cases, read_feedback, read_metrics};

@@ -110,6 +110,7 @@ pub fn hypothesis_prompt(
                     backlog.join("\n")
                 },
             ),
+            ("feedback", feedback_lines(log)),
             ("count", count.to_string()),
         ],
     )
@@ -137,6 +138,58 @@ fn recent_lines(log: &ExperimentLog) -> Vec<String> {
             )
         })
         .collect()
+}
+
+/// The evaluator's own words (`feedback` beside the metrics), bounded: the
+/// best's, then the last experiments'. Held-out measurements never print here.
+fn feedback_lines(log: &ExperimentLog) -> String {
+    const BEST_CHARS: usize = 1500;
+    const EACH_CHARS: usize = 300;
+    let best = match log.best.iteration {
+        0 => log.baseline.feedback.as_deref(),
+        n => log
+            .experiments
+            .iter()
+            .find(|e| e.iteration == n)
+            .and_then(|e| e.record.feedback.as_deref()),
+    };
+    let mut lines = Vec::new();
+    if let Some(text) = best {
+        let bounded: String = text.chars().take(BEST_CHARS).collect();
+        lines.push(format!(
+            "On the best (iteration {}):
+{bounded}",
+            log.best.iteration
+        ));
+    }
+    let recent: Vec<String> = log
+        .experiments
+        .iter()
+        .rev()
+        .filter(|e| e.iteration != log.best.iteration)
+        .filter_map(|e| Some((e, e.record.feedback.as_deref()?)))
+        .take(RECENT)
+        .map(|(e, text)| {
+            format!(
+                "- #{} ({}): {}",
+                e.iteration,
+                e.outcome,
+                one_line(text, EACH_CHARS)
+            )
+        })
+        .collect();
+    if !recent.is_empty() {
+        lines.push(format!(
+            "On the last experiments:
+{}",
+            recent.join("\n")
+        ));
+    }
+    if lines.is_empty() {
+        "(the measurement prints no feedback)".into()
+    } else {
+        lines.join("\n\n")
+    }
 }
 
 /// The backlog, bounded.

@@ -148,6 +148,9 @@ pub struct Recorded {
     /// With `measurement.per_case`: each case's pass or fail.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cases: Option<std::collections::BTreeMap<String, bool>>,
+    /// What the evaluator printed as `feedback` (bounded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub feedback: Option<String>,
     /// Cases the best passed and this experiment fails (with
     /// `measurement.per_case`; `None` when no cases were printed).
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -17,6 +17,19 @@ pub(super) fn read_cases(object: &serde_json::Map<String, serde_json::Value>) ->
     )
 }
 
+/// The evaluator's `feedback` beside its metrics, kept to a bounded size: a
+/// string as printed, anything else as its JSON.
+pub(super) fn read_feedback(object: &serde_json::Map<String, serde_json::Value>) -> Option<String> {
+    const MAX_CHARS: usize = 4000;
+    let text = match object.get("feedback")? {
+        serde_json::Value::Null => return None,
+        serde_json::Value::String(s) => s.trim().to_string(),
+        other => other.to_string(),
+    };
+    let bounded: String = text.chars().take(MAX_CHARS).collect();
+    (!bounded.is_empty()).then_some(bounded)
+}
+
 /// `true`, `1`, `"1"`, `"true"` and `"pass"` pass; anything else fails.
 pub fn case_passed(outcome: &serde_json::Value) -> bool {
     use serde_json::Value;

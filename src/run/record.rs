@@ -103,6 +103,7 @@ fn fill_measured(
     e.sample_count = Some(m.samples.len() as u64);
     e.record.samples = Some(crate::decide::snapshot::by_metric(&m.samples));
     e.record.cases = m.cases.clone();
+    e.record.feedback = m.feedback.clone();
 
     if !m.jobs.is_empty() {
         let mut t = e.record.timings.take().unwrap_or_default();
@@ -291,6 +292,7 @@ mod tests {
                 queued: std::time::Duration::from_secs(3),
                 harness_restored: Vec::new(),
                 cases: None,
+                feedback: None,
             },
             gates,
         )

@@ -219,6 +219,7 @@ fn baseline_entry(spec: &Spec, commit: Oid, m: &BaselineMeasurement) -> Baseline
         sample_count: (samples > 1).then_some(samples),
         samples: Some(crate::decide::snapshot::by_metric(&m.measured.samples)),
         cases: m.measured.cases.clone(),
+        feedback: m.measured.feedback.clone(),
         extra: Mapping::new(),
     }
 }

@@ -553,3 +553,62 @@ fn a_run_stops_at_its_budget_and_continues_when_it_is_raised() {
         "spent {spent}"
     );
 }
+
+#[test]
+fn the_evaluators_feedback_reaches_the_next_hypothesis_requests() {
+    const FEEDBACK_EVAL: &str = "#!/bin/sh\ns=$(cat src/value.txt)\necho \"{\\\"score\\\": $s, \\\"ok\\\": 1, \\\"feedback\\\": \\\"at $s the slow path in parse() dominates\\\"}\"\n";
+    let ideas = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let server = FakeLlm::start(move |r, _| {
+        let p = r.prompt();
+        if p.contains("You propose hypotheses") {
+            let n = ideas.fetch_add(1, Ordering::SeqCst) + 1;
+            let idea = format!("Note {n}");
+            Reply::Text(hypotheses(&[(idea.as_str(), "src/note.txt")]))
+        } else if let Some(rest) = p.split("Note ").nth(1) {
+            let n: String = rest.chars().take_while(char::is_ascii_digit).collect();
+            Reply::Text(edit(&format!("src/note{n}.txt"), "", "x\n"))
+        } else {
+            Reply::Text("Notes do not move the score.".into())
+        }
+    });
+    let spec = SpecYaml::scored("proj")
+        .with("measurement", "{command: ./eval.sh}")
+        .without("hypotheses")
+        .extra(&format!(
+            "execution: {{max_concurrent: 1}}\nstopping: {{max_iterations: 3}}\nllm:\n  base_url: {}\n  model: test-model\n  api_key_env: OPTIMIZE_TEST_KEY\n",
+            server.url
+        ));
+    let repo = Project::scored("proj")
+        .eval(FEEDBACK_EVAL)
+        .spec(spec)
+        .build();
+    run(&repo).expect_code(0);
+    let log = log_yaml(repo.path(), "proj");
+    assert_eq!(
+        log["baseline"]["feedback"],
+        "at 10 the slow path in parse() dominates"
+    );
+    assert_eq!(
+        log["experiments"][0]["feedback"],
+        "at 10 the slow path in parse() dominates"
+    );
+    let prompts: Vec<String> = server
+        .requests()
+        .iter()
+        .map(|r| r.prompt())
+        .filter(|p| p.contains("You propose hypotheses"))
+        .collect();
+    assert!(
+        prompts[0].contains("# What the evaluator said\nOn the best (iteration 0):\nat 10 the slow path in parse() dominates"),
+        "{}",
+        prompts[0]
+    );
+    let later = prompts
+        .iter()
+        .find(|p| p.contains("On the last experiments:"))
+        .expect("a request after an experiment was measured");
+    assert!(
+        later.contains("- #1 (reverted): at 10 the slow path in parse() dominates"),
+        "{later}"
+    );
+}
