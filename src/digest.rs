@@ -36,8 +36,11 @@ pub fn render(log: &ExperimentLog, spec: &Spec) -> String {
     kept_changes(&mut out, log);
     frontier(&mut out, log, &tried);
     key_learnings(&mut out, log);
+    themes::failure_themes(&mut out, log);
     out
 }
+
+mod themes;
 
 /// Each category tried with its counts per outcome; returns the categories.
 fn categories<'a>(out: &mut String, log: &'a ExperimentLog) -> Vec<&'a str> {

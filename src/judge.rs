@@ -11,6 +11,10 @@ use serde_json::{Value, json};
 use crate::llm::{LlmClient, LlmError, json_object, transcript};
 use crate::spec::Judge;
 
+mod cache;
+
+pub use cache::JudgeCache;
+
 pub const TEMPLATE: &str = include_str!("../prompts/judge.md");
 
 #[derive(Debug, thiserror::Error)]
@@ -30,6 +34,29 @@ pub struct Scores {
     pub fields: BTreeMap<String, f64>,
     pub judged: usize,
     pub cost_usd: f64,
+    /// Every item judged, in the order judged.
+    pub items: Vec<JudgedItem>,
+}
+
+/// One item as judged: its scores and the judge's feedback.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JudgedItem {
+    /// The item's key in the judge cache (its content under the rubric).
+    pub content_hash: String,
+    /// The item's own `id`, when it has one.
+    pub id: Option<String>,
+    pub singleton: bool,
+    pub scores: BTreeMap<String, f64>,
+    pub feedback: Option<String>,
+    /// Scored earlier in the run: no call was made for it.
+    pub cached: bool,
+}
+
+/// One item's scores and feedback, as a judge's reply gives them.
+#[derive(Debug, Clone, PartialEq)]
+struct Row {
+    scores: BTreeMap<String, f64>,
+    feedback: Option<String>,
 }
 
 /// A small deterministic generator (splitmix64), so a seed gives the same
@@ -121,16 +148,12 @@ fn number(v: &Value) -> Option<f64> {
 }
 
 /// Validates one batch's reply: a score for every item with every field.
-fn read_scores(
-    text: &str,
-    n: usize,
-    fields: &[String],
-) -> Result<Vec<BTreeMap<String, f64>>, String> {
+fn read_scores(text: &str, n: usize, fields: &[String]) -> Result<Vec<Row>, String> {
     let v = json_object(text)?;
     let list = v["scores"]
         .as_array()
         .ok_or("the object has no \"scores\" array")?;
-    let mut out: Vec<Option<BTreeMap<String, f64>>> = vec![None; n];
+    let mut out: Vec<Option<Row>> = vec![None; n];
     for s in list {
         let i = s["item"]
             .as_u64()
@@ -144,7 +167,15 @@ fn read_scores(
                 .ok_or_else(|| format!("item {i} has no number for \"{f}\""))?;
             m.insert(f.clone(), x);
         }
-        *slot = Some(m);
+        let feedback = s["feedback"]
+            .as_str()
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .map(|t| t.chars().take(500).collect());
+        *slot = Some(Row {
+            scores: m,
+            feedback,
+        });
     }
     out.into_iter()
         .enumerate()
@@ -188,51 +219,65 @@ impl JudgeBudget {
     }
 }
 
-/// Judges a tree's items; every call is checked against and added to `budget`.
+/// Judges a tree's items; every call is checked against and added to
+/// `budget`, and an item `cache` already holds is not sent again.
 pub async fn judge_tree(
     client: &LlmClient,
     judge: &Judge,
     items_path: &Path,
     transcript_path: &Path,
     budget: &JudgeBudget,
+    cache: &JudgeCache,
 ) -> Result<Scores, JudgeError> {
     let items = read_items(items_path)?;
     let (chosen, singletons) = sample(judge, &items);
     let model = client.model_or_default(Some(&judge.model));
+    let fields = fields(judge);
     let mut scores = Scores::default();
     let mut sums: BTreeMap<String, (f64, usize)> = BTreeMap::new();
-    for (group, rubric, prefix) in [
-        (&chosen, judge.rubric.as_str(), ""),
-        (
-            &singletons,
-            judge
-                .singleton_rubric
-                .as_deref()
-                .unwrap_or(judge.rubric.as_str()),
-            "singleton_",
-        ),
+    let singleton_rubric = judge
+        .singleton_rubric
+        .as_deref()
+        .unwrap_or(judge.rubric.as_str());
+    for (group, rubric, singleton) in [
+        (&chosen, judge.rubric.as_str(), false),
+        (&singletons, singleton_rubric, true),
     ] {
-        for batch in group.chunks(judge.batch_size.max(1) as usize) {
-            let fields = fields(judge);
-            let prompt = batch_prompt(rubric, batch, &fields);
-            let rows = judge_batch(
+        let mut misses = Vec::new();
+        for item in group {
+            let key = cache::key(rubric, &fields, item);
+            match cache.get(&key) {
+                Some(hit) => {
+                    let row = Row {
+                        scores: hit.scores,
+                        feedback: hit.feedback,
+                    };
+                    scores.add(&mut sums, item, key, row, singleton, true);
+                }
+                None => misses.push((key, item.clone())),
+            }
+        }
+        for batch in misses.chunks(judge.batch_size.max(1) as usize) {
+            let values: Vec<Value> = batch.iter().map(|(_, v)| v.clone()).collect();
+            let prompt = batch_prompt(rubric, &values, &fields);
+            let call = Call {
                 client,
-                &model,
-                prompt,
-                batch.len(),
-                &fields,
+                model: &model,
+                items: batch.len(),
+                fields: &fields,
                 transcript_path,
                 budget,
-                &mut scores,
-            )
-            .await?;
-            for row in rows {
-                scores.judged += 1;
-                for (f, x) in row {
-                    let e = sums.entry(format!("{prefix}{f}")).or_default();
-                    e.0 += x;
-                    e.1 += 1;
-                }
+            };
+            let rows = judge_batch(call, prompt, &mut scores).await?;
+            cache.put(batch.iter().zip(&rows).map(|((key, _), row)| {
+                let cached = cache::Cached {
+                    scores: row.scores.clone(),
+                    feedback: row.feedback.clone(),
+                };
+                (key.clone(), cached)
+            }));
+            for ((key, item), row) in batch.iter().zip(rows) {
+                scores.add(&mut sums, item, key.clone(), row, singleton, false);
             }
         }
     }
@@ -241,6 +286,38 @@ pub async fn judge_tree(
         .map(|(k, (s, n))| (k, s / n as f64))
         .collect();
     Ok(scores)
+}
+
+impl Scores {
+    /// One item's row into the sums of its fields and the list of items.
+    fn add(
+        &mut self,
+        sums: &mut BTreeMap<String, (f64, usize)>,
+        item: &Value,
+        content_hash: String,
+        row: Row,
+        singleton: bool,
+        cached: bool,
+    ) {
+        self.judged += 1;
+        let prefix = if singleton { "singleton_" } else { "" };
+        for (f, x) in &row.scores {
+            let e = sums.entry(format!("{prefix}{f}")).or_default();
+            e.0 += x;
+            e.1 += 1;
+        }
+        self.items.push(JudgedItem {
+            content_hash,
+            id: item.get("id").map(|v| match v {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            }),
+            singleton,
+            scores: row.scores,
+            feedback: row.feedback,
+            cached,
+        });
+    }
 }
 
 /// The judge's prompt for one batch of items.
@@ -266,19 +343,31 @@ fn batch_prompt(rubric: &str, batch: &[Value], fields: &[String]) -> String {
     )
 }
 
+/// Where one batch's call goes and what its reply must hold.
+struct Call<'a> {
+    client: &'a LlmClient,
+    model: &'a str,
+    items: usize,
+    fields: &'a [String],
+    transcript_path: &'a Path,
+    budget: &'a JudgeBudget,
+}
+
 /// One batch judged: its rows of scores, sent back once when the reply is
 /// unusable; none when it is unusable twice (the batch is dropped).
-#[allow(clippy::too_many_arguments)]
 async fn judge_batch(
-    client: &LlmClient,
-    model: &str,
+    call: Call<'_>,
     prompt: String,
-    items: usize,
-    fields: &[String],
-    transcript_path: &Path,
-    budget: &JudgeBudget,
     scores: &mut Scores,
-) -> Result<Vec<BTreeMap<String, f64>>, JudgeError> {
+) -> Result<Vec<Row>, JudgeError> {
+    let Call {
+        client,
+        model,
+        items,
+        fields,
+        transcript_path,
+        budget,
+    } = call;
     let mut messages = vec![json!({"role": "user", "content": prompt})];
     for attempt in 0..2 {
         budget.check()?;
@@ -343,6 +432,6 @@ mod tests {
         assert!(read_scores("{\"scores\": [{\"item\": 0, \"mean_score\": 4}]}", 2, &f).is_err());
         assert!(read_scores("{\"scores\": [{\"item\": 0}]}", 1, &f).is_err());
         let ok = read_scores("```json\n{\"scores\": [{\"item\": 1, \"mean_score\": 2}, {\"item\": 0, \"mean_score\": 4}]}\n```", 2, &f).unwrap();
-        assert_eq!(ok[0]["mean_score"], 4.0);
+        assert_eq!(ok[0].scores["mean_score"], 4.0);
     }
 }

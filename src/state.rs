@@ -81,6 +81,10 @@ impl StateDir {
     pub fn digest_path(&self) -> PathBuf {
         self.dir.join("strategy-digest.md")
     }
+    /// Judged items of this run, by content (see [`crate::judge::JudgeCache`]).
+    pub fn judge_cache_path(&self) -> PathBuf {
+        self.dir.join("judge-cache.yaml")
+    }
     pub fn lock_path(&self) -> PathBuf {
         self.dir.join("lock")
     }

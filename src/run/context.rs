@@ -30,6 +30,7 @@ pub(crate) struct Ctx {
     /// The model client, when the spec uses one (and a key is available).
     pub llm: Option<Arc<LlmClient>>,
     pub judge_budget: JudgeBudget,
+    pub judge_cache: crate::judge::JudgeCache,
     /// `hypotheses.file`, relative to the spec.
     pub hypotheses_file: Option<PathBuf>,
     /// The spec's decision rules (decide.mjs's, on the spec as loaded).
@@ -124,6 +125,7 @@ impl Ctx {
             approved,
             llm,
             judge_budget: JudgeBudget::new(cap, 0.0),
+            judge_cache: judge_cache(&req.state),
             hypotheses_file,
             spec,
             repo_root: req.repo_root.clone(),
@@ -162,9 +164,17 @@ impl Ctx {
             .join(&judge.items_file);
         let mut judge = judge.clone();
         judge.sample_seed = seed.unwrap_or(judge.sample_seed);
-        crate::judge::judge_tree(client, &judge, &items, transcript, &self.judge_budget)
-            .await
-            .map(Some)
+        let cache = &self.judge_cache;
+        crate::judge::judge_tree(
+            client,
+            &judge,
+            &items,
+            transcript,
+            &self.judge_budget,
+            cache,
+        )
+        .await
+        .map(Some)
     }
 
     /// Adds judge scores to the metrics (under the scoring names and the
@@ -238,4 +248,14 @@ pub fn runner_for(spec: &Spec, repo_root: &Path, events: &Events, book: Option<P
             )))
         }
     }
+}
+
+/// The run's judge cache: a resumed run's, or a new one (a file left by a
+/// run whose log was never written is not this run's).
+fn judge_cache(state: &StateDir) -> crate::judge::JudgeCache {
+    let path = state.judge_cache_path();
+    if !state.log_path().exists() {
+        let _ = std::fs::remove_file(&path);
+    }
+    crate::judge::JudgeCache::open(&path)
 }

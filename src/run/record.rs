@@ -43,9 +43,7 @@ fn recorded(spec: &Spec, outcome: &Outcome, state: LogOutcome) -> Experiment {
         })
         .collect();
     if let Some(scores) = &outcome.judge {
-        let mut j = to_mapping(&scores.fields);
-        j.insert("judge_cost_usd".into(), round6(scores.cost_usd).into());
-        e.judge = Some(j);
+        e.judge = Some(judge_record(scores, None));
     }
     if outcome.cost_usd > 0.0 {
         e.record.llm_cost_usd = Some(round6(outcome.cost_usd));
@@ -83,6 +81,48 @@ fn recorded(spec: &Spec, outcome: &Outcome, state: LogOutcome) -> Experiment {
         e.record.branch = Some(names::exp_branch(&spec.name, job.iteration));
     }
     e
+}
+
+/// Judge scores as an entry (or the baseline) records them: each scoring
+/// field's mean, the cost, and every item judged with its feedback.
+pub(super) fn judge_record(
+    scores: &crate::judge::Scores,
+    sample_seed: Option<u64>,
+) -> serde_yaml::Mapping {
+    use serde_yaml::{Mapping, Value};
+    let mut j = to_mapping(&scores.fields);
+    if let Some(seed) = sample_seed {
+        j.insert("sample_seed".into(), Value::from(seed));
+    }
+    j.insert("judge_cost_usd".into(), round6(scores.cost_usd).into());
+    let items: Vec<Value> = scores
+        .items
+        .iter()
+        .map(|item| {
+            let mut m = Mapping::new();
+            if let Some(id) = &item.id {
+                m.insert("id".into(), id.clone().into());
+            }
+            m.insert("content_hash".into(), item.content_hash.clone().into());
+            if item.singleton {
+                m.insert("singleton".into(), true.into());
+            }
+            for (field, x) in &item.scores {
+                m.insert(field.clone().into(), (*x).into());
+            }
+            if let Some(f) = &item.feedback {
+                m.insert("feedback".into(), f.clone().into());
+            }
+            if item.cached {
+                m.insert("cached".into(), true.into());
+            }
+            Value::Mapping(m)
+        })
+        .collect();
+    if !items.is_empty() {
+        j.insert("items".into(), Value::Sequence(items));
+    }
+    j
 }
 
 /// A measured entry's metrics, samples and change; returns the primary's value.

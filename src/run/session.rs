@@ -10,7 +10,7 @@ use serde_yaml::{Mapping, Value};
 
 use super::baseline::{BaselineMeasurement, BaselineSite, measure_with};
 use super::context::Ctx;
-use super::{BaselineError, Driven, Finish, Loop, RunError, StopReason, round6};
+use super::{BaselineError, Driven, Finish, Loop, RunError, StopReason};
 use crate::events::Event;
 use crate::git::Repo;
 use crate::log::{BacklogItem, Baseline, Best, ExperimentLog, Limits, Session, SessionKind};
@@ -198,15 +198,8 @@ async fn start(ctx: &Ctx, repo: &Repo, loaded: &LoadedSpec) -> Result<Experiment
 fn baseline_entry(spec: &Spec, commit: Oid, m: &BaselineMeasurement) -> Baseline {
     let (gates, diagnostics) = split_metrics(spec, &m.measured.metrics);
     let judge = m.judged.as_ref().map(|scores| {
-        let mut j = to_mapping(&scores.fields);
-        if let Some(cfg) = &spec.metric.judge {
-            j.insert("sample_seed".into(), Value::from(cfg.sample_seed));
-        }
-        j.insert(
-            "judge_cost_usd".into(),
-            Value::from(round6(scores.cost_usd)),
-        );
-        j
+        let seed = spec.metric.judge.as_ref().map(|cfg| cfg.sample_seed);
+        super::record::judge_record(scores, seed)
     });
     let samples = m.measured.samples.len() as u64;
     Baseline {

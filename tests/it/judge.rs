@@ -123,10 +123,27 @@ fn a_judged_run_with_stratified_reproducible_sampling() {
     assert_eq!(log["baseline"]["judge"]["sample_seed"], 42);
     assert_eq!(log["best"]["judge"]["mean_score"].as_f64(), Some(4.0));
     assert_eq!(log["experiments"][0]["primary_delta"], "+2");
-    // 3 calls per judged tree (two batches of 2, one singleton batch), 3 trees, haiku prices.
-    assert_eq!(server.requests().len(), 9);
+    // 3 calls per judged tree (two batches of 2, one singleton batch), haiku
+    // prices; the second experiment's output is the first's, so the judge
+    // cache scores it without a call.
+    assert_eq!(server.requests().len(), 6);
     let per_call = (1000.0 * 0.8 + 200.0 * 4.0) / 1e6;
-    assert!((log["best"]["total_judge_cost_usd"].as_f64().unwrap() - 9.0 * per_call).abs() < 1e-9);
+    assert!((log["best"]["total_judge_cost_usd"].as_f64().unwrap() - 6.0 * per_call).abs() < 1e-9);
+    let second = &log["experiments"][1]["judge"];
+    assert_eq!(second["judge_cost_usd"].as_f64(), Some(0.0));
+    assert_eq!(second["mean_score"].as_f64(), Some(4.0));
+    let items = second["items"].as_sequence().unwrap();
+    assert_eq!(items.len(), 5);
+    assert!(items.iter().all(
+        |i| i["cached"] == true && i["content_hash"].as_str().unwrap().starts_with("fnv1a64:")
+    ));
+    let cache =
+        std::fs::read_to_string(repo.path().join(".optimize/judged/judge-cache.yaml")).unwrap();
+    assert_eq!(
+        cache.matches("fnv1a64:").count(),
+        10,
+        "five items of each quality"
+    );
     assert!(
         (log["experiments"][0]["judge"]["judge_cost_usd"]
             .as_f64()
@@ -298,5 +315,40 @@ fn a_confirmation_seed_confirms_a_keep_on_another_judge_sample() {
     assert_ne!(
         selection, confirmation,
         "the confirmation draws another sample"
+    );
+}
+
+#[test]
+fn the_judges_feedback_is_kept_per_item_and_recurring_themes_reach_the_digest() {
+    let server = FakeLlm::start(|r, _| {
+        let Reply::Text(text) = judge_reply(r) else {
+            unreachable!()
+        };
+        Reply::Text(text.replace(
+            ", \"ambiguous\": 0}",
+            ", \"ambiguous\": 0, \"feedback\": \"Too vague for a reader, 2 steps missing\"}",
+        ))
+    });
+    let repo = project(&server.url, 42, 5.0);
+    Run::from(
+        repo.command(&["optimize.yaml"])
+            .env("JUDGE_TEST_KEY", "k-judge-123456")
+            .output()
+            .unwrap(),
+    )
+    .expect_code(0);
+    let log = log_yaml(repo.path(), "judged");
+    let items = log["best"]["judge"]["items"].as_sequence().unwrap();
+    assert!(
+        items
+            .iter()
+            .all(|i| i["feedback"] == "Too vague for a reader, 2 steps missing")
+    );
+    let digest =
+        std::fs::read_to_string(repo.path().join(".optimize/judged/strategy-digest.md")).unwrap();
+    assert!(digest.contains("## Failure themes"), "{digest}");
+    assert!(
+        digest.contains("- 5 times, e.g. "),
+        "four sampled items and one singleton: {digest}"
     );
 }
