@@ -82,3 +82,31 @@ fn a_broken_payload_is_a_usage_error_naming_where() {
         "{err}"
     );
 }
+
+#[test]
+fn a_holdout_pair_and_cases_come_back_in_the_record() {
+    let payload = r#"{
+      "spec": {"metric": {"primary": {"name": "acc", "direction": "maximize"}},
+               "measurement": {"holdout": {"command": "./holdout.sh"}}},
+      "baseline": {"metrics": {"acc": 0.80}, "cases": {"q1": true, "q2": "pass", "q3": false}},
+      "candidate": {"metrics": {"acc": 0.90}, "cases": {"q1": "fail", "q2": 1, "q3": true}}
+    }"#;
+    let (code, out, err) = decide(&["-"], payload);
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["decision"], "promising");
+    assert_eq!(v["next_measurement"], "holdout");
+    assert_eq!(v["regressions"], serde_json::json!(["q1"]));
+    assert!(v["holdout"].is_null());
+
+    let with_pair = payload.trim_end().trim_end_matches('}').to_string()
+        + r#", "holdout": {"baseline": {"metrics": {"acc": 0.70}}, "candidate": {"metrics": {"acc": 0.71}}}}"#;
+    let (code, out, err) = decide(&["-"], &with_pair);
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["decision"], "inconclusive");
+    assert_eq!(v["eligible"], false);
+    assert_eq!(v["reason"], "holdout did not confirm the selection gain");
+    assert_eq!(v["holdout"]["agrees"], false);
+    assert_eq!(v["holdout"]["comparisons"]["acc"]["verdict"], "inconclusive");
+}
