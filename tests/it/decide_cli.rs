@@ -108,5 +108,8 @@ fn a_holdout_pair_and_cases_come_back_in_the_record() {
     assert_eq!(v["eligible"], false);
     assert_eq!(v["reason"], "holdout did not confirm the selection gain");
     assert_eq!(v["holdout"]["agrees"], false);
-    assert_eq!(v["holdout"]["comparisons"]["acc"]["verdict"], "inconclusive");
+    assert_eq!(
+        v["holdout"]["comparisons"]["acc"]["verdict"],
+        "inconclusive"
+    );
 }

@@ -42,7 +42,19 @@ fn merge(a: &mut Value, b: Value) {
 }
 
 fn run(spec: &Value, baseline: &Value, candidate: &Value) -> Decision {
-    decide(&json!({"spec": spec, "baseline": baseline, "candidate": candidate}))
+    decided(json!({"spec": spec, "baseline": baseline, "candidate": candidate}))
+}
+
+/// Decides a payload; with `DECIDE_DUMP=DIR` also writes it there, for
+/// `bench/decide_parity.sh` to decide with decide.mjs too.
+fn decided(payload: Value) -> Decision {
+    if let Ok(dir) = std::env::var("DECIDE_DUMP") {
+        let text = payload.to_string();
+        let name = format!("{}.json", crate::log::Fnv::of(text.as_bytes()).hex());
+        std::fs::write(std::path::Path::new(&dir).join(name), text)
+            .expect("DECIDE_DUMP is writable");
+    }
+    decide(&payload)
 }
 
 fn names(v: &[String]) -> Vec<&str> {

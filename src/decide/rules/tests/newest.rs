@@ -18,7 +18,7 @@ fn judged(extra: Value) -> Value {
 }
 
 fn hold(spec: &Value, baseline: &Value, candidate: &Value, holdout: Value) -> Decision {
-    decide(&json!({"spec": spec, "baseline": baseline, "candidate": candidate, "holdout": holdout}))
+    decided(json!({"spec": spec, "baseline": baseline, "candidate": candidate, "holdout": holdout}))
 }
 
 fn holdout_spec() -> Value {
