@@ -177,3 +177,71 @@ fn a_runner_up_is_confirmed_against_the_best_it_joins() {
     );
     assert_eq!(log["best"]["metrics"]["score"].as_f64(), Some(4.0));
 }
+
+/// The model proposes one overfit change: the selection cases rise, the
+/// held-out ones (scored 731 on every tree, a number found nowhere else) do not.
+fn overfit_by_a_model(with_holdout: bool) -> (common::fake_llm::FakeLlm, common::TestRepo) {
+    use common::fake_llm::{FakeLlm, Reply};
+    let server = FakeLlm::start(|r, _| {
+        let p = r.prompt();
+        if p.contains("You propose hypotheses") {
+            if p.contains("Memorize the selection cases") {
+                Reply::Text("{\"hypotheses\": []}".into())
+            } else {
+                Reply::Text("{\"hypotheses\": [{\"description\": \"Memorize the selection cases\", \"category\": \"c\", \"priority\": \"high\", \"required_deps\": [], \"files\": [\"src/value.txt\"]}]}".into())
+            }
+        } else if p.contains("An experiment of an optimization run just finished") {
+            Reply::Text("Memorizing raised the selection score.".into())
+        } else {
+            Reply::Text("```\nsrc/value.txt\n<<<<<<< SEARCH\n10\n=======\n15\n>>>>>>> REPLACE\n```\n".into())
+        }
+    });
+    let measurement = if with_holdout {
+        "{command: ./eval.sh, timeout_seconds: 20, holdout: {command: ./holdout.sh}}"
+    } else {
+        "{command: ./eval.sh, timeout_seconds: 20}"
+    };
+    let repo = Project::scored("overfit")
+        .file("holdout.sh", HOLDOUT_EVAL)
+        .file("src/general.txt", "731\n")
+        .spec(
+            common::SpecYaml::scored("overfit")
+                .with("measurement", measurement)
+                .with("scope", "{mutable: [src/], immutable: [eval.sh, holdout.sh]}")
+                .without("hypotheses")
+                .extra(&format!(
+                    "execution: {{max_concurrent: 1}}\nstopping: {{max_iterations: 2}}\nllm:\n  base_url: {}\n  model: m\n  api_key_env: HOLDOUT_TEST_KEY\n",
+                    server.url
+                )),
+        )
+        .build();
+    (server, repo)
+}
+
+#[test]
+fn an_overfit_change_is_kept_without_a_holdout_and_withheld_with_one() {
+    for (with_holdout, outcome) in [(false, "kept"), (true, "inconclusive")] {
+        let (server, repo) = overfit_by_a_model(with_holdout);
+        common::Run::from(
+            repo.command(&["optimize.yaml", "--quiet"])
+                .env("HOLDOUT_TEST_KEY", "k-holdout-123")
+                .output()
+                .unwrap(),
+        )
+        .expect_code(0);
+        let log = log_yaml(repo.path(), "overfit");
+        assert_eq!(log["experiments"][0]["outcome"], outcome, "holdout: {with_holdout}");
+        if with_holdout {
+            let held = &log["experiments"][0]["holdout"];
+            assert_eq!(held["candidate"]["metrics"]["score"]["aggregate"].as_f64(), Some(731.0));
+        }
+        // No request to the model ever carried a held-out value.
+        let requests = server.requests();
+        assert!(requests.len() >= 3, "{}", requests.len());
+        for r in requests {
+            assert!(!r.prompt().contains("731"), "{}", r.prompt());
+        }
+        let digest = std::fs::read_to_string(repo.path().join(".optimize/overfit/strategy-digest.md")).unwrap();
+        assert!(!digest.contains("731"), "{digest}");
+    }
+}
