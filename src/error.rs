@@ -185,7 +185,9 @@ impl From<ApprovalsError> for CliError {
 impl From<ReportError> for CliError {
     fn from(e: ReportError) -> CliError {
         let kind = match e {
-            ReportError::Chart(_) | ReportError::Write { .. } => ExitKind::Failure,
+            ReportError::Chart(_) | ReportError::Write { .. } | ReportError::Git(_) => {
+                ExitKind::Failure
+            }
         };
         CliError::from_error(kind, e)
     }

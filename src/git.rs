@@ -310,6 +310,55 @@ impl Repo {
         Ok(std::str::from_utf8(blob.content()).ok().map(str::to_string))
     }
 
+    /// A commit on top of `parent` that adds (or replaces) `files`, each a
+    /// path with `/` separators and its contents; on no branch yet.
+    pub fn commit_files(&self, parent: Oid, files: &[(&str, &[u8])], message: &str) -> Result<Oid> {
+        let base = self
+            .repo
+            .find_commit(parent)
+            .context(|| format!("find {parent}"))?;
+        let mut tree = base.tree().context(|| "read tree".into())?;
+        for (path, contents) in files {
+            let blob = self
+                .repo
+                .blob(contents)
+                .context(|| format!("write {path}"))?;
+            let parts: Vec<&str> = path.split('/').collect();
+            let id = self.insert_blob(Some(&tree), &parts, blob)?;
+            tree = self.repo.find_tree(id).context(|| "find tree".into())?;
+        }
+        let sig = self.signature();
+        self.repo
+            .commit(None, &sig, &sig, message, &tree, &[&base])
+            .context(|| "commit files".into())
+    }
+
+    /// `tree` (or an empty one) with `blob` at `parts`, written.
+    fn insert_blob(&self, tree: Option<&git2::Tree>, parts: &[&str], blob: Oid) -> Result<Oid> {
+        let mut builder = self
+            .repo
+            .treebuilder(tree)
+            .context(|| "build tree".into())?;
+        match parts {
+            [name] => {
+                builder
+                    .insert(name, blob, 0o100644)
+                    .context(|| format!("add {name}"))?;
+            }
+            [dir, rest @ ..] => {
+                let sub = tree
+                    .and_then(|t| t.get_name(dir))
+                    .and_then(|e| self.repo.find_tree(e.id()).ok());
+                let id = self.insert_blob(sub.as_ref(), rest, blob)?;
+                builder
+                    .insert(dir, id, 0o040000)
+                    .context(|| format!("add {dir}/"))?;
+            }
+            [] => {}
+        }
+        builder.write().context(|| "write tree".into())
+    }
+
     /// Applies `commit`'s change on top of `onto` as a new commit (not on any
     /// branch yet). `None` when the change does not apply cleanly.
     pub fn cherry_pick(&self, commit: Oid, onto: Oid, message: &str) -> Result<Option<Oid>> {

@@ -24,11 +24,49 @@ pub enum ReportError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error("cannot commit the report on the branch: {0}")]
+    Git(String),
 }
 
 pub struct Written {
     pub report: PathBuf,
     pub chart: PathBuf,
+}
+
+/// The report and its chart committed on top of the best commit, as
+/// `optimize/<name>-report.md` and `optimize/<name>-progress.svg`, and the
+/// optimization branch moved to that commit; its parent stays the best.
+pub fn commit_on_branch(
+    repo: &Repo,
+    log: &ExperimentLog,
+    spec: &Spec,
+    written: &Written,
+) -> Result<git2::Oid, ReportError> {
+    let read = |path: &Path| {
+        std::fs::read(path).map_err(|source| ReportError::Write {
+            path: path.to_path_buf(),
+            source,
+        })
+    };
+    let chart_name = format!("{}-progress.svg", spec.name);
+    let report = String::from_utf8_lossy(&read(&written.report)?)
+        .replace("](progress.svg)", &format!("]({chart_name})"));
+    let chart = read(&written.chart)?;
+    let best = log
+        .best
+        .commit
+        .as_deref()
+        .and_then(Repo::parse_oid)
+        .ok_or_else(|| ReportError::Git("the log names no best commit".into()))?;
+    let report_path = format!("optimize/{}-report.md", spec.name);
+    let chart_path = format!("optimize/{chart_name}");
+    let files: [(&str, &[u8]); 2] = [(&report_path, report.as_bytes()), (&chart_path, &chart)];
+    let message = format!("optimize({}): report of run {}", spec.name, log.run_id);
+    let git = |e: crate::git::GitError| ReportError::Git(e.to_string());
+    let commit = repo.commit_files(best, &files, &message).map_err(git)?;
+    repo.set_branch(&crate::names::opt_branch(&spec.name), commit)
+        .map_err(git)?;
+    Ok(commit)
 }
 
 /// Writes both files into the state dir.

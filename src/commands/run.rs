@@ -60,8 +60,11 @@ pub fn execute(
         tracing::warn!("cannot write .optimize/index.csv: {e}");
     }
     let finish = finish?;
-    print_wrap_up(&ws, &loaded, &finish, &args.spec);
+    let written = print_wrap_up(&ws, &loaded, &finish, &args.spec);
     let mut log = finish.log;
+    if let Some(w) = written.filter(|_| loaded.spec.wrapup.commit_report) {
+        commit_report(&ws, &loaded, &mut log, &w);
+    }
     if !args.quiet && std::io::stdin().is_terminal() && std::io::stdout().is_terminal() {
         ask_approvals(&ws, &loaded, &mut log, &args.spec)?;
     }
@@ -70,7 +73,12 @@ pub fn execute(
 
 /// The wrap-up, how to extend a complete run, and where the log, the report
 /// and the branch are.
-fn print_wrap_up(ws: &Workspace, loaded: &LoadedSpec, finish: &run::Finish, spec_file: &Path) {
+fn print_wrap_up(
+    ws: &Workspace,
+    loaded: &LoadedSpec,
+    finish: &run::Finish,
+    spec_file: &Path,
+) -> Option<crate::report::Written> {
     crate::out!(
         "{}",
         wrapup::render(
@@ -98,15 +106,58 @@ fn print_wrap_up(ws: &Workspace, loaded: &LoadedSpec, finish: &run::Finish, spec
         &ws.state,
         Some(&ws.repo),
     ) {
-        Ok(w) => crate::outln!(
-            "report: {} and {}",
-            display_path(&w.report),
-            display_path(&w.chart)
-        ),
+        Ok(w) => {
+            crate::outln!(
+                "report: {} and {}",
+                display_path(&w.report),
+                display_path(&w.chart)
+            );
+            let branch = names::opt_branch(&loaded.spec.name);
+            crate::outln!("branch: {branch} (git log {branch} to review; merge it when happy)");
+            return Some(w);
+        }
         Err(e) => eprintln!("warning: could not write the report: {e}"),
     }
     let branch = names::opt_branch(&loaded.spec.name);
     crate::outln!("branch: {branch} (git log {branch} to review; merge it when happy)");
+    None
+}
+
+/// `wrapup.commit_report`: the report committed on the branch, on top of the
+/// best's measured commit, and the log told (it is the branch head while the
+/// run rests; a resume sets it aside).
+fn commit_report(
+    ws: &Workspace,
+    loaded: &LoadedSpec,
+    log: &mut crate::log::ExperimentLog,
+    w: &crate::report::Written,
+) {
+    if let Some(previous) = log.run.report_commit.take()
+        && log.best.commit.as_deref() == Some(previous.as_str())
+    {
+        // An earlier wrap-up's report: this one goes on the measured best.
+        log.best.commit = crate::git::Repo::parse_oid(&previous)
+            .and_then(|oid| ws.repo.repo.find_commit(oid).ok())
+            .and_then(|c| c.parent_id(0).ok())
+            .map(|p| p.to_string());
+    }
+    match crate::report::commit_on_branch(&ws.repo, log, &loaded.spec, w) {
+        Ok(commit) => {
+            log.best.commit = Some(commit.to_string());
+            log.run.report_commit = Some(commit.to_string());
+            match log.save(&ws.state.log_path()) {
+                Ok(()) => crate::outln!(
+                    "the report is committed on {} as optimize/{}-report.md",
+                    names::opt_branch(&loaded.spec.name),
+                    loaded.spec.name
+                ),
+                Err(e) => {
+                    eprintln!("warning: the report is committed, but the log could not say so: {e}")
+                }
+            }
+        }
+        Err(e) => eprintln!("warning: {e}"),
+    }
 }
 
 /// The command that continues a run which stopped for `stop`: it lifts

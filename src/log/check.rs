@@ -50,11 +50,15 @@ pub(super) fn check(log: &ExperimentLog, text: &str, path: &Path) -> Result<(), 
 
 /// `best` names the last change integrated onto the branch: the baseline
 /// when nothing is kept, else a kept entry of the newest batch that kept one,
-/// with that entry's commit.
+/// with that entry's commit; or, while the run rests, the wrap-up's report
+/// commit on top of it.
 fn check_best(log: &ExperimentLog) -> Result<(), String> {
     let Some(commit) = log.best.commit.as_deref() else {
         return Ok(());
     };
+    if log.run.report_commit.as_deref() == Some(commit) {
+        return Ok(());
+    }
     let integrated = |o: &Outcome| matches!(o, Outcome::Kept | Outcome::RunnerUpKept);
     let last_batch = log
         .experiments

@@ -15,6 +15,11 @@ pub struct RunMeta {
     pub start_commit: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub host: Option<String>,
+    /// The wrap-up's commit of the report on top of the best's measured
+    /// commit (`wrapup.commit_report`): `best.commit` while the run rests,
+    /// and set aside when it resumes, so experiments never build on it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub report_commit: Option<String>,
     /// FNV-1a of the spec text, to tell whether it changed between sessions.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub spec_hash: Option<String>,

@@ -44,6 +44,29 @@ pub struct Spec {
     /// Degenerate changes the harness must catch before the run starts.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub harness_validation: Option<super::HarnessValidation>,
+    #[serde(default)]
+    pub wrapup: Wrapup,
+}
+
+/// `wrapup:`: what the end of a run leaves besides the log.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct Wrapup {
+    /// The report committed on the optimization branch as
+    /// `optimize/<name>-report.md`, so the merged branch carries its evidence.
+    #[serde(default = "yes")]
+    pub commit_report: bool,
+}
+
+impl Default for Wrapup {
+    fn default() -> Wrapup {
+        Wrapup {
+            commit_report: true,
+        }
+    }
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// `slurm:` (our extension): how measurements are submitted as batch jobs.
@@ -227,7 +250,4 @@ fn default_max_hours() -> f64 {
 }
 fn default_plateau() -> u64 {
     10
-}
-fn yes() -> bool {
-    true
 }

@@ -193,7 +193,10 @@ fn overfit_by_a_model(with_holdout: bool) -> (common::fake_llm::FakeLlm, common:
         } else if p.contains("An experiment of an optimization run just finished") {
             Reply::Text("Memorizing raised the selection score.".into())
         } else {
-            Reply::Text("```\nsrc/value.txt\n<<<<<<< SEARCH\n10\n=======\n15\n>>>>>>> REPLACE\n```\n".into())
+            Reply::Text(
+                "```\nsrc/value.txt\n<<<<<<< SEARCH\n10\n=======\n15\n>>>>>>> REPLACE\n```\n"
+                    .into(),
+            )
         }
     });
     let measurement = if with_holdout {
@@ -230,10 +233,16 @@ fn an_overfit_change_is_kept_without_a_holdout_and_withheld_with_one() {
         )
         .expect_code(0);
         let log = log_yaml(repo.path(), "overfit");
-        assert_eq!(log["experiments"][0]["outcome"], outcome, "holdout: {with_holdout}");
+        assert_eq!(
+            log["experiments"][0]["outcome"], outcome,
+            "holdout: {with_holdout}"
+        );
         if with_holdout {
             let held = &log["experiments"][0]["holdout"];
-            assert_eq!(held["candidate"]["metrics"]["score"]["aggregate"].as_f64(), Some(731.0));
+            assert_eq!(
+                held["candidate"]["metrics"]["score"]["aggregate"].as_f64(),
+                Some(731.0)
+            );
         }
         // No request to the model ever carried a held-out value.
         let requests = server.requests();
@@ -241,7 +250,9 @@ fn an_overfit_change_is_kept_without_a_holdout_and_withheld_with_one() {
         for r in requests {
             assert!(!r.prompt().contains("731"), "{}", r.prompt());
         }
-        let digest = std::fs::read_to_string(repo.path().join(".optimize/overfit/strategy-digest.md")).unwrap();
+        let digest =
+            std::fs::read_to_string(repo.path().join(".optimize/overfit/strategy-digest.md"))
+                .unwrap();
         assert!(!digest.contains("731"), "{digest}");
     }
 }

@@ -293,3 +293,68 @@ fn live_progress_on_a_terminal() {
     assert!(!plain.contains("\x1b[32m"), "NO_COLOR turns colours off");
     assert!(plain.contains("batch 2 | #"));
 }
+
+#[test]
+fn the_wrap_up_commits_the_report_on_the_branch_unless_told_not_to() {
+    for commit_report in [true, false] {
+        let repo = common::Project::scored("evidence")
+            .spec_extra(&format!(
+                "execution: {{mode: serial, max_concurrent: 1}}\nwrapup: {{commit_report: {commit_report}}}\n"
+            ))
+            .applies([("raise", "echo 12 > src/value.txt")])
+            .build();
+        repo.run(&["optimize.yaml"]).expect_code(0);
+        let log = common::log_yaml(repo.path(), "evidence");
+        let head = repo.git(&["rev-parse", "optimize/evidence"]);
+        assert_eq!(
+            head.trim(),
+            log["best"]["commit"].as_str().unwrap(),
+            "the branch head is best"
+        );
+        let kept = log["experiments"][0]["commit"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let shown = std::process::Command::new("git")
+            .args(["show", "optimize/evidence:optimize/evidence-report.md"])
+            .current_dir(repo.path())
+            .output()
+            .unwrap();
+        if commit_report {
+            assert!(String::from_utf8_lossy(&shown.stdout).contains("# optimize report: evidence"));
+            assert_eq!(repo.git(&["rev-parse", "optimize/evidence^"]).trim(), kept);
+            assert_eq!(log["run_id"].as_str().is_some(), true);
+            assert_eq!(log["report_commit"].as_str(), Some(head.trim()));
+        } else {
+            assert!(!shown.status.success(), "no report on the branch");
+            assert_eq!(head.trim(), kept);
+        }
+    }
+}
+
+#[test]
+fn a_resumed_run_builds_on_the_measured_best_not_on_its_report() {
+    let repo = common::Project::scored("resumed")
+        .spec_extra("execution: {mode: serial, max_concurrent: 1}\nstopping: {max_iterations: 1}\n")
+        .applies([
+            ("raise", "echo 12 > src/value.txt"),
+            ("note", "echo n > src/note.txt"),
+        ])
+        .build();
+    repo.run(&["optimize.yaml"]).expect_code(0);
+    repo.run(&["optimize.yaml", "--max-iterations", "2"])
+        .expect_code(0);
+    let log = common::log_yaml(repo.path(), "resumed");
+    let first = log["experiments"][0]["commit"].as_str().unwrap();
+    assert_eq!(log["experiments"][1]["base_commit"].as_str(), Some(first));
+    let history = repo.git(&["log", "--format=%s", "optimize/resumed"]);
+    let reports = history
+        .lines()
+        .filter(|l| l.contains("report of run"))
+        .count();
+    assert_eq!(reports, 1, "{history}");
+    assert!(
+        history.lines().next().unwrap().contains("report of run"),
+        "{history}"
+    );
+}

@@ -110,10 +110,17 @@ fn demo_shows_every_outcome_and_leaves_nothing_behind() {
     assert_eq!(backlog[0]["dep_status"], "needs_approval");
     assert_eq!(backlog[0]["required_deps"][0], "numpy");
 
-    // The branch: one commit per kept change, in order, on the start commit.
+    // The branch: one commit per kept change, in order, on the start commit,
+    // and the wrap-up's report on top.
     let history = git(&dir, &["log", "--format=%s", "optimize/demo"]);
+    let mut subjects: Vec<&str> = history.lines().collect();
+    let report = subjects.remove(0);
+    assert!(
+        report.starts_with("optimize(demo): report of run "),
+        "{report}"
+    );
     assert_eq!(
-        history.lines().collect::<Vec<_>>(),
+        subjects,
         [
             "optimize(demo): Compress intermediate buffers",
             "optimize(demo): Unroll the inner loop four times",
@@ -126,6 +133,13 @@ fn demo_shows_every_outcome_and_leaves_nothing_behind() {
         log["best"]["commit"].as_str().unwrap()
     );
     let show = |f: &str| git(&dir, &["show", &format!("optimize/demo:{f}")]);
+    let committed = show("optimize/demo-report.md");
+    assert!(
+        committed.starts_with("# optimize report: demo"),
+        "{committed}"
+    );
+    assert!(committed.contains("![progress](demo-progress.svg)"));
+    assert!(show("optimize/demo-progress.svg").contains("<svg"));
     assert!(show("src/cache.conf").contains("enabled=1"));
     assert!(show("src/unroll.conf").contains("factor=4"));
     assert!(show("src/compress.conf").contains("enabled=1"));
