@@ -213,6 +213,7 @@ impl From<RunError> for CliError {
             RunError::Hypotheses(_)
             | RunError::ModelNeeded { .. }
             | RunError::SandboxUnavailable(_)
+            | RunError::SpecStale(_)
             | RunError::NoExperiment { .. } => ExitKind::Usage,
             RunError::Log(_)
             | RunError::Approvals(_)

@@ -48,6 +48,7 @@ pub mod runner;
 pub mod sandbox;
 pub mod scope;
 pub mod search_index;
+pub mod sha256;
 pub mod signals;
 pub mod spec;
 pub mod state;

@@ -11,6 +11,8 @@ pub enum StopReason {
     TargetReached,
     MaxIterations(u64),
     MaxHours(f64),
+    /// `stopping.max_wall_hours` since the run started, across sessions.
+    MaxWallHours(f64),
     Plateau(u64),
     BacklogEmpty,
     Interrupted,
@@ -54,6 +56,7 @@ impl StopReason {
             StopReason::TargetReached => "target_reached",
             StopReason::MaxIterations(_) => "max_iterations",
             StopReason::MaxHours(_) => "max_hours",
+            StopReason::MaxWallHours(_) => "max_wall_hours",
             StopReason::Plateau(_) => "plateau",
             StopReason::BacklogEmpty => "backlog_empty",
             StopReason::Interrupted => "interrupted",
@@ -77,6 +80,7 @@ impl StopReason {
             StopReason::TargetReached
                 | StopReason::MaxIterations(_)
                 | StopReason::MaxHours(_)
+                | StopReason::MaxWallHours(_)
                 | StopReason::Plateau(_)
                 | StopReason::BacklogEmpty
                 | StopReason::CostCap
@@ -100,6 +104,10 @@ impl std::fmt::Display for StopReason {
             StopReason::TargetReached => write!(f, "the target was reached"),
             StopReason::MaxIterations(n) => write!(f, "max_iterations ({n}) reached"),
             StopReason::MaxHours(h) => write!(f, "max_hours ({h}) reached"),
+            StopReason::MaxWallHours(h) => write!(
+                f,
+                "max_wall_hours ({h}) reached: that long has passed since the run started, and no resume extends it"
+            ),
             StopReason::Plateau(n) => write!(
                 f,
                 "no improvement in the last {n} experiments (plateau_iterations)"
@@ -129,6 +137,8 @@ impl std::fmt::Display for StopReason {
 pub struct Standing {
     pub experiments: u64,
     pub active_hours: f64,
+    /// Calendar hours since the run started.
+    pub wall_hours: f64,
     pub since_last_keep: u64,
     pub best: Option<f64>,
     /// Every required objective that declares a target: (name, target, best value).
@@ -149,6 +159,9 @@ impl Standing {
         Standing {
             experiments: log.experiments.len() as u64,
             active_hours,
+            wall_hours: crate::clock::unix_from_iso(&log.started_at).map_or(0.0, |start| {
+                (crate::clock::unix_now() - start).max(0) as f64 / 3600.0
+            }),
             since_last_keep: log.since_last_keep(),
             best: log.best.metric(&spec.metric.primary.name),
             targets: spec
@@ -224,6 +237,10 @@ impl Standing {
         self.active_hours >= spec.stopping.max_hours
     }
 
+    pub fn max_wall_hours_met(&self, spec: &Spec) -> bool {
+        self.wall_hours >= spec.stopping.max_wall_hours
+    }
+
     pub fn plateau_met(&self, spec: &Spec) -> bool {
         self.since_last_keep >= spec.stopping.plateau_iterations && self.granted == 0
     }
@@ -252,6 +269,8 @@ impl Standing {
             Some(StopReason::MaxIterations(s.max_iterations))
         } else if self.max_hours_met(spec) {
             Some(StopReason::MaxHours(s.max_hours))
+        } else if self.max_wall_hours_met(spec) {
+            Some(StopReason::MaxWallHours(s.max_wall_hours))
         } else if self.plateau_met(spec) {
             Some(StopReason::Plateau(s.plateau_iterations))
         } else if self.backlog_empty() {

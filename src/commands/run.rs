@@ -177,6 +177,11 @@ fn extend_hint(
             log.experiments.len() as u64 + 10
         ),
         StopReason::MaxHours(h) => format!("{again} --max-hours {}", fmt_hours(h * 2.0)),
+        StopReason::MaxWallHours(h) => format!(
+            "raise stopping.max_wall_hours (now {}) in {}, then {again}",
+            fmt_hours(*h),
+            spec_file.display()
+        ),
         StopReason::Plateau(_) => format!(
             "{again} --plateau-iterations {} {added}",
             log.since_last_keep() + spec.stopping.plateau_iterations.max(10)

@@ -328,6 +328,8 @@ fn stop_conditions(spec: &crate::spec::Spec, log: &ExperimentLog, hours: f64) ->
             "text": format!("{n} of {} experiments", s.max_iterations)},
         "max_hours": {"limit": s.max_hours, "current": (hours * 1000.0).round() / 1000.0, "met": at.max_hours_met(spec),
             "text": format!("{hours:.2} of {} hours", s.max_hours)},
+        "max_wall_hours": {"limit": s.max_wall_hours, "current": (at.wall_hours * 1000.0).round() / 1000.0, "met": at.max_wall_hours_met(spec),
+            "text": format!("{:.2} of {} calendar hours since the run started", at.wall_hours, s.max_wall_hours)},
         "plateau_iterations": {"limit": s.plateau_iterations, "current": since_kept, "met": at.plateau_met(spec),
             "text": format!("{since_kept} of {} experiments since the last keep", s.plateau_iterations)},
         "target_reached": {"enabled": s.target_reached, "target": target, "best": best, "met": at.target_met(spec),

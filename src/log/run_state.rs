@@ -20,6 +20,9 @@ pub struct RunMeta {
     /// and set aside when it resumes, so experiments never build on it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub report_commit: Option<String>,
+    /// SHA-256 of the spec text the run started with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spec_sha256: Option<String>,
     /// FNV-1a of the spec text, to tell whether it changed between sessions.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub spec_hash: Option<String>,
@@ -89,6 +92,8 @@ pub struct Session {
 pub struct Limits {
     pub max_iterations: u64,
     pub max_hours: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_wall_hours: Option<f64>,
     pub max_concurrent: u32,
 }
 

@@ -29,6 +29,7 @@ mod replay;
 mod sampling;
 mod session;
 mod shortcuts;
+mod spec_change;
 mod variant_runs;
 
 use std::path::PathBuf;
@@ -73,6 +74,8 @@ pub enum RunError {
         "the harness rewards a shortcut: \"{description}\" {reason}; make the measurement catch it (a gate that fails, or a metric it cannot game) before optimizing against it"
     )]
     ShortcutRewarded { description: String, reason: String },
+    #[error("the spec changed since this run started, and its recorded measurements no longer compare: {} changed; put {} back, or start anew with --fresh (the old run is archived)", .0.join(", "), if .0.len() == 1 { "it" } else { "them" })]
+    SpecStale(Vec<String>),
     /// The spec needs the model (a model source, or a judge) and it cannot be used.
     #[error("{role}, but {source}")]
     ModelNeeded {

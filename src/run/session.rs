@@ -68,6 +68,7 @@ pub(super) async fn open(
 ) -> Result<Loop, RunError> {
     let log_path = ctx.state.log_path();
     let mut log = if resumed {
+        check_spec_change(&ctx, loaded)?;
         let log = ExperimentLog::load_owned(&log_path)?;
         ctx.judge_budget
             .add(log.best.total_judge_cost_usd.unwrap_or(0.0));
@@ -98,6 +99,31 @@ pub(super) async fn open(
     lp.save()?;
     lp.know_harness(repo)?;
     Ok(lp)
+}
+
+/// A resume refuses a spec changed in ways that make the recorded
+/// measurements stale, and says which other changes it takes.
+fn check_spec_change(ctx: &Ctx, loaded: &LoadedSpec) -> Result<(), RunError> {
+    let path = ctx.state.spec_path();
+    let Ok(text) = std::fs::read_to_string(&path) else {
+        return Ok(());
+    };
+    // As written, without this session's command-line overrides.
+    let parse = |text: &str| LoadedSpec::parse_str(text, &path).ok().map(|l| l.spec);
+    let (Some(started), Some(now)) = (parse(&text), parse(&loaded.text)) else {
+        return Ok(());
+    };
+    let change = super::spec_change::compare(&started, &now);
+    if !change.stale.is_empty() {
+        return Err(RunError::SpecStale(change.stale));
+    }
+    if !change.valid.is_empty() {
+        ctx.events.emit(Event::warning(format!(
+            "the spec changed since this run started: {}; the recorded measurements stay valid",
+            change.valid.join(", ")
+        )));
+    }
+    Ok(())
 }
 
 /// The time as a run id, with `-2`, `-3`... when a run of this spec (an
@@ -292,6 +318,9 @@ impl Loop {
         let run = &mut self.log.run;
         let spec_changed = run.spec_hash.as_ref().is_some_and(|h| *h != hash);
         run.spec_hash = Some(hash);
+        if run.spec_sha256.is_none() && !resumed {
+            run.spec_sha256 = Some(crate::sha256::hex(spec_text.as_bytes()));
+        }
         let spec = &self.ctx.spec;
         run.sessions.push(Session {
             started_at: crate::clock::now_iso(),
@@ -307,6 +336,7 @@ impl Loop {
             limits: Some(Limits {
                 max_iterations: spec.stopping.max_iterations,
                 max_hours: spec.stopping.max_hours,
+                max_wall_hours: Some(spec.stopping.max_wall_hours),
                 max_concurrent: spec.execution.max_concurrent,
             }),
             ended_at: None,

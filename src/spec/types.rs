@@ -216,6 +216,10 @@ pub struct Stopping {
     pub max_iterations: u64,
     #[serde(default = "default_max_hours")]
     pub max_hours: f64,
+    /// A calendar backstop from the run's start, whatever its sessions were
+    /// (`max_hours` counts active time); no resume extends it.
+    #[serde(default = "default_max_wall_hours")]
+    pub max_wall_hours: f64,
     #[serde(default = "default_plateau")]
     pub plateau_iterations: u64,
     #[serde(default = "yes")]
@@ -231,6 +235,7 @@ impl Default for Stopping {
         Stopping {
             max_iterations: default_max_iterations(),
             max_hours: default_max_hours(),
+            max_wall_hours: default_max_wall_hours(),
             plateau_iterations: default_plateau(),
             target_reached: true,
             max_consecutive_errors: default_max_consecutive_errors(),
@@ -250,4 +255,8 @@ fn default_max_hours() -> f64 {
 }
 fn default_plateau() -> u64 {
     10
+}
+
+fn default_max_wall_hours() -> f64 {
+    72.0
 }

@@ -213,12 +213,21 @@ fn check_execution(spec: &Spec, f: &mut Findings) {
             "parallel.port_env_var and parallel.port_base must be set together",
         );
     }
-    let s = &spec.stopping;
+    check_stopping(&spec.stopping, f);
+}
+
+fn check_stopping(s: &crate::spec::Stopping, f: &mut Findings) {
     if s.max_iterations == 0 {
         f.error("stopping.max_iterations", "must be at least 1");
     }
     if s.max_hours.is_nan() || s.max_hours <= 0.0 {
         f.error("stopping.max_hours", "must be a positive number of hours");
+    }
+    if s.max_wall_hours.is_nan() || s.max_wall_hours <= 0.0 {
+        f.error(
+            "stopping.max_wall_hours",
+            "must be a positive number of hours",
+        );
     }
     if s.plateau_iterations == 0 {
         f.error("stopping.plateau_iterations", "must be at least 1");

@@ -357,3 +357,70 @@ fn a_resumed_run_builds_on_the_measured_best_not_on_its_report() {
         "{history}"
     );
 }
+
+#[test]
+fn a_resume_refuses_a_spec_that_makes_the_measurements_stale_and_takes_new_caps() {
+    let repo = common::Project::scored("changes")
+        .spec_extra("execution: {mode: serial, max_concurrent: 1}\nstopping: {max_iterations: 1}\n")
+        .applies([
+            ("raise", "echo 12 > src/value.txt"),
+            ("note", "echo n > src/note.txt"),
+        ])
+        .build();
+    repo.run(&["optimize.yaml"]).expect_code(0);
+    let spec = std::fs::read_to_string(repo.path().join("optimize.yaml")).unwrap();
+    let log = common::log_yaml(repo.path(), "changes");
+    assert_eq!(log["spec_sha256"].as_str().map(str::len), Some(64));
+
+    repo.write(
+        "optimize.yaml",
+        &spec.replace("command: ./eval.sh", "command: ./eval.sh --fast"),
+    );
+    repo.run(&["optimize.yaml"]).expect_code(2).stderr_has(
+        "the spec changed since this run started, and its recorded measurements no longer compare: measurement.command changed; put it back, or start anew with --fresh",
+    );
+
+    repo.write(
+        "optimize.yaml",
+        &spec.replace("max_iterations: 1", "max_iterations: 2"),
+    );
+    repo.run(&["optimize.yaml"])
+        .expect_code(0)
+        .stderr_has("the spec changed since this run started: stopping.max_iterations; the recorded measurements stay valid");
+    let log = common::log_yaml(repo.path(), "changes");
+    assert_eq!(log["experiments"].as_sequence().unwrap().len(), 2);
+}
+
+#[test]
+fn max_wall_hours_counts_from_the_start_and_no_resume_extends_it() {
+    let repo = common::Project::scored("wall")
+        .spec_extra("execution: {mode: serial, max_concurrent: 1}\nstopping: {max_iterations: 1}\n")
+        .applies([
+            ("raise", "echo 12 > src/value.txt"),
+            ("note", "echo n > src/note.txt"),
+        ])
+        .build();
+    repo.run(&["optimize.yaml"]).expect_code(0);
+    // The run started years ago.
+    let path = repo.path().join(".optimize/wall/experiment-log.yaml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let started = text
+        .lines()
+        .find(|l| l.starts_with("started_at:"))
+        .unwrap()
+        .to_string();
+    std::fs::write(
+        &path,
+        text.replace(&started, "started_at: '2020-01-01T00:00:00Z'"),
+    )
+    .unwrap();
+    repo.run(&["optimize.yaml", "--max-iterations", "5"])
+        .expect_code(0)
+        .stdout_has("max_wall_hours (72) reached");
+    let log = common::log_yaml(repo.path(), "wall");
+    assert_eq!(
+        log["experiments"].as_sequence().unwrap().len(),
+        1,
+        "nothing more ran"
+    );
+}
