@@ -12,9 +12,15 @@ use common::{log_yaml, outcomes};
 const HOLDOUT_EVAL: &str = "#!/bin/sh\nok=1; [ -e src/broken ] && ok=0\necho \"{\\\"score\\\": $(cat src/general.txt), \\\"ok\\\": $ok}\"\n";
 
 fn project() -> Project {
-    Project::scored("held")
+    with_holdout(Project::scored("held"), "serial", 1)
         .file("holdout.sh", HOLDOUT_EVAL)
         .file("src/general.txt", "10\n")
+}
+
+/// `./holdout.sh` as the holdout (immutable, as `eval.sh`), `mode` with
+/// `slots` implementers.
+fn with_holdout(project: Project, mode: &str, slots: u32) -> Project {
+    project
         .spec_key(
             "measurement",
             "{command: ./eval.sh, timeout_seconds: 20, holdout: {command: ./holdout.sh}}",
@@ -23,9 +29,9 @@ fn project() -> Project {
             "scope",
             "{mutable: [src/], immutable: [eval.sh, holdout.sh]}",
         )
-        .spec_extra(
-            "execution: {mode: serial, max_concurrent: 1}\nstopping: {plateau_iterations: 100}\n",
-        )
+        .spec_extra(&format!(
+            "execution: {{mode: {mode}, max_concurrent: {slots}}}\nstopping: {{plateau_iterations: 100}}\n"
+        ))
 }
 
 #[test]
@@ -131,24 +137,13 @@ fn a_runner_up_is_confirmed_against_the_best_it_joins() {
             "#!/bin/sh\necho \"{{\\\"score\\\": $(( $(cat src/{a}) + $(cat src/{b}) )), \\\"ok\\\": {gate}}}\"\n"
         )
     };
-    let repo = Project::scored("joined")
+    let repo = with_holdout(Project::scored("joined"), "parallel", 2)
         .eval(&sum("a.txt", "b.txt", "1"))
         .file("holdout.sh", &sum("ha.txt", "hb.txt", "1"))
         .file("src/a.txt", "1\n")
         .file("src/b.txt", "1\n")
         .file("src/ha.txt", "1\n")
         .file("src/hb.txt", "1\n")
-        .spec_key(
-            "measurement",
-            "{command: ./eval.sh, timeout_seconds: 20, holdout: {command: ./holdout.sh}}",
-        )
-        .spec_key(
-            "scope",
-            "{mutable: [src/], immutable: [eval.sh, holdout.sh]}",
-        )
-        .spec_extra(
-            "execution: {mode: parallel, max_concurrent: 2}\nstopping: {plateau_iterations: 100}\n",
-        )
         .applies([
             ("generalize a", "echo 3 > src/a.txt && echo 3 > src/ha.txt"),
             ("overfit b", "echo 3 > src/b.txt"),

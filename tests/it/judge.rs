@@ -80,7 +80,12 @@ fn judge_reply(req: &fake_llm::Request) -> Reply {
 }
 
 fn sampled_ids(server: &FakeLlm, first_calls: usize) -> Vec<String> {
-    let mut ids: Vec<String> = server.requests()[..first_calls]
+    sampled_ids_in(server, 0..first_calls)
+}
+
+/// The ids of the items the calls in `calls` sent to the judge, sorted.
+fn sampled_ids_in(server: &FakeLlm, calls: std::ops::Range<usize>) -> Vec<String> {
+    let mut ids: Vec<String> = server.requests()[calls]
         .iter()
         .flat_map(|r| {
             r.prompt()
@@ -297,21 +302,7 @@ fn a_confirmation_seed_confirms_a_keep_on_another_judge_sample() {
     // Baseline and candidate (3 calls each), then both sides of the holdout.
     assert_eq!(server.requests().len(), 12);
     let selection = sampled_ids(&server, 2);
-    let requests = server.requests();
-    let confirmation: Vec<String> = {
-        let mut ids: Vec<String> = requests[9..11]
-            .iter()
-            .flat_map(|r| {
-                r.prompt()
-                    .split("\"id\":\"")
-                    .skip(1)
-                    .map(|s| s.split('"').next().unwrap().to_string())
-                    .collect::<Vec<_>>()
-            })
-            .collect();
-        ids.sort();
-        ids
-    };
+    let confirmation = sampled_ids_in(&server, 9..11);
     assert_ne!(
         selection, confirmation,
         "the confirmation draws another sample"

@@ -331,15 +331,21 @@ fn the_wrap_up_commits_the_report_on_the_branch_unless_told_not_to() {
     }
 }
 
-#[test]
-fn a_resumed_run_builds_on_the_measured_best_not_on_its_report() {
-    let repo = common::Project::scored("resumed")
+/// A serial run of `name` that stops after the first of two hypotheses
+/// (a keep, then a note that changes nothing).
+fn two_step_run(name: &str) -> common::TestRepo {
+    common::Project::scored(name)
         .spec_extra("execution: {mode: serial, max_concurrent: 1}\nstopping: {max_iterations: 1}\n")
         .applies([
             ("raise", "echo 12 > src/value.txt"),
             ("note", "echo n > src/note.txt"),
         ])
-        .build();
+        .build()
+}
+
+#[test]
+fn a_resumed_run_builds_on_the_measured_best_not_on_its_report() {
+    let repo = two_step_run("resumed");
     repo.run(&["optimize.yaml"]).expect_code(0);
     repo.run(&["optimize.yaml", "--max-iterations", "2"])
         .expect_code(0);
@@ -360,13 +366,7 @@ fn a_resumed_run_builds_on_the_measured_best_not_on_its_report() {
 
 #[test]
 fn a_resume_refuses_a_spec_that_makes_the_measurements_stale_and_takes_new_caps() {
-    let repo = common::Project::scored("changes")
-        .spec_extra("execution: {mode: serial, max_concurrent: 1}\nstopping: {max_iterations: 1}\n")
-        .applies([
-            ("raise", "echo 12 > src/value.txt"),
-            ("note", "echo n > src/note.txt"),
-        ])
-        .build();
+    let repo = two_step_run("changes");
     repo.run(&["optimize.yaml"]).expect_code(0);
     let spec = std::fs::read_to_string(repo.path().join("optimize.yaml")).unwrap();
     let log = common::log_yaml(repo.path(), "changes");
@@ -393,13 +393,7 @@ fn a_resume_refuses_a_spec_that_makes_the_measurements_stale_and_takes_new_caps(
 
 #[test]
 fn max_wall_hours_counts_from_the_start_and_no_resume_extends_it() {
-    let repo = common::Project::scored("wall")
-        .spec_extra("execution: {mode: serial, max_concurrent: 1}\nstopping: {max_iterations: 1}\n")
-        .applies([
-            ("raise", "echo 12 > src/value.txt"),
-            ("note", "echo n > src/note.txt"),
-        ])
-        .build();
+    let repo = two_step_run("wall");
     repo.run(&["optimize.yaml"]).expect_code(0);
     // The run started years ago.
     let path = repo.path().join(".optimize/wall/experiment-log.yaml");
