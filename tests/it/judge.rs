@@ -79,6 +79,16 @@ fn judge_reply(req: &fake_llm::Request) -> Reply {
     Reply::Text(format!("{{\"scores\": [{}]}}", scores.join(", ")))
 }
 
+/// The run of a judged project, with the judge's key in the environment.
+fn run_judged(repo: &TestRepo) -> Run {
+    Run::from(
+        repo.command(&["optimize.yaml"])
+            .env("JUDGE_TEST_KEY", "k-judge-123456")
+            .output()
+            .unwrap(),
+    )
+}
+
 fn sampled_ids(server: &FakeLlm, first_calls: usize) -> Vec<String> {
     sampled_ids_in(server, 0..first_calls)
 }
@@ -103,13 +113,7 @@ fn sampled_ids_in(server: &FakeLlm, calls: std::ops::Range<usize>) -> Vec<String
 fn a_judged_run_with_stratified_reproducible_sampling() {
     let server = FakeLlm::start(|r, _| judge_reply(r));
     let repo = project(&server.url, 42, 5.0);
-    Run::from(
-        repo.command(&["optimize.yaml"])
-            .env("JUDGE_TEST_KEY", "k-judge-123456")
-            .output()
-            .unwrap(),
-    )
-    .expect_code(0);
+    run_judged(&repo).expect_code(0);
     let log = log_yaml(repo.path(), "judged");
     assert_eq!(
         outcomes(&log)
@@ -167,14 +171,7 @@ fn a_judged_run_with_stratified_reproducible_sampling() {
     assert_eq!(a.iter().filter(|i| i.starts_with('x')).count(), 1);
     let again = FakeLlm::start(|r, _| judge_reply(r));
     let repo2 = project(&again.url, 42, 5.0);
-    Run::from(
-        repo2
-            .command(&["optimize.yaml"])
-            .env("JUDGE_TEST_KEY", "k")
-            .output()
-            .unwrap(),
-    )
-    .expect_code(0);
+    run_judged(&repo2).expect_code(0);
     assert_eq!(
         sampled_ids(&again, 3),
         a,
@@ -182,14 +179,7 @@ fn a_judged_run_with_stratified_reproducible_sampling() {
     );
     let other = FakeLlm::start(|r, _| judge_reply(r));
     let repo3 = project(&other.url, 7, 5.0);
-    Run::from(
-        repo3
-            .command(&["optimize.yaml"])
-            .env("JUDGE_TEST_KEY", "k")
-            .output()
-            .unwrap(),
-    )
-    .expect_code(0);
+    run_judged(&repo3).expect_code(0);
     assert_ne!(
         sampled_ids(&other, 3),
         a,
@@ -201,12 +191,7 @@ fn a_judged_run_with_stratified_reproducible_sampling() {
 fn the_cost_cap_stops_judging_and_the_run() {
     let server = FakeLlm::start(|r, _| judge_reply(r));
     let repo = project(&server.url, 42, 0.006);
-    let run = Run::from(
-        repo.command(&["optimize.yaml"])
-            .env("JUDGE_TEST_KEY", "k")
-            .output()
-            .unwrap(),
-    );
+    let run = run_judged(&repo);
     run.expect_code(0)
         .stdout_has("finished: the judge budget (judge.max_total_cost_usd) is spent");
     let log = log_yaml(repo.path(), "judged");
@@ -236,12 +221,7 @@ fn parallel_experiments_share_the_judge_budget() {
     );
     repo.write("optimize.yaml", &spec);
     repo.commit_all("parallel");
-    let run = Run::from(
-        repo.command(&["optimize.yaml"])
-            .env("JUDGE_TEST_KEY", "k")
-            .output()
-            .unwrap(),
-    );
+    let run = run_judged(&repo);
     run.expect_code(0)
         .stdout_has("finished: the judge budget (judge.max_total_cost_usd) is spent");
     let calls_after_baseline = server.requests().len() - 3;
@@ -274,13 +254,7 @@ fn a_confirmation_seed_confirms_a_keep_on_another_judge_sample() {
         "- description: Write better answers\n  apply: \"echo 4 > src/quality.txt\"\n",
     );
     repo.commit_all("confirm on another sample");
-    Run::from(
-        repo.command(&["optimize.yaml"])
-            .env("JUDGE_TEST_KEY", "k-judge-123456")
-            .output()
-            .unwrap(),
-    )
-    .expect_code(0);
+    run_judged(&repo).expect_code(0);
     let log = log_yaml(repo.path(), "judged");
     let entry = &log["experiments"][0];
     assert_eq!(
@@ -321,13 +295,7 @@ fn the_judges_feedback_is_kept_per_item_and_recurring_themes_reach_the_digest() 
         ))
     });
     let repo = project(&server.url, 42, 5.0);
-    Run::from(
-        repo.command(&["optimize.yaml"])
-            .env("JUDGE_TEST_KEY", "k-judge-123456")
-            .output()
-            .unwrap(),
-    )
-    .expect_code(0);
+    run_judged(&repo).expect_code(0);
     let log = log_yaml(repo.path(), "judged");
     let items = log["best"]["judge"]["items"].as_sequence().unwrap();
     assert!(
