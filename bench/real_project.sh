@@ -174,7 +174,8 @@ done
 # interleaved in a new order each round, 9 rounds: what is real before the
 # tool looks.
 printf 'by hand (median of 9 interleaved runs, seconds):\n'
-for name in pristine inline-list block-set docstring iter-alias import-order always-sort recompile; do
+trees=(pristine inline-list block-set docstring iter-alias import-order always-sort recompile)
+for name in "${trees[@]}"; do
     dir=$work/edit-$name
     [ "$name" = pristine ] && dir=$pristine
     [ -f "$dir/expected_digest" ] || cp "$pristine/expected_digest" "$dir/"
@@ -182,7 +183,7 @@ done
 declare -A samples
 for ((round = 1; round <= 9; round++)); do
     # A new order each round: a position within the round must not favour a change.
-    for name in $(printf '%s\n' pristine inline-list block-set docstring iter-alias import-order always-sort recompile | shuf); do
+    for name in $(printf '%s\n' "${trees[@]}" | shuf); do
         dir=$work/edit-$name
         [ "$name" = pristine ] && dir=$pristine
         s=$(cd "$dir" && "$python" bench.py | sed 's/.*"seconds": \([0-9.]*\).*/\1/')
@@ -190,7 +191,7 @@ for ((round = 1; round <= 9; round++)); do
     done
 done
 base=$(echo "${samples[pristine]}" | tr ' ' '\n' | sed '/^$/d' | sort -n | sed -n 5p)
-for name in pristine inline-list block-set docstring iter-alias import-order always-sort recompile; do
+for name in "${trees[@]}"; do
     m=$(echo "${samples[$name]}" | tr ' ' '\n' | sed '/^$/d' | sort -n | sed -n 5p)
     printf '  %-14s %s  (%+.1f%%)\n' "$name" "$m" "$(echo "($m - $base) / $base * 100" | bc -l)"
 done

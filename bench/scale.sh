@@ -35,7 +35,7 @@ measured() { awk '/^    measure_s:/ {s += $2} END {print s + 0}' "$1"; }
 # before the echo, `$3`: the score expression), src/, and optimize.yaml with
 # `$4` as its execution and `$5` as its stopping; hypotheses.yaml is written
 # by the caller before `commit`.
-scaffold() { # dir eval-prelude score execution stopping
+scaffold() { # dir eval-prelude score execution stopping [measurement-extras]
     mkdir -p "$1/src"
     git -C "$1" init -q -b main
     printf '#!/bin/sh\n%s\necho "{\\"score\\": %s, \\"ok\\": 1}"\n' "$2" "$3" > "$1/eval.sh"
@@ -46,7 +46,7 @@ description: scale
 metric:
   primary: {type: hard, name: score, direction: maximize}
   degenerate_gates: [{name: ok, check: "== 1"}]
-measurement: {command: ./eval.sh}
+measurement: {command: ./eval.sh${6:+, $6}}
 scope: {mutable: [src/], immutable: [eval.sh]}
 execution: $4
 stopping: $5
@@ -180,10 +180,9 @@ done
 # one second; each hypothesis touches its own file.
 make_parallel() { # dir n slots
     local dir=$1 n=$2 slots=$3
-    scaffold "$dir" "sleep 1" 1 "{mode: parallel, max_concurrent: $slots}" \
-        "{max_iterations: $n, plateau_iterations: $((n + 1))}"
     # A sleeping measurement shares no core: every slot may measure at once.
-    sed -i "s|^measurement: {command: ./eval.sh}|measurement: {command: ./eval.sh, max_concurrent: $slots}|" "$dir/optimize.yaml"
+    scaffold "$dir" "sleep 1" 1 "{mode: parallel, max_concurrent: $slots}" \
+        "{max_iterations: $n, plateau_iterations: $((n + 1))}" "max_concurrent: $slots"
     echo 0 > "$dir/src/base"
     for ((i = 1; i <= n; i++)); do
         printf -- '- description: idea %d\n  category: c%d\n  apply: "echo %d > src/f%d"\n' "$i" "$i" "$i" "$i"

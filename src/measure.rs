@@ -132,8 +132,8 @@ impl std::fmt::Display for MeasureFailure {
                 present,
             } => write!(
                 f,
-                "the measurement output lacks key{} {} (run {run}); it has: {}",
-                if missing.len() == 1 { "" } else { "s" },
+                "the measurement output lacks {} {} (run {run}); it has: {}",
+                crate::text::plural(missing.len() as u64, "key"),
                 missing
                     .iter()
                     .map(|k| format!("\"{k}\""))
@@ -365,10 +365,7 @@ impl Measured {
 
     /// One metric's value in each run that printed it, in run order.
     pub fn values_of(&self, key: &str) -> Vec<f64> {
-        self.samples
-            .iter()
-            .filter_map(|s| s.get(key).copied())
-            .collect()
+        values_of(&self.samples, key)
     }
 
     /// Adds the runs of `more`; the aggregate is taken again over all of them.
@@ -388,6 +385,11 @@ impl Measured {
     }
 }
 
+/// One metric's value in each sample that has it, in order.
+pub fn values_of(samples: &[Metrics], key: &str) -> Vec<f64> {
+    samples.iter().filter_map(|s| s.get(key).copied()).collect()
+}
+
 /// Every key present in all samples, aggregated.
 pub fn aggregate(samples: &[Metrics], how: crate::spec::Aggregation) -> Metrics {
     let Some(first) = samples.first() else {
@@ -396,7 +398,7 @@ pub fn aggregate(samples: &[Metrics], how: crate::spec::Aggregation) -> Metrics 
     first
         .keys()
         .filter_map(|k| {
-            let values: Vec<f64> = samples.iter().filter_map(|s| s.get(k).copied()).collect();
+            let values = values_of(samples, k);
             (values.len() == samples.len())
                 .then(|| (k.clone(), how.apply(&values).unwrap_or(f64::NAN)))
         })

@@ -121,10 +121,9 @@ pub fn run(repo_arg: Option<&Path>, args: &ValidateArgs) -> Result<(), CliError>
         .max(spec.measurement.stability.repeat_count)
         .max(2);
     crate::outln!(
-        "measuring the baseline at {} ({} run{}{}) ...",
+        "measuring the baseline at {} ({runs} {}{}) ...",
         &head.to_string()[..10],
-        runs,
-        if runs == 1 { "" } else { "s" },
+        crate::text::plural(u64::from(runs), "run"),
         if runs > 1 {
             format!(", {:?}", spec.measurement.stability.aggregation).to_lowercase()
         } else {
@@ -321,8 +320,8 @@ fn show_metrics_and_gates(
         .collect();
     if !failed.is_empty() {
         return Err(CliError::failure(format!(
-            "the baseline fails its own gate{}: {}; a run would stop here",
-            if failed.len() == 1 { "" } else { "s" },
+            "the baseline fails its own {}: {}; a run would stop here",
+            crate::text::plural(failed.len() as u64, "gate"),
             failed.join(", ")
         ))
         .hint("fix the project or the gate's check before starting a run"));
@@ -360,8 +359,8 @@ fn report_noise(loaded: &LoadedSpec, measured: &crate::measure::Measured) {
     );
     let detectable = noise.detectable(per_side, median);
     crate::outln!(
-        "  the configured protocol ({per_side} run{} a side) reliably detects changes of {} ({:.2}%) or more",
-        if per_side == 1 { "" } else { "s" },
+        "  the configured protocol ({per_side} {} a side) reliably detects changes of {} ({:.2}%) or more",
+        crate::text::plural(per_side as u64, "run"),
         fmt_num(detectable),
         detectable / noise.mean.abs().max(f64::MIN_POSITIVE) * 100.0
     );

@@ -68,7 +68,7 @@ pub enum RunError {
     Approvals(#[from] crate::approvals::ApprovalsError),
     #[error("{0}")]
     Baseline(#[source] BaselineError),
-    #[error("the baseline fails its own gate{}: {}; fix the project or the gate before starting a run", if .0.len() == 1 { "" } else { "s" }, .0.join(", "))]
+    #[error("the baseline fails its own {}: {}; fix the project or the gate before starting a run", crate::text::plural(.0.len() as u64, "gate"), .0.join(", "))]
     BaselineGates(Vec<String>),
     #[error(
         "the harness rewards a shortcut: \"{description}\" {reason}; make the measurement catch it (a gate that fails, or a metric it cannot game) before optimizing against it"

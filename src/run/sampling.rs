@@ -169,7 +169,7 @@ fn look_at(ctx: &Ctx, state: &mut [Open], history: &[f64], incumbent: &[Metrics]
     let reference: Vec<f64> = history
         .iter()
         .copied()
-        .chain(incumbent.iter().filter_map(|s| s.get(primary).copied()))
+        .chain(crate::measure::values_of(incumbent, primary))
         .collect();
     for s in state.iter_mut().filter(|s| s.end.is_none()) {
         let measured = s.measured.clone();

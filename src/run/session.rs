@@ -445,15 +445,15 @@ impl Loop {
                 .await;
             if !left.is_empty() {
                 self.ctx.events.emit(Event::warning(format!(
-                    "cancelled slurm job{} {} left queued by an earlier run",
-                    if left.len() == 1 { "" } else { "s" },
+                    "cancelled slurm {} {} left queued by an earlier run",
+                    crate::text::plural(left.len() as u64, "job"),
                     left.join(", ")
                 )));
             }
             if !kept.is_empty() {
                 self.ctx.events.emit(Event::warning(format!(
-                    "waiting for slurm job{} {} of an earlier run instead of measuring again",
-                    if kept.len() == 1 { "" } else { "s" },
+                    "waiting for slurm {} {} of an earlier run instead of measuring again",
+                    crate::text::plural(kept.len() as u64, "job"),
                     kept.join(", ")
                 )));
             }
