@@ -122,8 +122,16 @@ llm: {{base_url: "{}"}}
         "{agent}: {}\n--- the agent's stderr\n{stderr}",
         run.stderr
     );
-    let committed = repo.git(&["show", "--name-only", "--format=", "optimize/agent"]);
+    // The kept change itself (the branch head is the wrap-up's report on top).
+    let kept = log["experiments"][0]["commit"].as_str().unwrap();
+    let committed = repo.git(&["show", "--name-only", "--format=", kept]);
     assert_eq!(committed.trim(), "src/value.txt", "{agent} committed more");
+    let under_report = repo.git(&["rev-parse", "optimize/agent^"]);
+    assert_eq!(
+        under_report.trim(),
+        kept,
+        "the report sits on the kept change"
+    );
     Some(AgentRun {
         repo,
         server,

@@ -281,9 +281,11 @@ fn live_progress_on_a_terminal() {
         colored.contains(" implementing |") || colored.contains(" measuring |"),
         "the slots in use: {colored}"
     );
+    // The final best (66) stands while the last experiments run; the
+    // bests before it may last less than a redraw.
     assert!(
-        colored.contains("| best 72"),
-        "best so far in the status line"
+        colored.contains("| best 66"),
+        "best so far in the status line: {colored}"
     );
     assert!(
         colored.contains("\x1b[32mkept\x1b[0m"),
