@@ -13,6 +13,7 @@ use crate::spec::Judge;
 
 mod cache;
 
+use cache::ItemScore as Row;
 pub use cache::JudgeCache;
 
 pub const TEMPLATE: &str = include_str!("../prompts/judge.md");
@@ -50,13 +51,6 @@ pub struct JudgedItem {
     pub feedback: Option<String>,
     /// Scored earlier in the run: no call was made for it.
     pub cached: bool,
-}
-
-/// One item's scores and feedback, as a judge's reply gives them.
-#[derive(Debug, Clone, PartialEq)]
-struct Row {
-    scores: BTreeMap<String, f64>,
-    feedback: Option<String>,
 }
 
 /// A small deterministic generator (splitmix64), so a seed gives the same
@@ -247,13 +241,7 @@ pub async fn judge_tree(
         for item in group {
             let key = cache::key(rubric, &fields, item);
             match cache.get(&key) {
-                Some(hit) => {
-                    let row = Row {
-                        scores: hit.scores,
-                        feedback: hit.feedback,
-                    };
-                    scores.add(&mut sums, item, key, row, singleton, true);
-                }
+                Some(hit) => scores.add(&mut sums, item, key, hit, singleton, true),
                 None => misses.push((key, item.clone())),
             }
         }
@@ -269,13 +257,12 @@ pub async fn judge_tree(
                 budget,
             };
             let rows = judge_batch(call, prompt, &mut scores).await?;
-            cache.put(batch.iter().zip(&rows).map(|((key, _), row)| {
-                let cached = cache::Cached {
-                    scores: row.scores.clone(),
-                    feedback: row.feedback.clone(),
-                };
-                (key.clone(), cached)
-            }));
+            cache.put(
+                batch
+                    .iter()
+                    .zip(&rows)
+                    .map(|((key, _), row)| (key.clone(), row.clone())),
+            );
             for ((key, item), row) in batch.iter().zip(rows) {
                 scores.add(&mut sums, item, key.clone(), row, singleton, false);
             }

@@ -178,6 +178,24 @@ pub struct Checkpoint {
 }
 
 impl ExperimentLog {
+    /// The last wrap-up's report commit stops being the best: the best is
+    /// the measured commit under it again (for the next experiments, or the
+    /// next wrap-up's report).
+    pub fn set_report_aside(&mut self, repo: &crate::git::Repo) {
+        let Some(report) = self.run.report_commit.take() else {
+            return;
+        };
+        if self.best.commit.as_deref() != Some(report.as_str()) {
+            return;
+        }
+        let parent = crate::git::Repo::parse_oid(&report)
+            .and_then(|oid| repo.repo.find_commit(oid).ok())
+            .and_then(|c| c.parent_id(0).ok());
+        if let Some(parent) = parent {
+            self.best.commit = Some(parent.to_string());
+        }
+    }
+
     pub fn checkpoint(&self) -> Checkpoint {
         let from = self
             .experiments

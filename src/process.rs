@@ -398,6 +398,42 @@ async fn finish_capture(file: &mut tokio::fs::File, tail: &[u8], total: u64) -> 
 }
 
 /// The last few lines of some output, for error messages.
+/// How a command that had to exit 0 did not.
+#[derive(Debug)]
+pub enum Unsuccessful {
+    /// The run's cancellation stopped it.
+    Cancelled,
+    /// It could not be started.
+    Spawn(io::Error),
+    /// It ran and failed: "`command` exited with status 3; end of its
+    /// stderr: ...".
+    Failed(String),
+}
+
+/// Runs `inv` and requires it to exit 0 (a check or a preparation step, whose
+/// output matters only when it fails).
+pub async fn run_to_success(
+    inv: Invocation<'_>,
+    cancel: &Cancel,
+    on_spawn: &(dyn Fn(u32) + Sync),
+) -> Result<(), Unsuccessful> {
+    let command = inv.command.to_string();
+    let finished = run(inv, cancel, on_spawn)
+        .await
+        .map_err(Unsuccessful::Spawn)?;
+    match finished.exit {
+        Exit::Cancelled => Err(Unsuccessful::Cancelled),
+        e if e.success() => Ok(()),
+        e => Err(Unsuccessful::Failed(format!(
+            "`{command}` {e}{}",
+            match tail_lines(&finished.stderr_tail, 5) {
+                t if t.is_empty() => String::new(),
+                t => format!("; end of its stderr:\n{t}"),
+            }
+        ))),
+    }
+}
+
 pub fn tail_lines(bytes: &[u8], lines: usize) -> String {
     let text = String::from_utf8_lossy(bytes);
     let all: Vec<&str> = text.trim_end().lines().collect();

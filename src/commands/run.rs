@@ -99,7 +99,7 @@ fn print_wrap_up(
         );
     }
     crate::outln!("log: {}", display_path(&ws.state.log_path()));
-    match crate::report::write(
+    let written = match crate::report::write(
         &finish.log,
         &loaded.spec,
         spec_file,
@@ -112,15 +112,16 @@ fn print_wrap_up(
                 display_path(&w.report),
                 display_path(&w.chart)
             );
-            let branch = names::opt_branch(&loaded.spec.name);
-            crate::outln!("branch: {branch} (git log {branch} to review; merge it when happy)");
-            return Some(w);
+            Some(w)
         }
-        Err(e) => eprintln!("warning: could not write the report: {e}"),
-    }
+        Err(e) => {
+            eprintln!("warning: could not write the report: {e}");
+            None
+        }
+    };
     let branch = names::opt_branch(&loaded.spec.name);
     crate::outln!("branch: {branch} (git log {branch} to review; merge it when happy)");
-    None
+    written
 }
 
 /// `wrapup.commit_report`: the report committed on the branch, on top of the
@@ -132,15 +133,8 @@ fn commit_report(
     log: &mut crate::log::ExperimentLog,
     w: &crate::report::Written,
 ) {
-    if let Some(previous) = log.run.report_commit.take()
-        && log.best.commit.as_deref() == Some(previous.as_str())
-    {
-        // An earlier wrap-up's report: this one goes on the measured best.
-        log.best.commit = crate::git::Repo::parse_oid(&previous)
-            .and_then(|oid| ws.repo.repo.find_commit(oid).ok())
-            .and_then(|c| c.parent_id(0).ok())
-            .map(|p| p.to_string());
-    }
+    // An earlier wrap-up's report: this one goes on the measured best.
+    log.set_report_aside(&ws.repo);
     match crate::report::commit_on_branch(&ws.repo, log, &loaded.spec, w) {
         Ok(commit) => {
             log.best.commit = Some(commit.to_string());

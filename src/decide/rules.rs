@@ -100,11 +100,13 @@ impl Decision {
     }
 
     pub fn comparison(&self, name: &str) -> Option<&Comparison> {
-        self.comparisons
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, c)| c)
+        by_name(&self.comparisons, name)
     }
+}
+
+/// The comparison of objective `name` in a list of them.
+fn by_name<'a>(comparisons: &'a [(String, Comparison)], name: &str) -> Option<&'a Comparison> {
+    comparisons.iter().find(|(n, _)| n == name).map(|(_, c)| c)
 }
 
 /// JavaScript prints integral numbers without a fraction, and NaN as null.

@@ -61,6 +61,16 @@ pub fn snapshot(spec: &Spec, metrics: &Metrics, samples: &Samples, extras: Extra
     snap
 }
 
+/// A measurement as a snapshot: its aggregates, its samples and how many
+/// runs it took.
+pub fn of_measured(spec: &Spec, m: &crate::measure::Measured) -> Value {
+    let extras = Extras {
+        sample_count: Some(m.samples.len() as u64),
+        ..Extras::default()
+    };
+    snapshot(spec, &m.metrics, &by_metric(&m.samples), extras)
+}
+
 fn bundle(aggregate: f64, samples: Option<&Vec<f64>>) -> Value {
     match samples {
         Some(s) if !s.is_empty() => json!({"aggregate": aggregate, "samples": s}),

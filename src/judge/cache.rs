@@ -11,9 +11,10 @@ use std::sync::Mutex;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-/// One judged item's result.
+/// One judged item's result: what a judge's reply gives for it, and what
+/// the cache keeps.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Cached {
+pub struct ItemScore {
     pub scores: BTreeMap<String, f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub feedback: Option<String>,
@@ -22,7 +23,7 @@ pub struct Cached {
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct File {
     #[serde(default)]
-    items: BTreeMap<String, Cached>,
+    items: BTreeMap<String, ItemScore>,
 }
 
 /// The run's cache, shared by every experiment.
@@ -49,13 +50,13 @@ impl JudgeCache {
         }
     }
 
-    pub fn get(&self, key: &str) -> Option<Cached> {
+    pub fn get(&self, key: &str) -> Option<ItemScore> {
         self.lock().items.get(key).cloned()
     }
 
     /// Adds results and writes the file (atomically; a failed write only
     /// costs calls later).
-    pub fn put(&self, results: impl IntoIterator<Item = (String, Cached)>) {
+    pub fn put(&self, results: impl IntoIterator<Item = (String, ItemScore)>) {
         let mut file = self.lock();
         file.items.extend(results);
         let Some(path) = &self.path else { return };

@@ -14,6 +14,19 @@ pub enum HoldoutVerdict {
     Error,
 }
 
+impl HoldoutVerdict {
+    /// Its name in the log (and in decide.mjs's record).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HoldoutVerdict::Keep => "keep",
+            HoldoutVerdict::Revert => "revert",
+            HoldoutVerdict::Inconclusive => "inconclusive",
+            HoldoutVerdict::Degenerate => "degenerate",
+            HoldoutVerdict::Error => "error",
+        }
+    }
+}
+
 /// The held-out pair measured for a would-be keep and what it decided.
 /// Read by the decision and the report only: never by a prompt, the digest
 /// or the learnings.

@@ -4,7 +4,7 @@
 use std::fmt::Write;
 
 use crate::decide::rules::Rules;
-use crate::log::{ExperimentLog, HoldoutRecord, HoldoutVerdict};
+use crate::log::{ExperimentLog, HoldoutRecord};
 use crate::spec::Spec;
 use crate::text::fmt_num;
 
@@ -71,17 +71,7 @@ fn values(rules: &Rules, h: &HoldoutRecord) -> String {
 fn verdict(h: &HoldoutRecord) -> String {
     match (h.agrees, &h.reason) {
         (true, _) => "confirmed".into(),
-        (false, Some(reason)) => format!("{}: {reason}", name(h.decision)),
-        (false, None) => name(h.decision).into(),
-    }
-}
-
-fn name(v: HoldoutVerdict) -> &'static str {
-    match v {
-        HoldoutVerdict::Keep => "keep",
-        HoldoutVerdict::Revert => "revert",
-        HoldoutVerdict::Inconclusive => "inconclusive",
-        HoldoutVerdict::Degenerate => "degenerate",
-        HoldoutVerdict::Error => "error",
+        (false, Some(reason)) => format!("{}: {reason}", h.decision.as_str()),
+        (false, None) => h.decision.as_str().into(),
     }
 }

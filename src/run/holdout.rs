@@ -15,7 +15,7 @@ use super::context::Ctx;
 use super::experiment::pooled_worktree;
 use super::protocol::Failure;
 use crate::decide::rules::{Decision, confirm_on_holdout};
-use crate::decide::snapshot::{Extras, by_metric, snapshot};
+use crate::decide::snapshot::of_measured;
 use crate::events::{Event, Stage};
 use crate::log::{HoldoutRecord, HoldoutVerdict};
 use crate::measure::{self, Measured};
@@ -72,8 +72,8 @@ pub async fn confirm(
         judge(ctx, s, &out_root.join(s.name)).await?;
     }
     let [reference_side, candidate_side] = &sides;
-    let baseline = side_snapshot(&ctx.spec, &reference_side.measured);
-    let held_out = side_snapshot(&ctx.spec, &candidate_side.measured);
+    let baseline = of_measured(&ctx.spec, &reference_side.measured);
+    let held_out = of_measured(&ctx.spec, &candidate_side.measured);
     let pair = serde_json::json!({"baseline": baseline, "candidate": held_out});
     let decision = confirm_on_holdout(&ctx.rules, selected, Some(&pair));
     let check = decision.holdout.clone();
@@ -193,14 +193,6 @@ async fn judge(ctx: &Ctx, side: &mut Side, out_dir: &Path) -> Result<(), Failure
         ctx.apply_scores(&mut side.measured.metrics, &scores);
     }
     Ok(())
-}
-
-fn side_snapshot(spec: &Spec, m: &Measured) -> serde_json::Value {
-    let extras = Extras {
-        sample_count: Some(m.samples.len() as u64),
-        ..Extras::default()
-    };
-    snapshot(spec, &m.metrics, &by_metric(&m.samples), extras)
 }
 
 fn to_yaml(v: &serde_json::Value) -> serde_yaml::Value {

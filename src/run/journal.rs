@@ -108,30 +108,12 @@ impl Loop {
         Some(jobs)
     }
 
-    /// The last wrap-up's report commit stops being the best: experiments
-    /// build on the measured commit under it (the next wrap-up commits a new
-    /// report).
-    fn set_report_aside(&mut self, repo: &Repo) {
-        let Some(report) = self.log.run.report_commit.take() else {
-            return;
-        };
-        if self.log.best.commit.as_deref() != Some(report.as_str()) {
-            return;
-        }
-        let parent = Repo::parse_oid(&report)
-            .and_then(|oid| repo.repo.find_commit(oid).ok())
-            .and_then(|c| c.parent_id(0).ok());
-        if let Some(parent) = parent {
-            self.log.best.commit = Some(parent.to_string());
-        }
-    }
-
     /// Makes the branch agree with `best`, removes stray worktrees, and
     /// deletes the branches of work that never reached the log.
     /// `keep`: labels whose worktree and branch a job of the killed run is
     /// still measuring (adopted on Slurm).
     pub(super) fn reconcile(&mut self, repo: &Repo, keep: &[String]) -> Result<(), RunError> {
-        self.set_report_aside(repo);
+        self.log.set_report_aside(repo);
         let name = &self.ctx.spec.name;
         let branch = names::opt_branch(name);
         // A run killed while writing one of its branches leaves the ref's

@@ -16,7 +16,7 @@ use crate::decide::{self, GateResult};
 use crate::events::{Event, Stage};
 use crate::judge::{JudgeError, Scores};
 use crate::measure::{self, MeasureFailure, Measured};
-use crate::process::{Exit, Invocation};
+use crate::process::{Invocation, Unsuccessful};
 use crate::runner::Progress;
 use crate::spec::{MetricType, StabilityMode};
 
@@ -242,18 +242,14 @@ async fn smoke(ctx: &Ctx, site: &Site<'_>, command: &str) -> Result<(), Failure>
     std::fs::create_dir_all(site.out_dir)
         .map_err(|e| Failure::Error(format!("create {}: {e}", site.out_dir.display())))?;
     let on_spawn = ctx.group_recorder();
-    let finished = crate::process::run(inv, &ctx.cancel, &on_spawn)
-        .await
-        .map_err(|e| Failure::Error(format!("cannot run the smoke check: {e}")))?;
-    match finished.exit {
-        Exit::Cancelled => Err(Failure::Interrupted),
-        e if e.success() => Ok(()),
-        e => Err(Failure::SmokeFailed(format!(
-            "the smoke check `{command}` {e}{}",
-            match crate::process::tail_lines(&finished.stderr_tail, 5) {
-                t if t.is_empty() => String::new(),
-                t => format!("; end of its stderr:\n{t}"),
-            }
-        ))),
+    match crate::process::run_to_success(inv, &ctx.cancel, &on_spawn).await {
+        Ok(()) => Ok(()),
+        Err(Unsuccessful::Cancelled) => Err(Failure::Interrupted),
+        Err(Unsuccessful::Spawn(e)) => {
+            Err(Failure::Error(format!("cannot run the smoke check: {e}")))
+        }
+        Err(Unsuccessful::Failed(why)) => {
+            Err(Failure::SmokeFailed(format!("the smoke check {why}")))
+        }
     }
 }

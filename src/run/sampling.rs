@@ -306,15 +306,7 @@ pub fn verdict(
     use crate::run::experiment::Verdict;
     let sampled = |measured: Measured, look: Option<StatVerdict>| {
         let gates = decide::evaluate_gates(&ctx.spec.metric.degenerate_gates, &measured.metrics);
-        let snap = snapshot::snapshot(
-            &ctx.spec,
-            &measured.metrics,
-            &snapshot::by_metric(&measured.samples),
-            snapshot::Extras {
-                sample_count: Some(measured.samples.len() as u64),
-                ..Default::default()
-            },
-        );
+        let snap = snapshot::of_measured(&ctx.spec, &measured);
         let decision = decide::rules::decide_with(&ctx.rules, incumbent, &snap);
         let decision = match look {
             Some(look) => stats::with_statistics(decision, &ctx.spec.metric.primary.name, look),

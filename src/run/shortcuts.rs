@@ -13,10 +13,10 @@ use std::time::Duration;
 use super::baseline::{BaselineError, BaselineMeasurement, BaselineSite, measure_with};
 use super::context::{Ctx, group_recorder};
 use crate::decide::rules::{ObjectiveVerdict, Rules, decide_with};
-use crate::decide::snapshot::{Extras, by_metric, snapshot};
+use crate::decide::snapshot::of_measured;
 use crate::events::Event;
 use crate::log::{HarnessCheck, ShortcutResult};
-use crate::process::{Exit, Invocation};
+use crate::process::{Invocation, Unsuccessful};
 use crate::spec::{Shortcut, Spec};
 use crate::text::{fmt_num, one_line};
 use crate::worktree::Worktree;
@@ -91,19 +91,11 @@ fn verdict(
     let (caught, reason) = match measured.failed_gates() {
         failed if !failed.is_empty() => (true, format!("gate {} fails", failed.join(", "))),
         _ => {
-            let snap = |m: &BaselineMeasurement| {
-                let extras = Extras {
-                    sample_count: Some(m.measured.samples.len() as u64),
-                    ..Extras::default()
-                };
-                snapshot(
-                    spec,
-                    &m.measured.metrics,
-                    &by_metric(&m.measured.samples),
-                    extras,
-                )
-            };
-            let d = decide_with(rules, &snap(baseline), &snap(measured));
+            let d = decide_with(
+                rules,
+                &of_measured(spec, &baseline.measured),
+                &of_measured(spec, &measured.measured),
+            );
             let verdict = d.comparison(primary).map(|c| c.verdict);
             let base = baseline.measured.metrics.get(primary).copied();
             let scores = format!(
@@ -164,18 +156,10 @@ pub(super) async fn apply(
         ),
     };
     let on_spawn = group_recorder(site.state);
-    let finished = crate::process::run(inv, site.cancel, &on_spawn)
-        .await
-        .map_err(|e| refused(format!("cannot run `{command}`: {e}")))?;
-    match finished.exit {
-        Exit::Cancelled => Err(BaselineError::Interrupted),
-        e if e.success() => Ok(()),
-        e => Err(refused(format!(
-            "`{command}` {e}{}",
-            match crate::process::tail_lines(&finished.stderr_tail, 5) {
-                t if t.is_empty() => String::new(),
-                t => format!("; end of its stderr:\n{t}"),
-            }
-        ))),
+    match crate::process::run_to_success(inv, site.cancel, &on_spawn).await {
+        Ok(()) => Ok(()),
+        Err(Unsuccessful::Cancelled) => Err(BaselineError::Interrupted),
+        Err(Unsuccessful::Spawn(e)) => Err(refused(format!("cannot run `{command}`: {e}"))),
+        Err(Unsuccessful::Failed(why)) => Err(refused(why)),
     }
 }

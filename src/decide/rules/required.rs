@@ -20,10 +20,7 @@ pub(super) struct Compared {
 
 impl Compared {
     pub fn comparison(&self, name: &str) -> Option<&Comparison> {
-        self.comparisons
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, c)| c)
+        by_name(&self.comparisons, name)
     }
 
     fn record(&mut self, name: &str, result: Comparison) {
