@@ -32,9 +32,16 @@ pub enum Kind {
 }
 
 /// The rules for a `kind` command run in `tree`, as the spec asks and the
-/// kernel allows (`None`: it runs unsandboxed). `tmp` becomes its private
-/// temporary directory.
-pub fn rules_for(spec: &Spec, kind: Kind, tree: &Path, tmp: &Path) -> Option<Rules> {
+/// kernel allows (`None`: it runs unsandboxed). The state dir's temporary
+/// directory for `label` becomes its private `TMPDIR`.
+pub fn rules_for(
+    spec: &Spec,
+    kind: Kind,
+    tree: &Path,
+    state: &crate::state::StateDir,
+    label: &str,
+) -> Option<Rules> {
+    let tmp = &state.tmp_dir(label);
     let settings = &spec.sandbox;
     let mode = match kind {
         Kind::Implementer => settings.implementer,

@@ -176,7 +176,8 @@ fn try_one(
         spec,
         crate::sandbox::Kind::Implementer,
         &wt.path,
-        &ws.state.tmp_dir("plan"),
+        &ws.state,
+        "plan",
     );
     let site = crate::implement::Site {
         tree: &wt.path,

@@ -143,7 +143,8 @@ async fn measure_in(
             spec,
             crate::sandbox::Kind::Measurement,
             &wt.path,
-            &site.state.tmp_dir(&site.label),
+            site.state,
+            &site.label,
         ),
         harness: Some(&harness),
     };

@@ -439,7 +439,8 @@ async fn check_criteria(ctx: &Arc<Ctx>, p: &mut Prepared, wt: &Worktree) {
             &ctx.spec,
             crate::sandbox::Kind::Measurement,
             &wt.path,
-            &ctx.state.tmp_dir(&label),
+            &ctx.state,
+            &label,
         ),
     };
     let results = crate::criteria::evaluate(criteria, &site).await;

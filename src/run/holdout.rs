@@ -138,7 +138,6 @@ async fn measure_once(
 ) -> Result<Measured, Failure> {
     let on_spawn = ctx.group_recorder();
     let label = format!("holdout-{}-{}", side.name, &side.commit.to_string()[..12]);
-    let tmp = ctx.state.tmp_dir(&label);
     let req = measure::Request {
         spec,
         tree: &side.tree,
@@ -154,7 +153,8 @@ async fn measure_once(
             &ctx.spec,
             crate::sandbox::Kind::Measurement,
             &side.tree,
-            &tmp,
+            &ctx.state,
+            &label,
         ),
         harness: ctx.harness.get(),
     };

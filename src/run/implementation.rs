@@ -134,7 +134,8 @@ async fn implement(
             spec,
             crate::sandbox::Kind::Implementer,
             &wt.path,
-            &ctx.state.tmp_dir(&names::exp_label(job.iteration)),
+            &ctx.state,
+            &names::exp_label(job.iteration),
         ),
         state_dir: &ctx.state.dir,
     };

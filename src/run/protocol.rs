@@ -38,12 +38,12 @@ pub struct Site<'a> {
 impl Site<'_> {
     /// The measurement sandbox for this tree, if the spec asks for one.
     fn sandbox(&self, ctx: &Ctx) -> Option<crate::sandbox::Rules> {
-        let tmp = ctx.state.tmp_dir(&self.label);
         crate::sandbox::rules_for(
             &ctx.spec,
             crate::sandbox::Kind::Measurement,
             self.tree,
-            &tmp,
+            &ctx.state,
+            &self.label,
         )
     }
 }

@@ -254,7 +254,8 @@ async fn measure_once(ctx: Arc<Ctx>, arm: Arm, run: u32) -> Result<Measured, Mea
             &ctx.spec,
             crate::sandbox::Kind::Measurement,
             &arm.tree,
-            &ctx.state.tmp_dir(&arm.label),
+            &ctx.state,
+            &arm.label,
         ),
     };
     let m = measure::measure(req, &ctx.cancel).await?;

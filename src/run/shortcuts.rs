@@ -152,7 +152,8 @@ pub(super) async fn apply(
             spec,
             crate::sandbox::Kind::Implementer,
             &wt.path,
-            &site.state.tmp_dir(&site.label),
+            site.state,
+            &site.label,
         ),
     };
     let on_spawn = group_recorder(site.state);
