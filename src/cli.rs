@@ -58,8 +58,15 @@ pub enum Command {
     #[command(after_help = "Example:\n  optimize deny spec.yaml left-pad")]
     Deny(DenyArgs),
     /// Write report.md and progress.svg for a run and print their paths
-    #[command(after_help = "Example:\n  optimize report spec.yaml")]
-    Report(SpecArg),
+    #[command(
+        after_help = "Examples:\n  optimize report spec.yaml\n  optimize report spec.yaml --html   # also report.html, the dashboard's views in one file"
+    )]
+    Report(ReportArgs),
+    /// The live dashboard over every run of the repository, in a browser
+    #[command(
+        after_help = "Binds 127.0.0.1 by default. Any other address needs the token printed at start in the URL.\n\nExamples:\n  optimize serve\n  optimize serve --port 9000 --open\n  optimize serve --bind 0.0.0.0   # reachable from other machines, with the token"
+    )]
+    Serve(ServeArgs),
     /// Check a spec and measure the baseline once; changes nothing
     #[command(
         after_help = "Examples:\n  optimize validate spec.yaml\n  optimize validate --no-measure spec.yaml"
@@ -198,6 +205,29 @@ pub struct SearchArgs {
     pub text: Vec<String>,
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// Path to the spec file
+    pub spec: PathBuf,
+    /// Also write report.html: the dashboard's run and experiment views in
+    /// one self-contained file (no server, no network)
+    #[arg(long)]
+    pub html: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// The port to listen on (0: any free port)
+    #[arg(long, default_value_t = 8321)]
+    pub port: u16,
+    /// The address to listen on; any but a loopback address needs the token
+    #[arg(long, default_value = "127.0.0.1")]
+    pub bind: std::net::IpAddr,
+    /// Open the dashboard in the default browser
+    #[arg(long)]
+    pub open: bool,
 }
 
 #[derive(Debug, Args)]

@@ -317,7 +317,9 @@ impl Sink for TracingSink {
     }
 }
 
-/// `events.jsonl`: one JSON object a line, for dashboards and `tail -f | jq`.
+/// `events.jsonl`: one JSON object a line (`time`, `event`, the event's
+/// fields and `text`, the line the terminal shows), for dashboards and
+/// `tail -f | jq`.
 pub struct JsonLines {
     file: Mutex<File>,
 }
@@ -336,7 +338,13 @@ impl JsonLines {
 
 impl Sink for JsonLines {
     fn accept(&self, e: &Stamped) {
-        let Ok(mut line) = serde_json::to_string(e) else {
+        // The line as the terminal shows it rides along, so a page never
+        // needs a second copy of `describe`.
+        let Ok(serde_json::Value::Object(mut fields)) = serde_json::to_value(e) else {
+            return;
+        };
+        fields.insert("text".into(), e.event.describe().into());
+        let Ok(mut line) = serde_json::to_string(&fields) else {
             return;
         };
         line.push('\n');

@@ -1,9 +1,11 @@
-//! Live progress on a terminal: the event lines scroll, and one status line
-//! at the bottom shows the batch, each experiment's stage with its elapsed
-//! time, and the best so far, redrawn every second.
+//! Live progress: the status line (the batch, each experiment's stage with
+//! its elapsed time, the slots in use, the best so far), redrawn every
+//! second at the bottom of a terminal, under the scrolling event lines, and
+//! kept in `status-line.txt` for `optimize serve` to show the same line.
 
 use std::collections::BTreeMap;
 use std::io::Write;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -11,12 +13,52 @@ use crate::events::{Event, Sink, Stamped, clock_of};
 use crate::log::Outcome;
 use crate::text::fmt_num;
 
+/// What the status line is drawn from, fed by the events.
 #[derive(Default)]
 struct State {
     batch: Option<u64>,
     running: BTreeMap<u64, (crate::events::Stage, Instant)>,
     best: Option<f64>,
     done: bool,
+}
+
+impl State {
+    fn accept(&mut self, event: &Event) {
+        match event {
+            Event::BatchStarted { batch, .. } => self.batch = Some(*batch),
+            Event::StageChanged { iteration, stage } => {
+                self.running
+                    .insert(*iteration, (stage.clone(), Instant::now()));
+            }
+            Event::ExperimentMeasured { iteration, .. }
+            | Event::ExperimentFinished { iteration, .. } => {
+                self.running.remove(iteration);
+            }
+            Event::BaselineMeasured { value, .. } => self.best = *value,
+            Event::NewBest { value, .. } => self.best = Some(*value),
+            Event::RunStopped { .. } | Event::RunFailed { .. } | Event::ExitingNow => {
+                self.done = true
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Redraws the line every second with `draw` until the run is done.
+fn tick(state: &Arc<Mutex<State>>, draw: impl Fn(&State) + Send + 'static) {
+    let ticker = Arc::downgrade(state);
+    std::thread::spawn(move || {
+        while let Some(state) = ticker.upgrade() {
+            if let Ok(s) = state.lock() {
+                draw(&s);
+                if s.done {
+                    break;
+                }
+            }
+            drop(state);
+            std::thread::sleep(Duration::from_secs(1));
+        }
+    });
 }
 
 pub struct TtyReporter {
@@ -28,17 +70,9 @@ impl TtyReporter {
     /// Colours unless NO_COLOR is set (https://no-color.org).
     pub fn new() -> TtyReporter {
         let state = Arc::new(Mutex::new(State::default()));
-        let ticker = Arc::downgrade(&state);
-        std::thread::spawn(move || {
-            while let Some(state) = ticker.upgrade() {
-                if let Ok(s) = state.lock() {
-                    if s.done {
-                        break;
-                    }
-                    draw_status(&s);
-                }
-                drop(state);
-                std::thread::sleep(Duration::from_secs(1));
+        tick(&state, |s| {
+            if !s.done {
+                draw_status(s)
             }
         });
         TtyReporter {
@@ -79,7 +113,7 @@ fn terminal_width() -> usize {
     100
 }
 
-fn status_line(s: &State) -> String {
+fn status_line(s: &State, width: usize) -> String {
     let mut parts = Vec::new();
     if let Some(b) = s.batch {
         parts.push(format!("batch {b}"));
@@ -97,9 +131,7 @@ fn status_line(s: &State) -> String {
         parts.push(format!("best {}", fmt_num(best)));
     }
     let line = parts.join(" | ");
-    line.chars()
-        .take(terminal_width().saturating_sub(1))
-        .collect()
+    line.chars().take(width).collect()
 }
 
 /// The slots in use now: how many experiments implement, measure and wait
@@ -131,9 +163,13 @@ fn occupied(s: &State) -> Option<String> {
     (!parts.is_empty()).then(|| parts.join(", "))
 }
 
+fn terminal_line(s: &State) -> String {
+    status_line(s, terminal_width().saturating_sub(1))
+}
+
 fn draw_status(s: &State) {
     let mut err = std::io::stderr().lock();
-    let _ = write!(err, "\r\x1b[2K{}", status_line(s));
+    let _ = write!(err, "\r\x1b[2K{}", terminal_line(s));
     let _ = err.flush();
 }
 
@@ -142,26 +178,51 @@ impl Sink for TtyReporter {
         let event = &stamped.event;
         let text = event.describe_with(&|o| self.paint(o));
         let Ok(mut s) = self.state.lock() else { return };
-        match event {
-            Event::BatchStarted { batch, .. } => s.batch = Some(*batch),
-            Event::StageChanged { iteration, stage } => {
-                s.running
-                    .insert(*iteration, (stage.clone(), Instant::now()));
-            }
-            Event::ExperimentMeasured { iteration, .. }
-            | Event::ExperimentFinished { iteration, .. } => {
-                s.running.remove(iteration);
-            }
-            Event::BaselineMeasured { value, .. } => s.best = *value,
-            Event::NewBest { value, .. } => s.best = Some(*value),
-            Event::RunStopped { .. } | Event::RunFailed { .. } | Event::ExitingNow => s.done = true,
-            _ => {}
-        }
+        s.accept(event);
         let mut err = std::io::stderr().lock();
         let _ = writeln!(err, "\r\x1b[2K[{}] {text}", clock_of(&stamped.time));
         if !s.done {
-            let _ = write!(err, "{}", status_line(&s));
+            let _ = write!(err, "{}", terminal_line(&s));
         }
         let _ = err.flush();
+    }
+}
+
+/// The status line in a file of the state dir, rewritten every second
+/// while it changes: what `optimize serve` shows as the terminal would.
+pub struct StatusFile {
+    state: Arc<Mutex<State>>,
+}
+
+/// Wide enough for every slot of a large run; the page wraps it.
+const FILE_WIDTH: usize = 2000;
+
+impl StatusFile {
+    pub fn at(path: PathBuf) -> StatusFile {
+        let state = Arc::new(Mutex::new(State::default()));
+        let last = Mutex::new(String::new());
+        tick(&state, move |s| {
+            let line = if s.done {
+                String::new()
+            } else {
+                status_line(s, FILE_WIDTH)
+            };
+            let mut last = last.lock().unwrap_or_else(|p| p.into_inner());
+            if *last != line {
+                // A glance for a page, not a record: a lost write only means
+                // a stale line until the next second.
+                let _ = crate::fsutil::write_atomic(&path, line.as_bytes());
+                *last = line;
+            }
+        });
+        StatusFile { state }
+    }
+}
+
+impl Sink for StatusFile {
+    fn accept(&self, stamped: &Stamped) {
+        if let Ok(mut s) = self.state.lock() {
+            s.accept(&stamped.event);
+        }
     }
 }

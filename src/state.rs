@@ -113,12 +113,20 @@ impl StateDir {
     pub fn report_path(&self) -> PathBuf {
         self.dir.join("report.md")
     }
+    /// `optimize report --html`: the dashboard's views in one file.
+    pub fn html_report_path(&self) -> PathBuf {
+        self.dir.join("report.html")
+    }
     pub fn chart_path(&self) -> PathBuf {
         self.dir.join("progress.svg")
     }
     /// The run's Slurm jobs as they stand (`execution.runner: slurm`).
     pub fn slurm_jobs_path(&self) -> PathBuf {
         self.dir.join("slurm-jobs.yaml")
+    }
+    /// The live status line of a running run, as its terminal shows it.
+    pub fn status_line_path(&self) -> PathBuf {
+        self.dir.join("status-line.txt")
     }
     /// Every event of the run, one JSON object a line.
     pub fn events_path(&self) -> PathBuf {

@@ -9,6 +9,7 @@ use crate::commands::Workspace;
 use crate::error::CliError;
 use crate::log::ExperimentLog;
 use crate::spec::LoadedSpec;
+use crate::state::StateDir;
 use crate::wrapup::waiting_on_dependencies;
 
 pub fn approve(repo_arg: Option<&Path>, args: &ApproveArgs) -> Result<(), CliError> {
@@ -38,18 +39,57 @@ fn decide(
 ) -> Result<(), CliError> {
     let loaded = LoadedSpec::parse_file(spec_file)?;
     let ws = Workspace::open(repo_arg, &loaded)?;
-    let _lock = ws.state.lock()?;
-    let log_path = ws.state.log_path();
-    let mut log = ws
-        .owned_log(&loaded, "nothing waits for approval")
-        .map_err(|e| e.hint(format!("dependencies allowed from the start go in the spec's dependencies.approved; start with: optimize {}", spec_file.display())))?;
+    let Some(decision) = record(&ws.state, &loaded, spec_file, deps, approve)? else {
+        crate::outln!("no hypothesis is waiting on a dependency; nothing to approve");
+        return Ok(());
+    };
+    for dep in &decision.not_waiting {
+        eprintln!(
+            "note: no hypothesis is waiting on {dep}; the decision is recorded for later experiments"
+        );
+    }
+    print_applied(&decision.deps, approve, &decision.applied, &decision.next);
+    Ok(())
+}
+
+/// What approving or denying did: the same record whether it came from
+/// the command line or from `optimize serve`'s page.
+pub(super) struct Decision {
+    pub deps: Vec<String>,
+    /// The dependencies no hypothesis waits on (recorded for later ones).
+    pub not_waiting: Vec<String>,
+    pub applied: Applied,
+    /// The command that measures what became runnable.
+    pub next: String,
+}
+
+/// Records approvals (or denials) of `deps` in the run's `approvals.yaml`
+/// and applies them to its log, under the run lock; `None` when no
+/// dependency was named.
+pub(super) fn record(
+    state: &StateDir,
+    loaded: &LoadedSpec,
+    spec_file: &Path,
+    deps: impl FnOnce(&ExperimentLog) -> Vec<String>,
+    approve: bool,
+) -> Result<Option<Decision>, CliError> {
+    let _lock = state.lock()?;
+    let log_path = state.log_path();
+    if !log_path.exists() {
+        return Err(CliError::failure(format!(
+            "\"{}\" has no run yet, so nothing waits for approval",
+            loaded.spec.name
+        ))
+        .hint(format!("dependencies allowed from the start go in the spec's dependencies.approved; start with: optimize {}", spec_file.display())));
+    }
+    let mut log = ExperimentLog::load_owned(&log_path)?;
     let waiting = waiting_on_dependencies(&log);
     let deps = deps(&log);
     if deps.is_empty() {
-        crate::outln!("no hypothesis is waiting on a dependency; nothing to approve");
-        return Ok(());
+        return Ok(None);
     }
-    let mut approvals = Approvals::load(&ws.state.approvals_path())?;
+    let mut approvals = Approvals::load(&state.approvals_path())?;
+    let mut not_waiting = Vec::new();
     for dep in &deps {
         if approve {
             approvals.approve(dep);
@@ -60,17 +100,19 @@ fn decide(
             .keys()
             .any(|w| crate::deps::normalize(w) == crate::deps::normalize(dep))
         {
-            eprintln!(
-                "note: no hypothesis is waiting on {dep}; the decision is recorded for later experiments"
-            );
+            not_waiting.push(dep.clone());
         }
     }
-    approvals.save(&ws.state.approvals_path())?;
+    approvals.save(&state.approvals_path())?;
     let applied = approvals::apply(&mut log, &approvals, &loaded.spec.dependencies.approved);
     log.save(&log_path)?;
     let next = next_run(&log, &loaded.spec, &applied, spec_file);
-    print_applied(&deps, approve, &applied, &next);
-    Ok(())
+    Ok(Some(Decision {
+        deps,
+        not_waiting,
+        applied,
+        next,
+    }))
 }
 
 /// The command that measures what was just approved: the run again, with

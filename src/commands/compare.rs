@@ -23,7 +23,21 @@ pub fn run(repo_arg: Option<&Path>, args: &CompareArgs) -> Result<(), CliError> 
     let b = history::find(&runs, name, Some(&args.run_b)).map_err(CliError::usage)?;
     let primary = loaded.spec.metric.primary.name.clone();
 
-    let metrics = metrics_of(a, b, &primary);
+    let svg_path = write_chart(&repo.root, name, a, b, &primary)?;
+    let mut json = compared(name, a, b, &primary);
+    json["chart"] = json!(svg_path.display().to_string());
+    if args.json {
+        crate::commands::print_json(&json);
+        return Ok(());
+    }
+    crate::out!("{}", text_of(name, a, b, &json, &svg_path));
+    Ok(())
+}
+
+/// Two runs side by side, as `--json` prints them (without the chart,
+/// which `optimize serve` draws in place).
+pub(super) fn compared(name: &str, a: &RunOnRecord, b: &RunOnRecord, primary: &str) -> Value {
+    let metrics = metrics_of(a, b, primary);
     let kept =
         |r: &RunOnRecord| -> Vec<String> { r.log.kept().map(|e| e.hypothesis.clone()).collect() };
     let (kept_a, kept_b) = (kept(a), kept(b));
@@ -41,25 +55,14 @@ pub fn run(repo_arg: Option<&Path>, args: &CompareArgs) -> Result<(), CliError> 
             "kept": kept,
         })
     };
-    let svg_path = write_chart(&repo.root, name, a, b, &primary)?;
-    let json = json!({
+    json!({
         "spec": name,
         "primary": primary,
         "metrics": metrics,
         "a": run_json(a, &kept_a),
         "b": run_json(b, &kept_b),
         "kept_by_both": both,
-        "chart": svg_path.display().to_string(),
-    });
-    if args.json {
-        crate::commands::print_json(&json);
-        return Ok(());
-    }
-    crate::out!(
-        "{}",
-        text_of(name, a, b, &metrics, &kept_a, &kept_b, &both, &svg_path)
-    );
-    Ok(())
+    })
 }
 
 /// Every metric of either run: each run's baseline and best, and the
@@ -125,16 +128,17 @@ fn write_chart(
 }
 
 #[allow(clippy::too_many_arguments)]
-fn text_of(
-    name: &str,
-    a: &RunOnRecord,
-    b: &RunOnRecord,
-    metrics: &[Value],
-    kept_a: &[String],
-    kept_b: &[String],
-    both: &[&String],
-    svg_path: &Path,
-) -> String {
+fn text_of(name: &str, a: &RunOnRecord, b: &RunOnRecord, json: &Value, svg_path: &Path) -> String {
+    let strings = |v: &Value| -> Vec<String> {
+        v.as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|s| s.as_str().map(str::to_string))
+            .collect()
+    };
+    let metrics = json["metrics"].as_array().cloned().unwrap_or_default();
+    let (kept_a, kept_b) = (strings(&json["a"]["kept"]), strings(&json["b"]["kept"]));
+    let both = strings(&json["kept_by_both"]);
     let num = |v: &Value| v.as_f64().map(fmt_num).unwrap_or_else(|| "?".into());
     let mut text = format!(
         "{name}: A = {} ({}), B = {} ({})\n  metric: A baseline -> best | B baseline -> best | B - A (best)\n",
@@ -143,7 +147,7 @@ fn text_of(
         b.log.run_id,
         b.status()
     );
-    for m in metrics {
+    for m in &metrics {
         text += &format!(
             "  {}: {} -> {} | {} -> {} | {}\n",
             m["name"].as_str().unwrap_or(""),
@@ -157,7 +161,7 @@ fn text_of(
                 .unwrap_or_else(|| "?".into())
         );
     }
-    for (label, r, kept) in [("A", a, kept_a), ("B", b, kept_b)] {
+    for (label, r, kept) in [("A", a, &kept_a), ("B", b, &kept_b)] {
         text += &format!(
             "  {label}: {} experiments ({}), cost {}, active {:.2} h; kept: {}\n",
             r.log.experiments.len(),
@@ -172,13 +176,7 @@ fn text_of(
         );
     }
     if !both.is_empty() {
-        text += &format!(
-            "  kept by both: {}\n",
-            both.iter()
-                .map(|s| s.as_str())
-                .collect::<Vec<_>>()
-                .join("; ")
-        );
+        text += &format!("  kept by both: {}\n", both.join("; "));
     }
     text += &format!("  chart: {}\n", display_path(svg_path));
     text

@@ -12,6 +12,7 @@ mod retry;
 mod run;
 mod runs;
 mod search;
+mod serve;
 mod show;
 mod status;
 mod validate;
@@ -72,6 +73,7 @@ fn dispatch(cli: Cli) -> Result<(), CliError> {
         Command::Clean(args) => clean::run(repo_arg, &args),
         Command::Retry(args) => retry::run(repo_arg, &args),
         Command::Search(args) => search::run(repo_arg, &args),
+        Command::Serve(args) => serve::run(repo_arg, &args),
     }
 }
 

@@ -342,7 +342,11 @@ fn run_events(state: &StateDir, quiet: bool) -> Result<Events, CliError> {
     let path = state.events_path();
     let jsonl = JsonLines::append_to(&path)
         .map_err(|e| CliError::failure(format!("cannot open {}", path.display())).caused_by(e))?;
-    let mut sinks: Vec<Arc<dyn Sink>> = vec![Arc::new(TracingSink), Arc::new(jsonl)];
+    let mut sinks: Vec<Arc<dyn Sink>> = vec![
+        Arc::new(TracingSink),
+        Arc::new(jsonl),
+        Arc::new(crate::progress::StatusFile::at(state.status_line_path())),
+    ];
     if !quiet {
         if std::io::stderr().is_terminal() {
             sinks.push(Arc::new(crate::progress::TtyReporter::new()));

@@ -42,7 +42,7 @@ pub fn run(repo_arg: Option<&Path>, args: &ShowArgs) -> Result<(), CliError> {
 }
 
 /// The experiment as `--json` prints it; the text shows the same.
-fn shown(run: &history::RunOnRecord, e: &crate::log::Experiment) -> Value {
+pub(super) fn shown(run: &history::RunOnRecord, e: &crate::log::Experiment) -> Value {
     let log = &run.log;
     let names: Vec<String> = [
         e.metrics.as_ref(),

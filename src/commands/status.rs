@@ -36,6 +36,17 @@ pub fn run(repo_arg: Option<&Path>, args: &StatusArgs) -> Result<(), CliError> {
     Ok(())
 }
 
+/// What `optimize status --json` prints for a run: the page of
+/// `optimize serve` shows the same.
+pub(super) fn json_of_run(
+    loaded: &LoadedSpec,
+    log: Option<&ExperimentLog>,
+    holder: Option<&crate::state::Holder>,
+    log_path: &Path,
+) -> Value {
+    Status::new(loaded, log, holder, log_path).json
+}
+
 struct Status {
     json: Value,
     text: String,

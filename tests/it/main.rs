@@ -8,6 +8,7 @@ mod architecture;
 mod bad_inputs;
 mod crash_resume;
 mod criteria;
+mod dashboard;
 mod decide_cli;
 mod edit_tolerance;
 mod events_and_sessions;

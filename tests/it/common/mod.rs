@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod agent_server;
+pub mod browser;
 pub mod fake_llm;
 mod project;
 pub mod slurm_cluster;
