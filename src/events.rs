@@ -340,13 +340,18 @@ impl Sink for JsonLines {
     fn accept(&self, e: &Stamped) {
         // The line as the terminal shows it rides along, so a page never
         // needs a second copy of `describe`.
-        let Ok(serde_json::Value::Object(mut fields)) = serde_json::to_value(e) else {
+        let (Ok(mut line), Ok(text)) = (
+            serde_json::to_string(e),
+            serde_json::to_string(&e.event.describe()),
+        ) else {
             return;
         };
-        fields.insert("text".into(), e.event.describe().into());
-        let Ok(mut line) = serde_json::to_string(&fields) else {
-            return;
-        };
+        // Last, after the fields in their usual order.
+        if line.pop() == Some('}') {
+            line.push_str(",\"text\":");
+            line.push_str(&text);
+            line.push('}');
+        }
         line.push('\n');
         let mut f = self.file.lock().unwrap_or_else(|p| p.into_inner());
         // One write per line, so concurrent readers never see half a line.

@@ -342,3 +342,40 @@ fn traversal_foreign_hosts_and_tokenless_writes_are_refused() {
     );
     assert_eq!(status, 200);
 }
+
+#[test]
+fn a_run_archived_under_the_dashboard_is_read_from_the_archive() {
+    let (_home, dir) = demo_run();
+    let server = Server::start(&dir, &[]);
+    let port = server.port();
+    let (_, before) = http(port, "GET /api/runs/demo/current", &[], "");
+    let id: serde_json::Value = serde_json::from_str(&before).unwrap();
+    let id = id["run_id"].as_str().unwrap().to_string();
+    // A second run in the same second would share the first's id.
+    std::thread::sleep(Duration::from_millis(1100));
+    optimize_in(&dir, &["optimize.yaml", "--fresh", "--quiet"]).expect_code(0);
+    let (status, old) = http(port, &format!("GET /api/runs/demo/{id}"), &[], "");
+    assert_eq!(status, 200, "{old}");
+    let old: serde_json::Value = serde_json::from_str(&old).unwrap();
+    assert_eq!(old["archived"], true);
+    assert_eq!(old["run_id"], id.as_str());
+    let (_, runs) = http(port, "GET /api/runs", &[], "");
+    let runs: serde_json::Value = serde_json::from_str(&runs).unwrap();
+    assert_eq!(runs["runs"].as_array().unwrap().len(), 2, "{runs}");
+
+    // A log cut short under it is named, and the rest still shows.
+    let current = dir.join(".optimize/demo/experiment-log.yaml");
+    let text = std::fs::read_to_string(&current).unwrap();
+    std::fs::write(&current, &text[..text.len() / 2]).unwrap();
+    let (status, runs) = http(port, "GET /api/runs", &[], "");
+    assert_eq!(status, 200);
+    let runs: serde_json::Value = serde_json::from_str(&runs).unwrap();
+    assert_eq!(runs["runs"].as_array().unwrap().len(), 1, "{runs}");
+    assert!(
+        runs["unreadable"][0]
+            .as_str()
+            .unwrap()
+            .contains("experiment-log.yaml"),
+        "{runs}"
+    );
+}
