@@ -146,6 +146,14 @@ fn the_run_page_shows_every_experiment_and_the_chart_and_an_experiment_its_diff(
     assert!(highlighted.as_u64().unwrap() > 0, "added lines are marked");
     let outcome = browser.eval("document.getElementById('experiment').innerText");
     assert!(outcome.as_str().unwrap().contains("kept"), "{outcome}");
+    let (output, _) = browser.wait_for(
+        "!document.getElementById('output').hidden && document.getElementById('output').innerText",
+        Duration::from_secs(10),
+    );
+    assert!(
+        output.as_str().unwrap().contains("runtime_ms"),
+        "the measurement's output: {output}"
+    );
     browser.screenshot(&screenshots().join("experiment-page.png"));
 }
 

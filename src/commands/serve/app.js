@@ -17,7 +17,7 @@
       if (k.startsWith("on")) node.addEventListener(k.slice(2), v);
       else node.setAttribute(k, v === true ? "" : v);
     }
-    for (const c of children.flat()) {
+    for (const c of children.flat(Infinity)) {
       if (c === null || c === undefined) continue;
       node.append(c instanceof Node ? c : document.createTextNode(String(c)));
     }
@@ -317,10 +317,15 @@
     const entry = x.entry || {};
     const samples = entry.samples ? Object.entries(entry.samples) : [];
     const outputBox = el("pre", { id: "output", hidden: true });
-    const files = (x.files || []).map((name) => el("button", { onclick: async () => {
+    const outputName = el("h3", { id: "output-name" });
+    async function showFile(name) {
+      outputName.textContent = name;
       try { outputBox.textContent = await text(base + "/files/" + seg(name)); } catch (e) { outputBox.textContent = String(e.message || e); }
       outputBox.hidden = false;
-    } }, name));
+    }
+    const files = (x.files || []).map((name) => el("button", { "data-file": name, onclick: () => showFile(name) }, name));
+    // The measurement's own output first, as a person would look.
+    const first = (x.files || []).find((n) => /^measure.*stdout/.test(n)) || (x.files || []).find((n) => n !== "diff.patch");
     put(
       el("p", {}, el("a", { href: "#/run/" + seg(spec) + "/" + seg(run) }, "← run " + x.run_id)),
       el("h1", {}, "#" + x.iteration + " " + x.hypothesis),
@@ -344,8 +349,9 @@
       el("h2", {}, "Diff"), diffView(x.diff),
       el("h2", {}, "Output and transcripts"),
       files.length ? el("div", { class: "chips" }, files) : el("p", { class: "muted" }, "no output is on record"),
-      outputBox,
+      outputName, outputBox,
     );
+    if (first) await showFile(first);
   }
 
   async function text(path) {
