@@ -67,6 +67,29 @@ pub enum Command {
         after_help = "Binds 127.0.0.1 by default. Any other address needs the token printed at start in the URL.\n\nExamples:\n  optimize serve\n  optimize serve --port 9000 --open\n  optimize serve --bind 0.0.0.0   # reachable from other machines, with the token"
     )]
     Serve(ServeArgs),
+    /// Add hypotheses to a run's backlog, from another terminal while it runs
+    #[command(
+        after_help = "A running run reads them between experiments; otherwise the next start does.\n\nExamples:\n  optimize add spec.yaml \"Cache the parsed config\"\n  optimize add spec.yaml --file more-hypotheses.yaml"
+    )]
+    Add(AddArgs),
+    /// Guidance for every following hypothesis request of a run, until cleared
+    #[command(
+        after_help = "Examples:\n  optimize steer spec.yaml \"focus on allocation; leave the parser alone\"\n  optimize steer spec.yaml --clear"
+    )]
+    Steer(SteerArgs),
+    /// Stop a running run as Ctrl-C in its terminal would (graceful; resumable)
+    #[command(
+        after_help = "Works for a run in the background, under nohup or on another machine sharing the repository.\n\nExamples:\n  optimize stop spec.yaml\n  optimize stop spec.yaml --now   # as a second Ctrl-C: every command is killed at once"
+    )]
+    Stop(StopArgs),
+    /// Shell completions for optimize, printed to stdout
+    #[command(
+        after_help = "Examples:\n  optimize completions bash > ~/.local/share/bash-completion/completions/optimize\n  optimize completions zsh > \"${fpath[1]}/_optimize\"\n  optimize completions fish > ~/.config/fish/completions/optimize.fish"
+    )]
+    Completions(CompletionsArgs),
+    /// The manual page (roff), printed to stdout
+    #[command(after_help = "Example:\n  optimize man > optimize.1 && man ./optimize.1")]
+    Man,
     /// Check a spec and measure the baseline once; changes nothing
     #[command(
         after_help = "Examples:\n  optimize validate spec.yaml\n  optimize validate --no-measure spec.yaml"
@@ -205,6 +228,46 @@ pub struct SearchArgs {
     pub text: Vec<String>,
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct AddArgs {
+    pub spec: PathBuf,
+    /// The hypotheses, one argument each
+    #[arg(required_unless_present = "file")]
+    pub descriptions: Vec<String>,
+    /// A hypotheses file (the format of hypotheses.source: file)
+    #[arg(long)]
+    pub file: Option<PathBuf>,
+    /// The category of hypotheses given as arguments
+    #[arg(long, default_value = "steered")]
+    pub category: String,
+}
+
+#[derive(Debug, Args)]
+pub struct SteerArgs {
+    pub spec: PathBuf,
+    /// The guidance, in the words the model should read
+    #[arg(required_unless_present = "clear", conflicts_with = "clear")]
+    pub text: Option<String>,
+    /// Remove the guidance given so far
+    #[arg(long)]
+    pub clear: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct StopArgs {
+    pub spec: PathBuf,
+    /// As a second Ctrl-C: kill every running command now instead of
+    /// letting the experiments in flight finish
+    #[arg(long)]
+    pub now: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell
+    pub shell: clap_complete::Shell,
 }
 
 #[derive(Debug, Args)]
@@ -350,6 +413,12 @@ fn with_default_subcommand(mut args: Vec<OsString>) -> Vec<OsString> {
 
 /// The command line as clap reads it, `optimize <spec>` meaning
 /// `optimize run <spec>`.
+/// The whole command line as clap defines it (for completions and the man page).
+pub fn definition() -> clap::Command {
+    use clap::CommandFactory;
+    Cli::command()
+}
+
 pub fn parse(args: Vec<OsString>) -> Result<Cli, clap::Error> {
     Cli::try_parse_from(with_default_subcommand(args))
 }

@@ -77,6 +77,11 @@ pub enum Event {
     Warning {
         message: String,
     },
+    /// A request from another terminal (`optimize add`, `steer`) was
+    /// applied to the run.
+    Steered {
+        message: String,
+    },
     /// A signal asked the run to stop; the running commands are being ended.
     Interrupted {
         signal: String,
@@ -209,6 +214,7 @@ impl Event {
                 "note: the price of model \"{model}\" is unknown, so its cost is reported as unknown; set llm.prices.{model}"
             ),
             Event::Warning { message } => format!("warning: {message}"),
+            Event::Steered { message } => format!("from another terminal: {message}"),
             Event::Interrupted { signal } => {
                 format!("{signal}: stopping the running commands (interrupt again to exit at once)")
             }

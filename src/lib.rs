@@ -52,6 +52,7 @@ pub mod sha256;
 pub mod signals;
 pub mod spec;
 pub mod state;
+pub mod steering;
 pub mod stop;
 pub mod text;
 pub mod tree_path;

@@ -25,7 +25,9 @@ pub use entry::*;
 pub use harness_check::{HarnessCheck, ShortcutResult};
 pub use holdout_record::{HoldoutRecord, HoldoutVerdict};
 pub use outcome::*;
-pub use run_state::{InFlight, InFlightMember, Limits, RunMeta, Session, SessionKind, Timings};
+pub use run_state::{
+    Guidance, InFlight, InFlightMember, Limits, RunMeta, Session, SessionKind, Timings,
+};
 pub use store::{Fnv, LogFile, redo_path};
 pub use variant_record::VariantRecord;
 

@@ -64,6 +64,11 @@ pub fn plural(n: u64, word: &str) -> String {
     }
 }
 
+/// `n` and the word for that many: `1 hypothesis`, `3 hypotheses`.
+pub fn count(n: u64, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
 /// A span of seconds as people read it: `42 s`, `3 min 10 s`, `2 h 05 min`.
 pub fn fmt_duration(seconds: f64) -> String {
     let s = seconds.max(0.0).round() as u64;

@@ -3,6 +3,7 @@
 mod approve;
 mod clean;
 mod compare;
+mod completions;
 mod decide;
 mod demo;
 mod plan;
@@ -15,6 +16,7 @@ mod search;
 mod serve;
 mod show;
 mod status;
+mod steer;
 mod validate;
 
 use std::path::{Path, PathBuf};
@@ -74,6 +76,11 @@ fn dispatch(cli: Cli) -> Result<(), CliError> {
         Command::Retry(args) => retry::run(repo_arg, &args),
         Command::Search(args) => search::run(repo_arg, &args),
         Command::Serve(args) => serve::run(repo_arg, &args),
+        Command::Add(args) => steer::add(repo_arg, &args),
+        Command::Steer(args) => steer::steer(repo_arg, &args),
+        Command::Stop(args) => steer::stop(repo_arg, &args),
+        Command::Completions(args) => completions::completions(&args),
+        Command::Man => completions::man(),
     }
 }
 

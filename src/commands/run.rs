@@ -40,7 +40,13 @@ pub fn execute(
     let events = run_events(&ws.state, args.quiet)?;
     let finish = rt.block_on(async {
         let (handle, cancel) = Cancel::new();
-        signals::install(handle, events.clone())
+        // A stop asked for as an earlier session ended is not this one's.
+        if crate::steering::take_stop(&ws.state.dir).is_some() {
+            events.emit(crate::events::Event::warning(
+                "dropped an `optimize stop` request left from before this start",
+            ));
+        }
+        signals::install(handle, events.clone(), Some(ws.state.dir.clone()))
             .map_err(|e| CliError::failure("cannot listen for signals").caused_by(e))?;
         let req = run::Request {
             loaded: &loaded,

@@ -28,6 +28,7 @@ pub fn run(repo_arg: Option<&Path>, args: &StatusArgs) -> Result<(), CliError> {
     if holder.is_some() {
         add_jobs(&mut report, &JobBook::load(&ws.state.slurm_jobs_path()));
     }
+    add_inbox(&mut report, &crate::steering::pending(&ws.state.dir, true));
     if args.json {
         crate::commands::print_json(&report.json);
     } else {
@@ -208,6 +209,7 @@ fn json_of(
         "outcomes": outcome_json,
         "backlog": log.hypothesis_backlog.len(),
         "backlog_needs_approval": needs_approval,
+        "steering": log.run.steering,
         "total_judge_cost_usd": log.best.total_judge_cost_usd,
         "variants": crate::variants::ranking(spec, log).iter().map(|s| json!({
             "name": s.name, "tried": s.tried, "chosen": s.chosen, "kept": s.kept,
@@ -270,6 +272,12 @@ fn text_of(
         text += &format!(" ({needs_approval} waiting for dependency approval)");
     }
     text += "\n";
+    for g in &log.run.steering {
+        text += &format!(
+            "  guidance (optimize steer, since {}): {}\n",
+            g.given_at, g.text
+        );
+    }
     if let Some(n) = crate::report::best_noise(log, &primary.name) {
         text += &format!(
             "  noise: {} sd {} ({:.2}%) over the best's {} samples\n",
@@ -388,6 +396,34 @@ fn in_force(spec: &crate::spec::Spec, log: Option<&ExperimentLog>) -> crate::spe
         spec.execution.max_concurrent = limits.max_concurrent;
     }
     spec
+}
+
+/// Requests from `optimize add`/`steer`/`stop` the run has not read yet.
+fn add_inbox(report: &mut Status, waiting: &[crate::steering::Pending]) {
+    if waiting.is_empty() {
+        return;
+    }
+    let described: Vec<String> = waiting
+        .iter()
+        .map(|p| match &p.request {
+            Ok(crate::steering::Request::Add { hypotheses }) => format!(
+                "add {}",
+                crate::text::count(hypotheses.len() as u64, "hypothesis", "hypotheses")
+            ),
+            Ok(crate::steering::Request::Steer { text }) => format!("steer \"{text}\""),
+            Ok(crate::steering::Request::ClearGuidance) => "steer --clear".into(),
+            Ok(crate::steering::Request::Stop { now }) => {
+                if *now {
+                    "stop --now".into()
+                } else {
+                    "stop".into()
+                }
+            }
+            Err(e) => format!("unreadable ({e})"),
+        })
+        .collect();
+    report.text += &format!("  not read by the run yet: {}\n", described.join("; "));
+    report.json["inbox"] = json!(described);
 }
 
 /// The run's Slurm jobs with how long each has waited (and run).

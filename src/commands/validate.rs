@@ -216,7 +216,7 @@ fn measure_at_once(
     let measurements = rt.block_on(async {
         let (handle, cancel) = Cancel::new();
         let signal_events = Events::new(vec![Arc::new(PlainReporter::new())]);
-        signals::install(handle, signal_events)
+        signals::install(handle, signal_events, None)
             .map_err(|e| CliError::failure("cannot listen for signals").caused_by(e))?;
         let sites = (0..copies).map(|copy| {
             let label = names::validate_label(std::process::id());

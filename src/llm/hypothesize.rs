@@ -111,9 +111,24 @@ pub fn hypothesis_prompt(
                 },
             ),
             ("feedback", feedback_lines(log)),
+            ("guidance", guidance_lines(log)),
             ("count", count.to_string()),
         ],
     )
+}
+
+/// What the person running this asked for (`optimize steer`), in force
+/// until cleared.
+fn guidance_lines(log: &ExperimentLog) -> String {
+    if log.run.steering.is_empty() {
+        return "(none)".into();
+    }
+    log.run
+        .steering
+        .iter()
+        .map(|g| format!("- {}", g.text.trim()))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// The last experiments, one line each with their outcome and learning.

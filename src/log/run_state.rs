@@ -51,10 +51,21 @@ pub struct RunMeta {
     pub total_tokens: Option<u64>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub cost_unknown_for_models: Vec<String>,
+    /// Guidance given with `optimize steer`, in every hypothesis request
+    /// until `optimize steer --clear`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub steering: Vec<Guidance>,
     /// Runs of the measurement command, all kinds (baseline, candidates,
     /// incumbent re-measurements, runner-up combinations), over all sessions.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub measurements: Option<u64>,
+}
+
+/// One piece of guidance from `optimize steer`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Guidance {
+    pub text: String,
+    pub given_at: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

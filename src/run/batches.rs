@@ -33,6 +33,7 @@ impl Loop {
             return Ok(reason);
         }
         loop {
+            self.read_inbox()?;
             if matches!(self.stop_reason(), None | Some(StopReason::BacklogEmpty))
                 && self.wants_hypotheses()
                 && let BatchEnd::Stop(reason) = self.propose().await?

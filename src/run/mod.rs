@@ -18,6 +18,7 @@ mod experiment;
 mod fault;
 mod holdout;
 mod implementation;
+mod inbox;
 mod journal;
 mod lineage;
 mod merge;

@@ -138,6 +138,7 @@ impl Loop {
             if let Some(stop) = self.decide_ready().await? {
                 flight.stops.push(stop);
             }
+            self.read_inbox()?;
             if flight.stops.is_empty() && !self.ctx.cancel.is_cancelled() {
                 self.dispatch_ready(&mut flight, &slots)?;
                 self.request_hypotheses(&mut flight, &slots);

@@ -463,6 +463,8 @@ impl Loop {
                 .collect();
         }
         self.reconcile(repo, &adopted)?;
+        // What was added or steered while no run was active comes first.
+        self.read_inbox()?;
         if resumed
             && self.log.run.in_flight.is_none()
             && !self.log.experiments.iter().any(|e| e.outcome.is_pending())

@@ -47,7 +47,7 @@ pub(super) fn report_shortcuts(
     let (handle, cancel) = Cancel::new();
     rt.block_on(async {
         let signal_events = Events::new(vec![Arc::new(PlainReporter::new())]);
-        crate::signals::install(handle, signal_events)
+        crate::signals::install(handle, signal_events, None)
             .map_err(|e| CliError::failure("cannot listen for signals").caused_by(e))
     })?;
     let site = BaselineSite {
