@@ -82,6 +82,17 @@ pub enum Command {
         after_help = "Works for a run in the background, under nohup or on another machine sharing the repository.\n\nExamples:\n  optimize stop spec.yaml\n  optimize stop spec.yaml --now   # as a second Ctrl-C: every command is killed at once"
     )]
     Stop(StopArgs),
+    /// The kept changes as file-disjoint review branches from the start
+    /// commit, each measured alone, each with a pull-request description
+    #[command(
+        after_help = "Branches: optimize-review/<name>/<k>-<slug>; descriptions and measurements: .optimize/<name>/review/.\n\nExamples:\n  optimize finalize spec.yaml --dry-run\n  optimize finalize spec.yaml"
+    )]
+    Finalize(FinalizeArgs),
+    /// Leave-one-out ablation: which kept changes carry the gain
+    #[command(
+        after_help = "Each kept change is taken out of the best and applied alone, measured with the run's protocol; the verdicts go into the log and report.md.\n\nExample:\n  optimize ablate spec.yaml"
+    )]
+    Ablate(SpecArg),
     /// Shell completions for optimize, printed to stdout
     #[command(
         after_help = "Examples:\n  optimize completions bash > ~/.local/share/bash-completion/completions/optimize\n  optimize completions zsh > \"${fpath[1]}/_optimize\"\n  optimize completions fish > ~/.config/fish/completions/optimize.fish"
@@ -253,6 +264,14 @@ pub struct SteerArgs {
     /// Remove the guidance given so far
     #[arg(long)]
     pub clear: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct FinalizeArgs {
+    pub spec: PathBuf,
+    /// Show the grouping; make no branch and measure nothing
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 #[derive(Debug, Args)]

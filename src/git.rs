@@ -370,10 +370,21 @@ impl Repo {
             .repo
             .find_commit(onto)
             .context(|| format!("find {onto}"))?;
-        let mut index = self
+        let index = self
             .repo
             .cherrypick_commit(&pick, &base, 0, None)
             .context(|| format!("cherry-pick {commit} onto {onto}"))?;
+        self.commit_merged(index, &base, message)
+    }
+
+    /// A merged index as a commit on `base` (on no branch); `None` when the
+    /// merge left conflicts.
+    fn commit_merged(
+        &self,
+        mut index: git2::Index,
+        base: &git2::Commit<'_>,
+        message: &str,
+    ) -> Result<Option<Oid>> {
         if index.has_conflicts() {
             return Ok(None);
         }
@@ -387,8 +398,8 @@ impl Repo {
         let sig = self.signature();
         let oid = self
             .repo
-            .commit(None, &sig, &sig, message, &tree, &[&base])
-            .context(|| "commit cherry-pick".into())?;
+            .commit(None, &sig, &sig, message, &tree, &[base])
+            .context(|| "commit the merge".into())?;
         Ok(Some(oid))
     }
 
@@ -424,4 +435,5 @@ impl Repo {
     }
 }
 
+mod stack;
 mod worktrees;

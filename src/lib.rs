@@ -3,6 +3,7 @@
 //! Data flows one way: spec → run → (hypotheses → implement → measure →
 //! decide) → log and events. `main.rs` only calls [`cli::main`].
 
+pub mod ablation;
 pub mod agent;
 pub mod approvals;
 pub mod budget;
@@ -23,6 +24,7 @@ pub mod error;
 pub mod estimate;
 pub mod events;
 pub mod failure;
+pub mod finalize;
 pub mod fsutil;
 pub mod git;
 pub mod harness;
@@ -30,6 +32,7 @@ pub mod history;
 pub mod hypotheses;
 pub mod implement;
 pub mod judge;
+pub mod kept_stack;
 pub mod leftovers;
 pub mod llm;
 pub mod log;
@@ -42,6 +45,7 @@ pub mod process;
 pub mod procfs;
 pub mod progress;
 pub mod prompt;
+pub mod remeasure;
 pub mod report;
 pub mod run;
 pub mod runner;

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use serde_yaml::Mapping;
 
+mod ablation_record;
 mod backlog;
 mod check;
 mod criterion_record;
@@ -19,6 +20,7 @@ mod store;
 mod timestamps;
 mod variant_record;
 
+pub use ablation_record::{AblatedChange, AblationRecord, Effect, Verdict};
 pub use backlog::*;
 pub use criterion_record::CriterionResult;
 pub use entry::*;

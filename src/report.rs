@@ -10,6 +10,7 @@ use crate::spec::Spec;
 use crate::state::StateDir;
 use crate::text::{fmt_num, fmt_usd, one_line};
 
+mod ablation;
 mod confirmation;
 
 /// Lines of each kept change's diff shown in the report.
@@ -105,6 +106,7 @@ pub fn render(log: &ExperimentLog, spec: &Spec, spec_file: &Path, repo: Option<&
     kept_changes(&mut out, log, spec, repo);
     render_intervals(&mut out, log, spec);
     confirmation::held_out(&mut out, log, spec);
+    ablation::table(&mut out, log, spec);
     success_per_category(&mut out, log);
     failures(&mut out, log, spec);
     variants(&mut out, log, spec);

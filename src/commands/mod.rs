@@ -1,11 +1,13 @@
 //! One module per command; each turns library results into output.
 
+mod ablate;
 mod approve;
 mod clean;
 mod compare;
 mod completions;
 mod decide;
 mod demo;
+mod finalize;
 mod plan;
 mod replay;
 mod report;
@@ -81,6 +83,8 @@ fn dispatch(cli: Cli) -> Result<(), CliError> {
         Command::Stop(args) => steer::stop(repo_arg, &args),
         Command::Completions(args) => completions::completions(&args),
         Command::Man => completions::man(),
+        Command::Finalize(args) => finalize::run(repo_arg, &args),
+        Command::Ablate(args) => ablate::run(repo_arg, &args),
     }
 }
 
@@ -130,6 +134,43 @@ impl Workspace {
             )));
         }
         Ok(crate::log::ExperimentLog::load_owned(&path)?)
+    }
+}
+
+/// Runs `work` on a runtime where Ctrl-C cancels it (the commands it
+/// starts are killed) and a second one exits at once.
+pub fn cancellable<T>(
+    work: impl AsyncFnOnce(&crate::process::Cancel, &crate::events::Events) -> Result<T, CliError>,
+) -> Result<T, CliError> {
+    runtime()?.block_on(async {
+        let (handle, cancel) = crate::process::Cancel::new();
+        let events = crate::events::Events::none();
+        crate::signals::install(handle, events.clone(), None)
+            .map_err(|e| CliError::failure("cannot listen for signals").caused_by(e))?;
+        work(&cancel, &events).await
+    })
+}
+
+/// Commits measured one after another with the spec's protocol.
+pub fn measure_in_turn(
+    ws: &Workspace,
+    loaded: &LoadedSpec,
+    commits: &[(String, git2::Oid)],
+) -> Result<Vec<crate::remeasure::Measurement>, CliError> {
+    cancellable(async |cancel, events| {
+        crate::remeasure::measure_all(&ws.repo, &ws.state, &loaded.spec, commits, cancel, events)
+            .await
+            .map_err(measurement_error)
+    })
+}
+
+/// A measurement after the run that did not finish.
+pub fn measurement_error(e: crate::run::BaselineError) -> CliError {
+    match e {
+        crate::run::BaselineError::Interrupted => {
+            CliError::interrupted("interrupted; what was measured so far is not kept, run it again")
+        }
+        e => CliError::from(crate::run::RunError::Baseline(e)),
     }
 }
 

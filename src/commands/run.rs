@@ -65,7 +65,10 @@ pub fn execute(
     if let Err(e) = crate::history::write_index(&ws.repo.root, &summaries) {
         tracing::warn!("cannot write .optimize/index.csv: {e}");
     }
-    let finish = finish?;
+    let mut finish = finish?;
+    if loaded.spec.wrapup.ablation && !finish.already_complete && finish.stop.is_run_condition() {
+        ablate_at_wrap_up(&ws, &loaded, &mut finish.log);
+    }
     let written = print_wrap_up(&ws, &loaded, &finish, &args.spec);
     let mut log = finish.log;
     if let Some(w) = written.filter(|_| loaded.spec.wrapup.commit_report) {
@@ -75,6 +78,23 @@ pub fn execute(
         ask_approvals(&ws, &loaded, &mut log, &args.spec)?;
     }
     Ok(log)
+}
+
+/// `wrapup.ablation`: the verdicts into the log before the report is
+/// written; a failed ablation is a warning, the run's results stand.
+fn ablate_at_wrap_up(ws: &Workspace, loaded: &LoadedSpec, log: &mut crate::log::ExperimentLog) {
+    if !log.experiments.iter().any(|e| e.outcome.is_kept()) {
+        return;
+    }
+    match super::ablate::ablate(ws, loaded, log) {
+        Ok(record) => {
+            log.run.ablation = Some(record);
+            if let Err(e) = log.save(&ws.state.log_path()) {
+                eprintln!("warning: cannot record the ablation in the log: {e}");
+            }
+        }
+        Err(e) => eprintln!("warning: the ablation at wrap-up did not finish: {e}"),
+    }
 }
 
 /// The wrap-up, how to extend a complete run, and where the log, the report

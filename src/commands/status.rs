@@ -28,7 +28,11 @@ pub fn run(repo_arg: Option<&Path>, args: &StatusArgs) -> Result<(), CliError> {
     if holder.is_some() {
         add_jobs(&mut report, &JobBook::load(&ws.state.slurm_jobs_path()));
     }
-    add_inbox(&mut report, &crate::steering::pending(&ws.state.dir, true));
+    add_steering(
+        &mut report,
+        log.as_ref(),
+        &crate::steering::pending(&ws.state.dir, true),
+    );
     if args.json {
         crate::commands::print_json(&report.json);
     } else {
@@ -272,12 +276,6 @@ fn text_of(
         text += &format!(" ({needs_approval} waiting for dependency approval)");
     }
     text += "\n";
-    for g in &log.run.steering {
-        text += &format!(
-            "  guidance (optimize steer, since {}): {}\n",
-            g.given_at, g.text
-        );
-    }
     if let Some(n) = crate::report::best_noise(log, &primary.name) {
         text += &format!(
             "  noise: {} sd {} ({:.2}%) over the best's {} samples\n",
@@ -398,8 +396,19 @@ fn in_force(spec: &crate::spec::Spec, log: Option<&ExperimentLog>) -> crate::spe
     spec
 }
 
-/// Requests from `optimize add`/`steer`/`stop` the run has not read yet.
-fn add_inbox(report: &mut Status, waiting: &[crate::steering::Pending]) {
+/// The guidance in force, and the requests from `optimize add`/`steer`/
+/// `stop` the run has not read yet.
+fn add_steering(
+    report: &mut Status,
+    log: Option<&ExperimentLog>,
+    waiting: &[crate::steering::Pending],
+) {
+    for g in log.iter().flat_map(|l| &l.run.steering) {
+        report.text += &format!(
+            "  guidance (optimize steer, since {}): {}\n",
+            g.given_at, g.text
+        );
+    }
     if waiting.is_empty() {
         return;
     }

@@ -55,6 +55,9 @@ pub struct RunMeta {
     /// until `optimize steer --clear`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub steering: Vec<Guidance>,
+    /// The last leave-one-out ablation of the kept stack.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ablation: Option<super::AblationRecord>,
     /// Runs of the measurement command, all kinds (baseline, candidates,
     /// incumbent re-measurements, runner-up combinations), over all sessions.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -55,12 +55,17 @@ pub struct Wrapup {
     /// `optimize/<name>-report.md`, so the merged branch carries its evidence.
     #[serde(default = "yes")]
     pub commit_report: bool,
+    /// Leave-one-out ablation of the kept stack at the end of a run that
+    /// met its own stop condition (`optimize ablate` at any time).
+    #[serde(default)]
+    pub ablation: bool,
 }
 
 impl Default for Wrapup {
     fn default() -> Wrapup {
         Wrapup {
             commit_report: true,
+            ablation: false,
         }
     }
 }

@@ -14,6 +14,7 @@ mod decide_cli;
 mod edit_tolerance;
 mod events_and_sessions;
 mod extreme_values;
+mod finalize;
 mod harness_validation;
 mod history;
 mod holdout;
