@@ -199,3 +199,37 @@ fn a_request_file_that_is_not_one_is_set_aside_and_the_run_goes_on() {
         "kept for its author"
     );
 }
+
+#[test]
+fn stop_now_kills_every_command_at_once() {
+    // The measurement ignores SIGTERM and sleeps far longer than the test.
+    let repo = Project::scored("hard")
+        .eval("#!/bin/sh\ntrap '' TERM\nif [ \"$(cat src/value.txt)\" = 11 ]; then sleep 3022; fi\necho \"{\\\"score\\\": $(cat src/value.txt), \\\"ok\\\": 1, \\\"size\\\": 1}\"\n")
+        .spec_key("execution", "{mode: serial, max_concurrent: 1}")
+        .applies([("raise it", "echo 11 > src/value.txt")])
+        .build();
+    let mut child = repo
+        .command(&["optimize.yaml"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for("the long measurement", || {
+        crate::common::processes_with("sleep 3022").len() == 1
+    });
+    let t = Instant::now();
+    optimize_in(repo.path(), &["stop", "optimize.yaml", "--now"])
+        .expect_code(0)
+        .stdout_has("now, killing every running command");
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130));
+    assert!(
+        t.elapsed() < Duration::from_secs(10),
+        "took {:?}",
+        t.elapsed()
+    );
+    assert!(
+        crate::common::processes_with("sleep 3022").is_empty(),
+        "no command outlives it"
+    );
+}
