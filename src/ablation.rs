@@ -18,6 +18,10 @@ use crate::state::StateDir;
 pub enum AblationError {
     #[error("nothing was kept, so there is no stack to take apart")]
     NothingKept,
+    #[error(
+        "the primary metric is a judge score; ablation measures hard metrics only (a judge would be paid to score every variant)"
+    )]
+    JudgePrimary,
     #[error(transparent)]
     Stack(#[from] crate::kept_stack::StackError),
     #[error(transparent)]
@@ -43,6 +47,9 @@ pub async fn ablate(
 ) -> Result<AblationRecord, AblationError> {
     if stack.changes.is_empty() {
         return Err(AblationError::NothingKept);
+    }
+    if spec.metric.primary.kind == crate::spec::MetricType::Judge {
+        return Err(AblationError::JudgePrimary);
     }
     let mut commits = vec![
         ("best".to_string(), stack.best),
@@ -71,7 +78,7 @@ pub async fn ablate(
     );
     let threshold = crate::decide::rules::Rules::of(spec)
         .thresholds
-        .absolute(spec.metric.primary.kind == crate::spec::MetricType::Judge);
+        .absolute(false);
     let changes = stack
         .changes
         .iter()

@@ -27,7 +27,8 @@ pub struct Measurement {
     pub failed_gates: Vec<String>,
 }
 
-/// Measures each `(label, commit)` with the spec's protocol, in turn.
+/// Measures each `(label, commit)` with the spec's protocol, in turn;
+/// `starting` hears of each before it starts (its label, its place, of how many).
 pub async fn measure_all(
     repo: &Repo,
     state: &StateDir,
@@ -39,7 +40,9 @@ pub async fn measure_all(
     let runner = crate::run::runner_for(spec, &repo.root, events, None);
     let primary = &spec.metric.primary.name;
     let mut out = Vec::new();
-    for (label, commit) in commits {
+    for (k, (label, commit)) in commits.iter().enumerate() {
+        // Minutes can pass per commit; the terminal says where it is.
+        eprintln!("measuring {label} ({} of {})", k + 1, commits.len());
         let measured = measure_baseline(BaselineSite {
             repo,
             state,
