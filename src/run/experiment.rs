@@ -174,6 +174,11 @@ pub struct Prepared {
     pub outcome: Outcome,
     pub wt: Option<Arc<Worktree>>,
     pub out_dir: PathBuf,
+    /// Its slot (`OPTIMIZE_SLOT`, the pool's worktree): the job's, or for
+    /// a variant beside others, one of its own.
+    slot: u32,
+    /// What its measurement's temporary files and jobs are named by.
+    label: String,
     /// Implemented and checked: measuring it is next.
     pub ready: bool,
     phases: Phases,
@@ -185,7 +190,7 @@ impl Prepared {
         let job = &self.outcome.job;
         self.wt
             .as_ref()
-            .map(|wt| wt.env(&ctx.repo_root, &ctx.spec, job.iteration, job.slot))
+            .map(|wt| wt.env(&ctx.repo_root, &ctx.spec, job.iteration, self.slot))
             .unwrap_or_default()
     }
 
@@ -200,9 +205,7 @@ impl Prepared {
     pub fn measured(&mut self, ctx: &Ctx) {
         self.outcome.timings.measure_s = self.phases.lap();
         self.outcome.harness_hash = ctx.harness.get().map(|h| h.hash());
-        self.outcome.jobs = ctx
-            .runner
-            .jobs_for(&names::exp_label(self.outcome.job.iteration));
+        self.outcome.jobs = ctx.runner.jobs_for(&self.label);
         if let Verdict::Measured(s) | Verdict::Degenerate(s) = &self.outcome.verdict {
             self.outcome.harness_restored = s.measured.harness_restored.clone();
         }
@@ -224,7 +227,8 @@ pub(super) async fn attempt(
     job: Job,
     variant: Option<&crate::spec::Variant>,
 ) -> Outcome {
-    let mut prepared = prepare_as(ctx, job, variant).await;
+    let slot = job.slot;
+    let mut prepared = prepare_as(ctx, job, variant, slot).await;
     if prepared.ready {
         measure(ctx, &mut prepared).await;
     }
@@ -234,13 +238,22 @@ pub(super) async fn attempt(
 /// A worktree on the experiment's branch, the hypothesis implemented,
 /// committed and checked against scope and dependencies.
 pub async fn prepare(ctx: &Arc<Ctx>, job: Job) -> Prepared {
-    prepare_as(ctx, job, None).await
+    let slot = job.slot;
+    prepare_as(ctx, job, None, slot).await
 }
 
 /// [`prepare`], implemented by `variant` (on its own branch, with its own
-/// output directory) when given.
-async fn prepare_as(ctx: &Arc<Ctx>, job: Job, variant: Option<&crate::spec::Variant>) -> Prepared {
-    let label = names::exp_label(job.iteration);
+/// output directory and measurement label) when given, in `slot`'s worktree.
+pub(super) async fn prepare_as(
+    ctx: &Arc<Ctx>,
+    job: Job,
+    variant: Option<&crate::spec::Variant>,
+    slot: u32,
+) -> Prepared {
+    let label = match variant {
+        Some(v) => format!("{}-{}", names::exp_label(job.iteration), v.name),
+        None => names::exp_label(job.iteration),
+    };
     let (branch, out_dir) = match variant {
         Some(v) => (
             names::variant_branch(&ctx.spec.name, job.iteration, &v.name),
@@ -257,6 +270,8 @@ async fn prepare_as(ctx: &Arc<Ctx>, job: Job, variant: Option<&crate::spec::Vari
         outcome: Outcome::new(job.clone(), Verdict::Interrupted),
         wt: None,
         out_dir: out_dir.clone(),
+        slot,
+        label: label.clone(),
         ready: false,
         phases: Phases::start(),
     };
@@ -273,7 +288,7 @@ async fn prepare_as(ctx: &Arc<Ctx>, job: Job, variant: Option<&crate::spec::Vari
             Ok((commit, changes)) => {
                 p.outcome.commit = Some(commit);
                 p.outcome.changes = changes;
-                let slot = names::slot_label(job.slot);
+                let slot = names::slot_label(slot);
                 p.wt = Some(Arc::new(Worktree::location(&ctx.state, &slot)));
                 p.ready = true;
             }
@@ -289,7 +304,7 @@ async fn prepare_as(ctx: &Arc<Ctx>, job: Job, variant: Option<&crate::spec::Vari
     let start = start_commit(ctx, &job).await;
     let created = match start {
         Ok(start) => {
-            let slot = names::slot_label(job.slot);
+            let slot = names::slot_label(slot);
             pooled_worktree(ctx, slot, Some(branch.clone()), start).await
         }
         Err(e) => Err(e),
@@ -404,7 +419,7 @@ pub async fn measure(ctx: &Arc<Ctx>, p: &mut Prepared) {
         env: p.env(ctx),
         out_dir: &p.out_dir,
         iteration: p.outcome.job.iteration,
-        label: names::exp_label(p.outcome.job.iteration),
+        label: p.label.clone(),
         best: &p.outcome.job.best_snapshot,
     };
     p.outcome.verdict = match protocol::sample(ctx, site).await {
@@ -427,7 +442,7 @@ async fn check_criteria(ctx: &Arc<Ctx>, p: &mut Prepared, wt: &Worktree) {
         return;
     }
     let on_spawn = ctx.group_recorder();
-    let label = names::exp_label(p.outcome.job.iteration);
+    let label = p.label.clone();
     let site = crate::criteria::Site {
         tree: &wt.path,
         out_dir: &p.out_dir,

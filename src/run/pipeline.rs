@@ -91,17 +91,13 @@ async fn one_experiment(
     implement: Arc<Semaphore>,
     measure: Arc<Semaphore>,
 ) -> Outcome {
+    if !job.variants.is_empty() {
+        // Each variant takes slots of its own.
+        return super::variant_runs::run_parallel(ctx, job, implement, measure).await;
+    }
     let Some(implementing) = permit(&ctx, &implement).await else {
         return Outcome::new(job, Verdict::Interrupted);
     };
-    if !job.variants.is_empty() {
-        // Each variant implements and measures in turn, in one slot of each kind.
-        let Some(_measuring) = permit(&ctx, &measure).await else {
-            return Outcome::new(job, Verdict::Interrupted);
-        };
-        let _implementing = implementing;
-        return super::variant_runs::run(ctx, job).await;
-    }
     let mut prepared = experiment::prepare(&ctx, job).await;
     drop(implementing);
     if prepared.ready {
@@ -119,7 +115,10 @@ async fn one_experiment(
     experiment::clean_up(&ctx, prepared).await
 }
 
-async fn permit(ctx: &Ctx, slots: &Arc<Semaphore>) -> Option<tokio::sync::OwnedSemaphorePermit> {
+pub(super) async fn permit(
+    ctx: &Ctx,
+    slots: &Arc<Semaphore>,
+) -> Option<tokio::sync::OwnedSemaphorePermit> {
     tokio::select! {
         p = slots.clone().acquire_owned() => p.ok(),
         _ = ctx.cancel.cancelled() => None,

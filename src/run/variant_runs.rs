@@ -1,18 +1,24 @@
 //! An experiment implemented by several variants (`implementer.variants`):
-//! each variant's implementation, on its own branch from the same base in
-//! the slot's worktree, is measured in turn; the experiment is the best one
-//! that passed its gates and criteria (or, when none did, the first), its
-//! branch pointing at that variant's commit, and every attempt recorded.
+//! each variant's implementation, on its own branch from the same base, is
+//! measured; the experiment is the best one that passed its gates and
+//! criteria (or, when none did, the first), its branch pointing at that
+//! variant's commit, and every attempt recorded. In the pipelined loop each
+//! variant takes slots of its own, as any experiment would; the batch loop
+//! runs them in turn in the job's slot.
 
 use std::sync::Arc;
 
+use tokio::sync::Semaphore;
+
 use super::context::Ctx;
 use super::experiment::{self, Job, Outcome, Verdict, blocking};
+use crate::events::{Event, Stage};
 use crate::git::Repo;
 use crate::log::VariantRecord;
 use crate::names;
 use crate::variants::describe;
 
+/// The variants in turn, in the job's slot.
 pub async fn run(ctx: Arc<Ctx>, job: Job) -> Outcome {
     let mut tried: Vec<(crate::spec::Variant, Outcome)> = Vec::new();
     for v in job.variants.clone() {
@@ -23,10 +29,76 @@ pub async fn run(ctx: Arc<Ctx>, job: Job) -> Outcome {
         }
         tried.push((v, outcome));
     }
-    let records: Vec<VariantRecord> = tried.iter().map(|(v, o)| record(&ctx, v, o)).collect();
+    choose(&ctx, &job, tried).await
+}
+
+/// The variants at once, each through an implement slot and then a
+/// measurement slot of its own, as separate experiments would. Variant `k`
+/// uses slot `job.slot + k × in_flight`: a worktree and `OPTIMIZE_SLOT` no
+/// other experiment in flight has.
+pub async fn run_parallel(
+    ctx: Arc<Ctx>,
+    job: Job,
+    implement: Arc<Semaphore>,
+    measure: Arc<Semaphore>,
+) -> Outcome {
+    let in_flight = crate::spec::Slots::of(&ctx.spec).in_flight as u32;
+    let attempts = job.variants.iter().enumerate().map(|(k, v)| {
+        let slot = job.slot + k as u32 * in_flight;
+        one_variant(&ctx, job.clone(), v, slot, &implement, &measure)
+    });
+    let outcomes = futures_util::future::join_all(attempts).await;
+    let mut tried = Vec::new();
+    for (v, outcome) in job.variants.iter().cloned().zip(outcomes) {
+        // Stopped (Ctrl-C, outage, budget): the experiment runs again whole.
+        if matches!(outcome.verdict, Verdict::Interrupted | Verdict::Halt(_)) {
+            return outcome;
+        }
+        tried.push((v, outcome));
+    }
+    choose(&ctx, &job, tried).await
+}
+
+async fn one_variant(
+    ctx: &Arc<Ctx>,
+    job: Job,
+    variant: &crate::spec::Variant,
+    slot: u32,
+    implement: &Arc<Semaphore>,
+    measure: &Arc<Semaphore>,
+) -> Outcome {
+    let Some(implementing) = super::pipeline::permit(ctx, implement).await else {
+        return Outcome::new(job, Verdict::Interrupted);
+    };
+    let iteration = job.iteration;
+    let mut prepared = experiment::prepare_as(ctx, job, Some(variant), slot).await;
+    drop(implementing);
+    if prepared.ready {
+        ctx.events.emit(Event::StageChanged {
+            iteration,
+            stage: Stage::WaitingForSlot,
+        });
+        let Some(_measuring) = super::pipeline::permit(ctx, measure).await else {
+            prepared.outcome.verdict = Verdict::Interrupted;
+            return experiment::clean_up(ctx, prepared).await;
+        };
+        prepared.slot_taken();
+        experiment::measure(ctx, &mut prepared).await;
+    }
+    experiment::clean_up(ctx, prepared).await
+}
+
+/// The experiment's outcome from its variants' attempts: the best one, with
+/// every attempt recorded and their costs summed.
+async fn choose(
+    ctx: &Arc<Ctx>,
+    job: &Job,
+    mut tried: Vec<(crate::spec::Variant, Outcome)>,
+) -> Outcome {
+    let records: Vec<VariantRecord> = tried.iter().map(|(v, o)| record(ctx, v, o)).collect();
     let cost: f64 = tried.iter().map(|(_, o)| o.cost_usd).sum();
     let tokens: u64 = tried.iter().map(|(_, o)| o.tokens).sum();
-    let winner = best(&ctx, &tried);
+    let winner = best(ctx, &tried);
     let (variant, mut outcome) = tried.swap_remove(winner);
     outcome.cost_usd = cost;
     outcome.tokens = tokens;

@@ -34,10 +34,19 @@ fn script(req: &fake_llm::Request) -> Reply {
 }
 
 fn project(url: &str, implementer: &str, hypotheses: usize) -> TestRepo {
+    project_with(
+        url,
+        implementer,
+        hypotheses,
+        "{mode: serial, max_concurrent: 1}",
+    )
+}
+
+fn project_with(url: &str, implementer: &str, hypotheses: usize, execution: &str) -> TestRepo {
     let spec = SpecYaml::scored("var")
         .with("description", "bigger bonuses")
         .extra(&format!(
-            "execution: {{mode: serial, max_concurrent: 1}}\nstopping: {{plateau_iterations: 100}}\nmax_runner_up_merges_per_batch: 0\nllm:\n  base_url: {url}\n  model: m-weak\n  api_key_env: VARIANT_TEST_KEY\n  prices: {{m-weak: {{input_per_mtok: 1.0, output_per_mtok: 2.0}}, m-strong: {{input_per_mtok: 1.0, output_per_mtok: 2.0}}}}\nimplementer:\n{implementer}\n"
+            "execution: {execution}\nstopping: {{plateau_iterations: 100}}\nmax_runner_up_merges_per_batch: 0\nllm:\n  base_url: {url}\n  model: m-weak\n  api_key_env: VARIANT_TEST_KEY\n  prices: {{m-weak: {{input_per_mtok: 1.0, output_per_mtok: 2.0}}, m-strong: {{input_per_mtok: 1.0, output_per_mtok: 2.0}}}}\nimplementer:\n{implementer}\n"
         ));
     let hyps: String = (1..=hypotheses)
         .map(|i| {
@@ -63,6 +72,48 @@ fn run(repo: &TestRepo) -> Run {
             .output()
             .unwrap(),
     )
+}
+
+#[test]
+fn variants_implement_at_once_in_slots_of_their_own() {
+    use std::sync::{Arc, Condvar, Mutex};
+    // Each edit request waits until both variants' requests have arrived:
+    // run in turn, the first would wait in vain and fail.
+    let arrived = Arc::new((Mutex::new(0usize), Condvar::new()));
+    let server = FakeLlm::start(move |r, _| {
+        let (count, wake) = &*arrived;
+        let mut n = count.lock().unwrap();
+        *n += 1;
+        wake.notify_all();
+        let (n, waited) = wake
+            .wait_timeout_while(n, std::time::Duration::from_secs(20), |n| *n < 2)
+            .unwrap();
+        drop(n);
+        if waited.timed_out() {
+            return Reply::Status(500, None);
+        }
+        script(r)
+    });
+    let repo = project_with(
+        &server.url,
+        "  kind: llm\n  variants:\n    - {name: weak, model: m-weak}\n    - {name: strong, model: m-strong}\n",
+        1,
+        "{max_concurrent: 2}",
+    );
+    run(&repo).expect_code(0);
+    let log = log_yaml(repo.path(), "var");
+    let e = &log["experiments"][0];
+    assert_eq!(e["outcome"], "kept");
+    assert_eq!(e["variant"], "strong");
+    let variants = e["variants"].as_sequence().unwrap();
+    assert!(
+        variants.iter().all(|v| v["outcome"] == "measured"),
+        "{variants:?}"
+    );
+    assert_ne!(
+        variants[0]["commit"], variants[1]["commit"],
+        "each on its own branch"
+    );
 }
 
 #[test]
