@@ -219,3 +219,44 @@ pub fn description(
     text += "\nGains measured one after another are not always additive; `optimize ablate` measures what each kept change carries in the whole stack.\n";
     text
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn change(n: u8, files: &[&str]) -> KeptChange {
+        KeptChange {
+            commit: Oid::from_bytes(&[n; 20]).unwrap(),
+            iteration: Some(u64::from(n)),
+            hypothesis: format!("Change {n}: tune it!"),
+            files: files.iter().map(|f| f.to_string()).collect(),
+            primary_delta: None,
+            primary_ci: None,
+        }
+    }
+
+    #[test]
+    fn changes_sharing_a_file_stay_together_even_through_a_third() {
+        let stack = KeptStack {
+            start: Oid::zero(),
+            best: Oid::zero(),
+            changes: vec![
+                change(1, &["a.rs"]),
+                change(2, &["b.rs"]),
+                change(3, &["c.rs", "a.rs"]),
+                change(4, &["d.rs"]),
+                change(5, &["c.rs", "b.rs"]),
+            ],
+        };
+        let groups = group(&stack, "demo");
+        let members: Vec<Vec<u64>> = groups
+            .iter()
+            .map(|g| g.changes.iter().filter_map(|c| c.iteration).collect())
+            .collect();
+        assert_eq!(members, [vec![1, 2, 3, 5], vec![4]]);
+        assert_eq!(groups[0].branch, "optimize-review/demo/1-change-1-tune-it");
+        assert_eq!(groups[0].shared, ["a.rs", "b.rs", "c.rs"]);
+        assert_eq!(groups[1].branch, "optimize-review/demo/2-change-4-tune-it");
+        assert!(groups[1].shared.is_empty());
+    }
+}
