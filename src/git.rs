@@ -192,12 +192,7 @@ impl Repo {
     ) -> Result<Option<Oid>> {
         let wt = Repository::open(path).context(|| format!("open worktree {}", path.display()))?;
         let mut index = wt.index().context(|| "read worktree index".into())?;
-        index
-            .add_all(["*"], IndexAddOption::DEFAULT, None)
-            .context(|| "stage changes".into())?;
-        index
-            .update_all(["*"], None)
-            .context(|| "stage deletions".into())?;
+        stage_changes(&wt, &mut index, path)?;
         let parent_commit = wt
             .find_commit(parent)
             .context(|| format!("find {parent}"))?;
@@ -433,6 +428,48 @@ impl Repo {
     pub fn parse_oid(s: &str) -> Option<Oid> {
         Oid::from_str(s).ok()
     }
+}
+
+/// Stages every change of the worktree (additions, edits, deletions; not
+/// ignored files) from one status walk, path by path, so the cost follows
+/// what changed rather than the tree's size; falls back to the whole-tree
+/// steps when a path is not UTF-8.
+fn stage_changes(wt: &Repository, index: &mut git2::Index, path: &Path) -> Result<()> {
+    use git2::Status;
+    let mut opts = git2::StatusOptions::new();
+    opts.include_untracked(true)
+        .recurse_untracked_dirs(true)
+        .include_ignored(false)
+        .exclude_submodules(true);
+    let statuses = wt
+        .statuses(Some(&mut opts))
+        .context(|| format!("read the status of {}", path.display()))?;
+    let mut staged = Vec::new();
+    for entry in statuses.iter() {
+        let Ok(p) = entry.path() else {
+            // Not UTF-8: let libgit2 stage the whole tree as it names it.
+            index
+                .add_all(["*"], IndexAddOption::DEFAULT, None)
+                .context(|| "stage changes".into())?;
+            return index
+                .update_all(["*"], None)
+                .context(|| "stage deletions".into());
+        };
+        let status = entry.status();
+        if status.contains(Status::WT_DELETED) {
+            staged.push((p.to_string(), false));
+        } else if status.intersects(Status::WT_NEW | Status::WT_MODIFIED | Status::WT_TYPECHANGE | Status::WT_RENAMED) {
+            staged.push((p.to_string(), true));
+        }
+    }
+    for (p, present) in staged {
+        if present {
+            index.add_path(Path::new(&p)).context(|| format!("stage {p}"))?;
+        } else {
+            index.remove_path(Path::new(&p)).context(|| format!("stage the deletion of {p}"))?;
+        }
+    }
+    Ok(())
 }
 
 mod stack;

@@ -64,13 +64,18 @@ impl Repo {
         let target = wt
             .find_commit(commit)
             .context(|| format!("find commit {commit}"))?;
-        let mut checkout = git2::build::CheckoutBuilder::new();
-        checkout
-            .force()
-            .remove_untracked(true)
-            .remove_ignored(remove_ignored);
-        wt.checkout_tree(target.as_object(), Some(&mut checkout))
-            .context(|| format!("check out {commit} in {}", path.display()))?;
+        // Only what differs is written; anything unexpected on the way
+        // (a name that is not UTF-8, a status that cannot be read) and the
+        // whole tree is checked out as before.
+        if reset_what_differs(&wt, path, &target, remove_ignored).is_err() {
+            let mut checkout = git2::build::CheckoutBuilder::new();
+            checkout
+                .force()
+                .remove_untracked(true)
+                .remove_ignored(remove_ignored);
+            wt.checkout_tree(target.as_object(), Some(&mut checkout))
+                .context(|| format!("check out {commit} in {}", path.display()))?;
+        }
         match branch {
             Some(branch) => wt
                 .set_head(&format!("refs/heads/{branch}"))
@@ -142,4 +147,67 @@ impl Repo {
         }
         Ok(out)
     }
+}
+
+/// Makes the worktree at `path` hold `target`, touching only the paths that
+/// differ: those its status walk reports (edited, deleted, staged) and those
+/// that differ between its HEAD and `target`; untracked files (and ignored
+/// ones when `remove_ignored`) are removed.
+fn reset_what_differs(
+    wt: &Repository,
+    path: &Path,
+    target: &git2::Commit<'_>,
+    remove_ignored: bool,
+) -> std::result::Result<(), ()> {
+    let mut opts = git2::StatusOptions::new();
+    opts.include_untracked(true)
+        .recurse_untracked_dirs(false)
+        .include_ignored(remove_ignored)
+        .recurse_ignored_dirs(false)
+        .exclude_submodules(true);
+    let statuses = wt.statuses(Some(&mut opts)).map_err(|_| ())?;
+    let head = wt.head().and_then(|h| h.peel_to_tree()).map_err(|_| ())?;
+    let tree = target.tree().map_err(|_| ())?;
+    let mut differing: Vec<String> = Vec::new();
+    let mut strays: Vec<String> = Vec::new();
+    for entry in statuses.iter() {
+        let p = entry.path().map_err(|_| ())?.to_string();
+        if entry.status().intersects(git2::Status::WT_NEW | git2::Status::IGNORED) {
+            // Untracked yet part of the target: the index does not know the
+            // tree (a worktree killed while it was made); only a whole
+            // checkout puts that right.
+            if tree.get_path(Path::new(p.trim_end_matches('/'))).is_ok() {
+                return Err(());
+            }
+            strays.push(p);
+        } else {
+            differing.push(p);
+        }
+    }
+    let diff = wt.diff_tree_to_tree(Some(&head), Some(&tree), None).map_err(|_| ())?;
+    for delta in diff.deltas() {
+        for file in [delta.old_file(), delta.new_file()] {
+            if let Some(p) = file.path() {
+                differing.push(p.to_str().ok_or(())?.to_string());
+            }
+        }
+    }
+    for stray in &strays {
+        let at = path.join(stray.trim_end_matches('/'));
+        let removed = if at.is_dir() && !at.is_symlink() {
+            std::fs::remove_dir_all(&at)
+        } else {
+            std::fs::remove_file(&at)
+        };
+        removed.or_else(|e| if e.kind() == std::io::ErrorKind::NotFound { Ok(()) } else { Err(()) })?;
+    }
+    if differing.is_empty() {
+        return Ok(());
+    }
+    let mut checkout = git2::build::CheckoutBuilder::new();
+    checkout.force().disable_pathspec_match(true);
+    for p in &differing {
+        checkout.path(p);
+    }
+    wt.checkout_tree(target.as_object(), Some(&mut checkout)).map_err(|_| ())
 }
