@@ -458,15 +458,21 @@ fn stage_changes(wt: &Repository, index: &mut git2::Index, path: &Path) -> Resul
         let status = entry.status();
         if status.contains(Status::WT_DELETED) {
             staged.push((p.to_string(), false));
-        } else if status.intersects(Status::WT_NEW | Status::WT_MODIFIED | Status::WT_TYPECHANGE | Status::WT_RENAMED) {
+        } else if status.intersects(
+            Status::WT_NEW | Status::WT_MODIFIED | Status::WT_TYPECHANGE | Status::WT_RENAMED,
+        ) {
             staged.push((p.to_string(), true));
         }
     }
     for (p, present) in staged {
         if present {
-            index.add_path(Path::new(&p)).context(|| format!("stage {p}"))?;
+            index
+                .add_path(Path::new(&p))
+                .context(|| format!("stage {p}"))?;
         } else {
-            index.remove_path(Path::new(&p)).context(|| format!("stage the deletion of {p}"))?;
+            index
+                .remove_path(Path::new(&p))
+                .context(|| format!("stage the deletion of {p}"))?;
         }
     }
     Ok(())

@@ -172,7 +172,10 @@ fn reset_what_differs(
     let mut strays: Vec<String> = Vec::new();
     for entry in statuses.iter() {
         let p = entry.path().map_err(|_| ())?.to_string();
-        if entry.status().intersects(git2::Status::WT_NEW | git2::Status::IGNORED) {
+        if entry
+            .status()
+            .intersects(git2::Status::WT_NEW | git2::Status::IGNORED)
+        {
             // Untracked yet part of the target: the index does not know the
             // tree (a worktree killed while it was made); only a whole
             // checkout puts that right.
@@ -184,7 +187,9 @@ fn reset_what_differs(
             differing.push(p);
         }
     }
-    let diff = wt.diff_tree_to_tree(Some(&head), Some(&tree), None).map_err(|_| ())?;
+    let diff = wt
+        .diff_tree_to_tree(Some(&head), Some(&tree), None)
+        .map_err(|_| ())?;
     for delta in diff.deltas() {
         for file in [delta.old_file(), delta.new_file()] {
             if let Some(p) = file.path() {
@@ -199,7 +204,13 @@ fn reset_what_differs(
         } else {
             std::fs::remove_file(&at)
         };
-        removed.or_else(|e| if e.kind() == std::io::ErrorKind::NotFound { Ok(()) } else { Err(()) })?;
+        removed.or_else(|e| {
+            if e.kind() == std::io::ErrorKind::NotFound {
+                Ok(())
+            } else {
+                Err(())
+            }
+        })?;
     }
     if differing.is_empty() {
         return Ok(());
@@ -209,5 +220,6 @@ fn reset_what_differs(
     for p in &differing {
         checkout.path(p);
     }
-    wt.checkout_tree(target.as_object(), Some(&mut checkout)).map_err(|_| ())
+    wt.checkout_tree(target.as_object(), Some(&mut checkout))
+        .map_err(|_| ())
 }

@@ -137,6 +137,43 @@ fn a_killed_runs_pool_is_reused_on_resume() {
     assert_nothing_left(&repo);
 }
 
+/// A slot whose index was lost (a kill while the worktree was being made)
+/// and whose files were tampered with: the resume puts the whole tree back
+/// rather than taking every file for a stray.
+#[test]
+fn a_slot_whose_index_is_gone_is_checked_out_whole_on_resume() {
+    let repo = project("{mode: serial, max_concurrent: 1}", 3);
+    let killed = repo
+        .command(&["optimize.yaml"])
+        .env("OPTIMIZE_FAULT", "appended-before-evaluation:1")
+        .output()
+        .unwrap();
+    assert!(!killed.status.success());
+    let slot = repo.state_dir("pool").join("worktrees/slot-0");
+    for admin in std::fs::read_dir(repo.path().join(".git/worktrees"))
+        .unwrap()
+        .flatten()
+    {
+        let _ = std::fs::remove_file(admin.path().join("index"));
+    }
+    std::fs::remove_file(slot.join("README.md")).unwrap();
+    std::fs::write(slot.join("src/value.txt"), "99\n").unwrap();
+    repo.run(&["optimize.yaml"]).expect_code(0);
+    let log = log_yaml(repo.path(), "pool");
+    let got: Vec<String> = outcomes(&log).into_iter().map(|(_, o)| o).collect();
+    assert_eq!(
+        got,
+        ["kept", "kept", "kept"],
+        "no experiment saw files outside its scope"
+    );
+    assert_eq!(
+        diagnostic(&log, "edited"),
+        [0.0; 3],
+        "README.md was put back each time"
+    );
+    assert_nothing_left(&repo);
+}
+
 /// A pool worktree's path replaced by a file (or a dangling link) after a
 /// kill: the resume rebuilds it instead of failing on "Not a directory".
 #[test]
