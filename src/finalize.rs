@@ -238,8 +238,8 @@ mod tests {
     #[test]
     fn changes_sharing_a_file_stay_together_even_through_a_third() {
         let stack = KeptStack {
-            start: Oid::zero(),
-            best: Oid::zero(),
+            start: Oid::ZERO_SHA1,
+            best: Oid::ZERO_SHA1,
             changes: vec![
                 change(1, &["a.rs"]),
                 change(2, &["b.rs"]),
