@@ -354,50 +354,6 @@ impl Repo {
         builder.write().context(|| "write tree".into())
     }
 
-    /// Applies `commit`'s change on top of `onto` as a new commit (not on any
-    /// branch yet). `None` when the change does not apply cleanly.
-    pub fn cherry_pick(&self, commit: Oid, onto: Oid, message: &str) -> Result<Option<Oid>> {
-        let pick = self
-            .repo
-            .find_commit(commit)
-            .context(|| format!("find {commit}"))?;
-        let base = self
-            .repo
-            .find_commit(onto)
-            .context(|| format!("find {onto}"))?;
-        let index = self
-            .repo
-            .cherrypick_commit(&pick, &base, 0, None)
-            .context(|| format!("cherry-pick {commit} onto {onto}"))?;
-        self.commit_merged(index, &base, message)
-    }
-
-    /// A merged index as a commit on `base` (on no branch); `None` when the
-    /// merge left conflicts.
-    fn commit_merged(
-        &self,
-        mut index: git2::Index,
-        base: &git2::Commit<'_>,
-        message: &str,
-    ) -> Result<Option<Oid>> {
-        if index.has_conflicts() {
-            return Ok(None);
-        }
-        let tree_id = index
-            .write_tree_to(&self.repo)
-            .context(|| "write merged tree".into())?;
-        let tree = self
-            .repo
-            .find_tree(tree_id)
-            .context(|| "find merged tree".into())?;
-        let sig = self.signature();
-        let oid = self
-            .repo
-            .commit(None, &sig, &sig, message, &tree, &[base])
-            .context(|| "commit the merge".into())?;
-        Ok(Some(oid))
-    }
-
     /// Applies a unified diff to the worktree at `path`.
     pub fn apply_patch(path: &Path, patch: &str) -> Result<()> {
         let wt = Repository::open(path).context(|| format!("open worktree {}", path.display()))?;

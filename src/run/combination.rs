@@ -7,8 +7,9 @@ use std::sync::Arc;
 use git2::Oid;
 
 use super::context::Ctx;
-use super::experiment::{Verdict, pooled_worktree};
+use super::experiment::Verdict;
 use super::protocol::{self, Sampled};
+use super::start::pooled_worktree;
 use crate::events::{Event, Stage};
 use crate::names;
 

@@ -10,6 +10,7 @@ use git2::Oid;
 use super::context::Ctx;
 use super::fault;
 use super::protocol::{self, Sampled};
+use super::start::{adopted_change, pooled_worktree, start_commit};
 use crate::git::Repo;
 use crate::log::{BacklogItem, Timings};
 use crate::names;
@@ -250,22 +251,7 @@ pub(super) async fn prepare_as(
     variant: Option<&crate::spec::Variant>,
     slot: u32,
 ) -> Prepared {
-    let label = match variant {
-        Some(v) => format!("{}-{}", names::exp_label(job.iteration), v.name),
-        None => names::exp_label(job.iteration),
-    };
-    let (branch, out_dir) = match variant {
-        Some(v) => (
-            names::variant_branch(&ctx.spec.name, job.iteration, &v.name),
-            ctx.state
-                .experiment_dir(job.iteration)
-                .join(format!("variant-{}", v.name)),
-        ),
-        None => (
-            names::exp_branch(&ctx.spec.name, job.iteration),
-            ctx.state.experiment_dir(job.iteration),
-        ),
-    };
+    let (label, branch, out_dir) = names_of(ctx, &job, variant);
     let mut p = Prepared {
         outcome: Outcome::new(job.clone(), Verdict::Interrupted),
         wt: None,
@@ -333,72 +319,28 @@ pub(super) async fn prepare_as(
     p
 }
 
-/// The commit and changes of a branch a killed run's job still measures.
-async fn adopted_change(
-    ctx: &Arc<Ctx>,
-    base: Oid,
-    branch: String,
-) -> Result<(Oid, Vec<(String, &'static str)>), crate::git::GitError> {
-    let ctx2 = ctx.clone();
-    let branch2 = branch;
-    blocking(move || {
-        let repo = Repo::open(&ctx2.repo_root)?;
-        let commit = repo
-            .branch_commit(&branch2)?
-            .ok_or_else(|| crate::git::GitError::Io {
-                context: format!("find branch {branch2}"),
-                source: std::io::Error::other("it is gone"),
-            })?;
-        let changes = repo.changed_files(base, commit)?;
-        Ok::<_, crate::git::GitError>((commit, changes))
-    })
-    .await
-}
-
-/// Where an experiment starts: the best, or, for an approved deferred
-/// experiment, its kept change re-applied on top of the best.
-async fn start_commit(ctx: &Arc<Ctx>, job: &Job) -> Result<Oid, crate::git::GitError> {
-    let from_commit = job.item.from_commit.as_deref().and_then(Repo::parse_oid);
-    match from_commit {
-        None => Ok(job.base),
-        Some(kept) => {
-            let ctx = ctx.clone();
-            let base = job.base;
-            let message = names::commit_message(&ctx.spec.name, &job.item.description);
-            blocking(move || {
-                let repo = Repo::open(&ctx.repo_root)?;
-                let _git = crate::git::exclusive();
-                repo.cherry_pick(kept, base, &message)?
-                    .ok_or_else(|| crate::git::GitError::Io {
-                        context: format!("re-apply the kept commit {kept}"),
-                        source: std::io::Error::other(
-                            "it no longer applies cleanly on the current best",
-                        ),
-                    })
-            })
-            .await
-        }
+/// An attempt's measurement label, branch and output directory: the
+/// experiment's, or its variant's own.
+fn names_of(
+    ctx: &Ctx,
+    job: &Job,
+    variant: Option<&crate::spec::Variant>,
+) -> (String, String, PathBuf) {
+    let n = job.iteration;
+    match variant {
+        Some(v) => (
+            format!("{}-{}", names::exp_label(n), v.name),
+            names::variant_branch(&ctx.spec.name, n, &v.name),
+            ctx.state
+                .experiment_dir(n)
+                .join(format!("variant-{}", v.name)),
+        ),
+        None => (
+            names::exp_label(n),
+            names::exp_branch(&ctx.spec.name, n),
+            ctx.state.experiment_dir(n),
+        ),
     }
-}
-
-/// The pool's worktree `label` at `commit`, on `branch` (created or reset)
-/// or detached, with the spec's shared files copied in. It stays in the pool
-/// afterwards, for the next experiment to reuse.
-pub(super) async fn pooled_worktree(
-    ctx: &Arc<Ctx>,
-    label: String,
-    branch: Option<String>,
-    commit: Oid,
-) -> Result<Worktree, crate::git::GitError> {
-    let ctx = ctx.clone();
-    blocking(move || {
-        let repo = Repo::open(&ctx.repo_root)?;
-        let clean = ctx.spec.execution.clean;
-        let wt = Worktree::pooled(&repo, &ctx.state, &label, branch.as_deref(), commit, clean)?;
-        wt.copy_shared_files(&ctx.repo_root, &ctx.spec)?;
-        Ok(wt)
-    })
-    .await
 }
 
 /// Ends an experiment. Its worktree stays in the pool (cleaned when the

@@ -12,8 +12,8 @@ use std::sync::Arc;
 use git2::Oid;
 
 use super::context::Ctx;
-use super::experiment::pooled_worktree;
 use super::protocol::Failure;
+use super::start::pooled_worktree;
 use crate::decide::rules::{Decision, confirm_on_holdout};
 use crate::decide::snapshot::of_measured;
 use crate::events::{Event, Stage};

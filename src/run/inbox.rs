@@ -45,18 +45,7 @@ impl Loop {
     fn apply_request(&mut self, request: Request) -> String {
         match request {
             Request::Add { hypotheses } => {
-                let known: Vec<String> = self
-                    .log
-                    .experiments
-                    .iter()
-                    .map(|e| e.hypothesis.clone())
-                    .chain(
-                        self.log
-                            .hypothesis_backlog
-                            .iter()
-                            .map(|h| h.description.clone()),
-                    )
-                    .collect();
+                let known = self.known_hypotheses();
                 let (new, old): (Vec<_>, Vec<_>) = hypotheses
                     .into_iter()
                     .partition(|h| !known.contains(&h.description));

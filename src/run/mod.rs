@@ -31,6 +31,7 @@ mod sampling;
 mod session;
 mod shortcuts;
 mod spec_change;
+mod start;
 mod variant_runs;
 
 use std::path::PathBuf;

@@ -81,7 +81,8 @@ impl Loop {
         })
     }
 
-    fn known_hypotheses(&self) -> Vec<String> {
+    /// Every hypothesis tried or queued, by its description.
+    pub(super) fn known_hypotheses(&self) -> Vec<String> {
         self.log
             .experiments
             .iter()

@@ -13,8 +13,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use super::context::Ctx;
-use super::experiment::pooled_worktree;
 use super::protocol::Failure;
+use super::start::pooled_worktree;
 use crate::decide::stats::{self, Look, Plan, StatVerdict};
 use crate::decide::{self, snapshot};
 use crate::events::{Event, Stage};
