@@ -31,7 +31,7 @@ pub use run_state::{
     Guidance, InFlight, InFlightMember, Limits, RunMeta, Session, SessionKind, Timings,
 };
 pub use store::{Fnv, LogFile, redo_path};
-pub use variant_record::VariantRecord;
+pub use variant_record::{AttemptOutcome, VariantRecord};
 
 #[derive(Debug, thiserror::Error)]
 pub enum LogError {

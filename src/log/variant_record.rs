@@ -13,8 +13,8 @@ pub struct VariantRecord {
     pub command: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub temperature: Option<f64>,
-    /// How this variant's attempt ended (measured, degenerate, error, ...).
-    pub outcome: String,
+    /// How this variant's attempt ended.
+    pub outcome: AttemptOutcome,
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub metrics: std::collections::BTreeMap<String, f64>,
     #[serde(default)]
@@ -25,4 +25,20 @@ pub struct VariantRecord {
     pub commit: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+}
+
+/// How one variant's attempt ended, before the experiment is decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AttemptOutcome {
+    /// Measured with its gates passed: a candidate for the experiment.
+    Measured,
+    /// A gate (or the smoke check) failed.
+    Degenerate,
+    Error,
+    Timeout,
+    /// It added a dependency that waits for approval.
+    DeferredNeedsApproval,
+    /// Stopped by Ctrl-C, an outage or a budget.
+    Interrupted,
 }

@@ -145,18 +145,19 @@ fn best(ctx: &Ctx, tried: &[(crate::spec::Variant, Outcome)]) -> usize {
 
 fn record(ctx: &Ctx, v: &crate::spec::Variant, o: &Outcome) -> VariantRecord {
     let (model, command) = describe(&ctx.spec, v);
+    use crate::log::AttemptOutcome as A;
     let (outcome, metrics, error) = match &o.verdict {
-        Verdict::Measured(s) => ("measured", s.measured.metrics.clone(), None),
-        Verdict::Degenerate(s) => ("degenerate", s.measured.metrics.clone(), None),
-        Verdict::SmokeFailed(m) => ("degenerate", Default::default(), Some(m.clone())),
-        Verdict::Error(m) => ("error", Default::default(), Some(m.clone())),
-        Verdict::Timeout(m) => ("timeout", Default::default(), Some(m.clone())),
+        Verdict::Measured(s) => (A::Measured, s.measured.metrics.clone(), None),
+        Verdict::Degenerate(s) => (A::Degenerate, s.measured.metrics.clone(), None),
+        Verdict::SmokeFailed(m) => (A::Degenerate, Default::default(), Some(m.clone())),
+        Verdict::Error(m) => (A::Error, Default::default(), Some(m.clone())),
+        Verdict::Timeout(m) => (A::Timeout, Default::default(), Some(m.clone())),
         Verdict::Deferred(m, _) => (
-            "deferred_needs_approval",
+            A::DeferredNeedsApproval,
             Default::default(),
             Some(m.clone()),
         ),
-        Verdict::Interrupted | Verdict::Halt(_) => ("interrupted", Default::default(), None),
+        Verdict::Interrupted | Verdict::Halt(_) => (A::Interrupted, Default::default(), None),
     };
     VariantRecord {
         name: v.name.clone(),
@@ -165,7 +166,7 @@ fn record(ctx: &Ctx, v: &crate::spec::Variant, o: &Outcome) -> VariantRecord {
         temperature: crate::variants::spec_for(&ctx.spec, v)
             .implementer
             .temperature,
-        outcome: outcome.into(),
+        outcome,
         metrics: metrics.into_iter().collect(),
         llm_cost_usd: (o.cost_usd * 1e6).round() / 1e6,
         tokens: o.tokens,
