@@ -26,18 +26,8 @@ pub enum Verdict {
     Error,
 }
 
-/// The measurement the decision needs next.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Next {
-    None,
-    Smoke,
-    Exploratory,
-    Confirm,
-    AddSample,
-    /// The selection pair would keep: the held-out pair confirms it.
-    Holdout,
-}
+/// The measurement the decision needs next (as the log records it).
+pub use crate::log::NextMeasurement as Next;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]

@@ -38,7 +38,7 @@ pub struct Experiment {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sample_count: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub next_measurement: Option<String>,
+    pub next_measurement: Option<super::NextMeasurement>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub learnings: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

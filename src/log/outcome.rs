@@ -95,3 +95,16 @@ impl<'de> Deserialize<'de> for Outcome {
         Ok(Outcome::parse(&String::deserialize(d)?))
     }
 }
+
+/// The measurement a decision needs next (decide.mjs's `next_measurement`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NextMeasurement {
+    None,
+    Smoke,
+    Exploratory,
+    Confirm,
+    AddSample,
+    /// The selection pair would keep: the held-out pair confirms it.
+    Holdout,
+}

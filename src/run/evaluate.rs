@@ -258,7 +258,7 @@ impl Loop {
                 e.objective_results = serde_json::to_value(d)
                     .ok()
                     .and_then(|v| serde_yaml::to_value(&v["comparisons"]).ok());
-                e.next_measurement = Some("none".into());
+                e.next_measurement = Some(Next::None);
                 // Recorded only when both sides printed their cases.
                 e.record.regressions =
                     (e.record.cases.is_some() && reference_cases).then(|| d.regressions.clone());
