@@ -7,14 +7,14 @@
 
 use std::path::Path;
 
-use crate::git::{GitError, Repo};
+use crate::git::GitError;
 use crate::scope::covers;
 use crate::spec::Spec;
 
-/// Moves the untracked files of `tree` that are outside the scope into
+/// Moves the `untracked` files of `tree` that are outside the scope into
 /// `out_dir/agent-files/`; returns their paths, relative to the tree.
 pub fn set_aside(
-    repo: &Repo,
+    untracked: &[String],
     tree: &Path,
     out_dir: &Path,
     spec: &Spec,
@@ -22,7 +22,7 @@ pub fn set_aside(
 ) -> Result<Vec<String>, GitError> {
     let kept = out_dir.join("agent-files");
     let mut moved = Vec::new();
-    for rel in repo.untracked_files(tree)? {
+    for rel in untracked.iter().cloned() {
         let in_scope = spec.scope.mutable.iter().any(|e| covers(e, &rel));
         let immutable = spec
             .scope

@@ -3,7 +3,9 @@
 
 use std::path::{Path, PathBuf};
 
-use git2::{BranchType, DiffOptions, IndexAddOption, Oid, Repository, Signature};
+use git2::{BranchType, DiffOptions, Oid, Repository, Signature};
+
+pub use changes::WorktreeChanges;
 
 #[derive(Debug, thiserror::Error)]
 pub enum GitError {
@@ -179,7 +181,8 @@ impl Repo {
     }
 
     /// Commits everything in the worktree at `path` (additions, edits and
-    /// deletions) on its checked-out branch, with `parent` as the parent.
+    /// deletions) on its checked-out branch, with `parent` as the parent;
+    /// what changed is `walked` when the caller has already walked it.
     /// Returns `None` when nothing changed.
     /// `untracked_extras` (such as copied shared files) are never committed
     /// unless the parent already tracks them.
@@ -189,10 +192,15 @@ impl Repo {
         message: &str,
         parent: Oid,
         untracked_extras: &[String],
+        walked: Option<&changes::WorktreeChanges>,
     ) -> Result<Option<Oid>> {
         let wt = Repository::open(path).context(|| format!("open worktree {}", path.display()))?;
         let mut index = wt.index().context(|| "read worktree index".into())?;
-        stage_changes(&wt, &mut index, path)?;
+        let walked_now = match walked {
+            Some(_) => None,
+            None => self.worktree_changes(path)?,
+        };
+        changes::stage(&mut index, walked.or(walked_now.as_ref()))?;
         let parent_commit = wt
             .find_commit(parent)
             .context(|| format!("find {parent}"))?;
@@ -215,24 +223,6 @@ impl Repo {
             .commit(Some("HEAD"), &sig, &sig, message, &tree, &[&parent_commit])
             .context(|| "commit experiment".into())?;
         Ok(Some(oid))
-    }
-
-    /// Untracked files in the worktree at `path` (not ignored ones), each
-    /// file itself, inside new directories too.
-    pub fn untracked_files(&self, path: &Path) -> Result<Vec<String>> {
-        let wt = Repository::open(path).context(|| format!("open worktree {}", path.display()))?;
-        let mut opts = git2::StatusOptions::new();
-        opts.include_untracked(true)
-            .recurse_untracked_dirs(true)
-            .include_ignored(false);
-        let statuses = wt
-            .statuses(Some(&mut opts))
-            .context(|| format!("read the status of {}", path.display()))?;
-        Ok(statuses
-            .iter()
-            .filter(|s| s.status().contains(git2::Status::WT_NEW))
-            .filter_map(|s| s.path().ok().map(str::to_string))
-            .collect())
     }
 
     /// Paths changed between two commits, with what happened to each
@@ -386,53 +376,6 @@ impl Repo {
     }
 }
 
-/// Stages every change of the worktree (additions, edits, deletions; not
-/// ignored files) from one status walk, path by path, so the cost follows
-/// what changed rather than the tree's size; falls back to the whole-tree
-/// steps when a path is not UTF-8.
-fn stage_changes(wt: &Repository, index: &mut git2::Index, path: &Path) -> Result<()> {
-    use git2::Status;
-    let mut opts = git2::StatusOptions::new();
-    opts.include_untracked(true)
-        .recurse_untracked_dirs(true)
-        .include_ignored(false)
-        .exclude_submodules(true);
-    let statuses = wt
-        .statuses(Some(&mut opts))
-        .context(|| format!("read the status of {}", path.display()))?;
-    let mut staged = Vec::new();
-    for entry in statuses.iter() {
-        let Ok(p) = entry.path() else {
-            // Not UTF-8: let libgit2 stage the whole tree as it names it.
-            index
-                .add_all(["*"], IndexAddOption::DEFAULT, None)
-                .context(|| "stage changes".into())?;
-            return index
-                .update_all(["*"], None)
-                .context(|| "stage deletions".into());
-        };
-        let status = entry.status();
-        if status.contains(Status::WT_DELETED) {
-            staged.push((p.to_string(), false));
-        } else if status.intersects(
-            Status::WT_NEW | Status::WT_MODIFIED | Status::WT_TYPECHANGE | Status::WT_RENAMED,
-        ) {
-            staged.push((p.to_string(), true));
-        }
-    }
-    for (p, present) in staged {
-        if present {
-            index
-                .add_path(Path::new(&p))
-                .context(|| format!("stage {p}"))?;
-        } else {
-            index
-                .remove_path(Path::new(&p))
-                .context(|| format!("stage the deletion of {p}"))?;
-        }
-    }
-    Ok(())
-}
-
+mod changes;
 mod stack;
 mod worktrees;

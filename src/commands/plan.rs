@@ -203,6 +203,7 @@ fn try_one(
             "optimize plan: trial",
             base,
             &spec.parallel.shared_files,
+            None,
         )
         .map_err(|e| e.to_string())?
         .ok_or("it leaves every file as it was")?;

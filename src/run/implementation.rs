@@ -187,9 +187,21 @@ async fn commit(
                 })?;
             return diffed(&repo, base, Some(head)).map(|c| (Vec::new(), c));
         }
-        let aside =
-            crate::debris::set_aside(&repo, &wt2.path, &out, &scope_spec, &ctx2.always_immutable)?;
-        let commit = repo.commit_worktree(&wt2.path, &message, base, &shared)?;
+        // One walk of the tree for the debris and the commit both.
+        let walked = repo.worktree_changes(&wt2.path)?;
+        let untracked = match &walked {
+            Some(w) => w.untracked.clone(),
+            None => repo.untracked_files(&wt2.path)?,
+        };
+        let aside = crate::debris::set_aside(
+            &untracked,
+            &wt2.path,
+            &out,
+            &scope_spec,
+            &ctx2.always_immutable,
+        )?;
+        let walked = walked.map(|w| w.without(&aside));
+        let commit = repo.commit_worktree(&wt2.path, &message, base, &shared, walked.as_ref())?;
         diffed(&repo, base, commit).map(|c| (aside, c))
     })
     .await;
